@@ -1,0 +1,273 @@
+// Package config turns the log-opts of one container into a typed Config.
+//
+// Parse is the only entry point: it applies defaults, parses every key with
+// an error that names it, rejects unknown keys and then checks the keys
+// against each other. The driver calls it once, at StartLogging, so a bad
+// option makes `docker run` fail with that error.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	units "github.com/docker/go-units"
+
+	"github.com/ucp-audit/ucp-audit/audit"
+)
+
+// ErrUnknownOption and ErrInvalidValue are wrapped by every error Parse
+// returns, so callers can tell a typo in a key from a bad value.
+var (
+	ErrUnknownOption = errors.New("unknown option")
+	ErrInvalidValue  = errors.New("invalid value")
+)
+
+// DefaultLogDir is the host directory the plugin mounts for its output.
+// Output files must live below it, or they would land in the plugin's own
+// root filesystem where nobody on the host can read them.
+const DefaultLogDir = "/var/log/ucp-audit"
+
+// Limits and defaults, in bytes.
+const (
+	DefaultMaxLineSize = 4 << 20  // 4 MiB: request payloads are large
+	MinMaxLineSize     = 16 << 10 // one Docker partial chunk
+	MaxMaxLineSize     = 64 << 20
+
+	DefaultAuditFileMaxSize  = 100 << 20
+	DefaultAuditFileMaxFiles = 20
+
+	DefaultStoreMaxSize = 20 << 20 // as Docker's local driver
+	DefaultStoreMaxFile = 5
+)
+
+// Config is the parsed configuration of one container's stream.
+type Config struct {
+	AuditLevel       audit.Level
+	AuditIgnore      audit.Ignore
+	AuditFile        string
+	AuditFileMaxSize int64 // <= 0: never rotate
+	AuditFileMaxFile int
+	QuarantineFile   string
+	MaxLineSize      int
+
+	StoreMaxSize int64 // per segment of the docker-logs store
+	StoreMaxFile int
+}
+
+// Env is what Parse needs to know about the plugin's surroundings.
+type Env struct {
+	// LogDir is where output files may be written. Empty means DefaultLogDir.
+	LogDir string
+}
+
+// OptionError names the offending log-opt. It wraps ErrUnknownOption or
+// ErrInvalidValue, and the reason when there is one.
+type OptionError struct {
+	Key, Value string
+	Err        error  // ErrUnknownOption or ErrInvalidValue
+	Reason     error  // why the value is invalid; may be nil
+	Want       string // what is allowed
+}
+
+func (e *OptionError) Error() string {
+	if errors.Is(e.Err, ErrUnknownOption) {
+		return fmt.Sprintf("ucp-audit: log-opt %q: unknown option (known: %s)", e.Key, e.Want)
+	}
+	msg := fmt.Sprintf("ucp-audit: log-opt %q: invalid value %q", e.Key, e.Value)
+	if e.Reason != nil {
+		msg += ": " + e.Reason.Error()
+	}
+	if e.Want != "" {
+		msg += " (want " + e.Want + ")"
+	}
+	return msg
+}
+
+func (e *OptionError) Unwrap() []error {
+	if e.Reason == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Err, e.Reason}
+}
+
+func invalid(key, value, want string, reason error) error {
+	return &OptionError{Key: key, Value: value, Err: ErrInvalidValue, Reason: reason, Want: want}
+}
+
+type option struct {
+	parse func(c *Config, env Env, v string) (want string, err error)
+}
+
+// ignored lists the keys dockerd passes to every driver and handles itself.
+var ignored = []string{"mode", "max-buffer-size", "cache-disabled", "cache-max-size", "cache-max-file", "cache-compress"}
+
+var options = map[string]option{
+	"audit-level": {func(c *Config, _ Env, v string) (string, error) {
+		l, err := audit.ParseLevel(v)
+		c.AuditLevel = l
+		if err != nil {
+			err = errBadLevel // the "want" says it all
+		}
+		return "none, metadata or request", err
+	}},
+	"audit-ignore": {func(c *Config, _ Env, v string) (string, error) {
+		ig, err := audit.ParseIgnore(v)
+		c.AuditIgnore = ig
+		return "a comma-separated list of paths starting with \"/\", a trailing \"*\" matching by prefix", err
+	}},
+	"audit-file": {func(c *Config, env Env, v string) (string, error) {
+		p, err := outputPath(env, v)
+		c.AuditFile = p
+		return "an absolute path below " + env.logDir(), err
+	}},
+	"quarantine-file": {func(c *Config, env Env, v string) (string, error) {
+		p, err := outputPath(env, v)
+		c.QuarantineFile = p
+		return "an absolute path below " + env.logDir(), err
+	}},
+	"audit-file-max-size": {func(c *Config, _ Env, v string) (string, error) {
+		n, err := size(v, -1, 1<<40)
+		c.AuditFileMaxSize = n
+		return "a size such as 100m, or -1 for no rotation", err
+	}},
+	"audit-file-max-files": {func(c *Config, _ Env, v string) (string, error) {
+		n, err := count(v, 2, 1000)
+		c.AuditFileMaxFile = n
+		return "a whole number from 2 to 1000", err
+	}},
+	"max-line-size": {func(c *Config, _ Env, v string) (string, error) {
+		n, err := size(v, MinMaxLineSize, MaxMaxLineSize)
+		c.MaxLineSize = int(n)
+		return "a size from 16k to 64m", err
+	}},
+	"max-size": {func(c *Config, _ Env, v string) (string, error) {
+		n, err := size(v, 64<<10, 1<<40)
+		c.StoreMaxSize = n
+		return "a size of at least 64k, such as 20m", err
+	}},
+	"max-file": {func(c *Config, _ Env, v string) (string, error) {
+		n, err := count(v, 1, 1000)
+		c.StoreMaxFile = n
+		return "a whole number from 1 to 1000", err
+	}},
+}
+
+// Keys lists every log-opt Parse accepts, sorted.
+func Keys() []string {
+	keys := append([]string(nil), ignored...)
+	for k := range options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Default returns the configuration used when no log-opt is given.
+func Default(env Env) Config {
+	dir := env.logDir()
+	ig, _ := audit.NewIgnore(audit.DefaultIgnoreList)
+	return Config{
+		AuditLevel:       audit.LevelRequest,
+		AuditIgnore:      ig,
+		AuditFile:        filepath.Join(dir, "audit.log"),
+		AuditFileMaxSize: DefaultAuditFileMaxSize,
+		AuditFileMaxFile: DefaultAuditFileMaxFiles,
+		QuarantineFile:   filepath.Join(dir, "quarantine.log"),
+		MaxLineSize:      DefaultMaxLineSize,
+		StoreMaxSize:     DefaultStoreMaxSize,
+		StoreMaxFile:     DefaultStoreMaxFile,
+	}
+}
+
+// Parse turns log-opts into a Config. Keys are checked in sorted order, so
+// the error for several bad keys is deterministic.
+func Parse(opts map[string]string, env Env) (Config, error) {
+	c := Default(env)
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := opts[k]
+		o, ok := options[k]
+		if !ok {
+			if contains(ignored, k) {
+				continue
+			}
+			return Config{}, &OptionError{Key: k, Value: v, Err: ErrUnknownOption, Want: strings.Join(Keys(), ", ")}
+		}
+		if want, err := o.parse(&c, env, v); err != nil {
+			return Config{}, invalid(k, v, want, err)
+		}
+	}
+	if c.AuditFile == c.QuarantineFile {
+		return Config{}, invalid("quarantine-file", c.QuarantineFile, "a path different from audit-file", nil)
+	}
+	return c, nil
+}
+
+func (env Env) logDir() string {
+	if env.LogDir == "" {
+		return DefaultLogDir
+	}
+	return env.LogDir
+}
+
+var (
+	errNotBelow = errors.New("not below the plugin's log directory")
+	errBadLevel = errors.New("unknown level")
+)
+
+func outputPath(env Env, v string) (string, error) {
+	if !filepath.IsAbs(v) {
+		return "", errors.New("not an absolute path")
+	}
+	p := filepath.Clean(v)
+	dir := env.logDir()
+	rel, err := filepath.Rel(dir, p)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", errNotBelow
+	}
+	return p, nil
+}
+
+// size parses a size the way Docker's own drivers do (go-units: 10k, 20m,
+// 1g, binary multiples). -1 is accepted when lo is -1.
+func size(v string, lo, hi int64) (int64, error) {
+	if lo == -1 && strings.TrimSpace(v) == "-1" {
+		return -1, nil
+	}
+	n, err := units.RAMInBytes(v)
+	if err != nil {
+		return 0, errors.New("not a size")
+	}
+	if n < lo || n > hi {
+		return 0, errors.New("out of range")
+	}
+	return n, nil
+}
+
+func count(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, errors.New("not a whole number")
+	}
+	if n < lo || n > hi {
+		return 0, errors.New("out of range")
+	}
+	return n, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

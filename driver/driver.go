@@ -1,0 +1,250 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/sink/file"
+)
+
+// Sentinel errors of the driver.
+var (
+	// ErrAlreadyLogging: StartLogging for a FIFO that is already being read.
+	ErrAlreadyLogging = errors.New("already logging")
+	// ErrNotLogging: StopLogging for a FIFO the driver does not know.
+	ErrNotLogging = errors.New("not logging")
+	// ErrNoLogs: ReadLogs for a container the plugin holds no logs of.
+	ErrNoLogs = errors.New("no logs stored for this container")
+	// ErrClosed: a call after Close.
+	ErrClosed = errors.New("driver closed")
+)
+
+// Options configure a Driver.
+type Options struct {
+	// StateDir holds one directory per container: the docker-logs store and
+	// the pipeline's state. The plugin mounts /var/lib/ucp-audit here.
+	StateDir string
+	// LogDir is where audit and quarantine files may be written.
+	LogDir string
+	// Host is the node's name, added to every event.
+	Host string
+	// DrainTimeout bounds how long StopLogging waits for a stream to drain.
+	DrainTimeout time.Duration
+	// Retention is how long the store of a stopped container is kept.
+	Retention time.Duration
+	Logger    *slog.Logger
+}
+
+// Driver owns every container stream. Its methods are safe for concurrent
+// use; dockerd calls them from the plugin's HTTP handlers.
+type Driver struct {
+	opts  Options
+	log   *slog.Logger
+	files *file.Registry
+
+	mu      sync.Mutex
+	closed  bool
+	streams map[string]*stream // by FIFO path, while dockerd logs to it
+	byID    map[string]*stream // by container ID, until the pipeline ends
+
+	ctx    context.Context // cancelled by Close; ends ReadLogs followers
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // ReadLogs goroutines and the janitor
+}
+
+// New returns a Driver; Close releases it.
+func New(opts Options) (*Driver, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("driver: no state directory")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 20 * time.Second
+	}
+	if err := os.MkdirAll(filepath.Join(opts.StateDir, "containers"), 0o700); err != nil {
+		return nil, fmt.Errorf("driver: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Driver{
+		opts: opts, log: opts.Logger, files: file.NewRegistry(),
+		streams: map[string]*stream{}, byID: map[string]*stream{},
+		ctx: ctx, cancel: cancel,
+	}
+	if opts.Retention > 0 {
+		d.wg.Add(1)
+		go d.janitor()
+	}
+	return d, nil
+}
+
+func (d *Driver) containerDir(id string) string {
+	return filepath.Join(d.opts.StateDir, "containers", id)
+}
+
+// validID keeps container IDs from naming paths outside the state dir.
+func validID(id string) error {
+	if id == "" || len(id) > 128 || strings.ContainsAny(id, "/\\.") {
+		return fmt.Errorf("invalid container ID %q", id)
+	}
+	return nil
+}
+
+// StartLogging parses the container's log-opts and starts reading its FIFO.
+// An option error is returned as is, so dockerd shows it to the user.
+func (d *Driver) StartLogging(fifoPath string, info Info) error {
+	if err := validID(info.ContainerID); err != nil {
+		return err
+	}
+	cfg, err := config.Parse(info.Config, config.Env{LogDir: d.opts.LogDir})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	if _, ok := d.streams[fifoPath]; ok {
+		return fmt.Errorf("%s: %w", fifoPath, ErrAlreadyLogging)
+	}
+	if old := d.byID[info.ContainerID]; old != nil {
+		// The container was restarted while its previous stream was
+		// still draining: stop that one at its checkpoint; the new
+		// stream resumes from there.
+		old.kill()
+		delete(d.byID, info.ContainerID)
+	}
+	s, err := d.startStream(fifoPath, info, cfg, d.streamDone)
+	if err != nil {
+		return fmt.Errorf("ucp-audit: container %s: %w", info.ContainerID, err)
+	}
+	d.streams[fifoPath] = s
+	d.byID[info.ContainerID] = s
+	d.log.Info("logging started", "container", info.ContainerID, "name", containerName(info))
+	return nil
+}
+
+func (d *Driver) streamDone(s *stream) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.byID[s.id] == s {
+		delete(d.byID, s.id)
+	}
+}
+
+// StopLogging drains the stream of fifoPath, waiting at most DrainTimeout.
+func (d *Driver) StopLogging(fifoPath string) error {
+	d.mu.Lock()
+	s := d.streams[fifoPath]
+	delete(d.streams, fifoPath)
+	d.mu.Unlock()
+	if s == nil {
+		return fmt.Errorf("%s: %w", fifoPath, ErrNotLogging)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.DrainTimeout)
+	defer cancel()
+	err := s.stop(ctx)
+	if err != nil {
+		d.log.Error("stop logging", "container", s.id, "error", err)
+		// Answer dockerd anyway: the container must be able to stop, and
+		// the lines are safe in the store.
+		if errors.Is(err, ErrDrainTimeout) {
+			return nil
+		}
+		return err
+	}
+	d.log.Info("logging stopped", "container", s.id)
+	return nil
+}
+
+// Close drains every stream (each within DrainTimeout), stops the rest at
+// their checkpoints, ends ReadLogs followers and waits for all goroutines.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	var all []*stream
+	for _, s := range d.byID {
+		all = append(all, s)
+	}
+	d.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.DrainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.stop(ctx); err != nil {
+				d.log.Error("drain at shutdown", "container", s.id, "error", err)
+			}
+			s.kill()
+		}()
+	}
+	wg.Wait()
+	d.cancel()
+	d.wg.Wait()
+	return d.files.Close()
+}
+
+// janitor removes the stores of containers stopped longer than Retention,
+// so that private copies of logs never fill the disk unnoticed.
+func (d *Driver) janitor() {
+	defer d.wg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		d.prune(time.Now())
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			return
+		}
+	}
+}
+
+func (d *Driver) prune(now time.Time) {
+	root := filepath.Join(d.opts.StateDir, "containers")
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		d.log.Error("prune stores", "error", err)
+		return
+	}
+	for _, e := range ents {
+		id := e.Name()
+		d.pruneOne(filepath.Join(root, id), id, now)
+	}
+}
+
+// pruneOne checks and removes under the driver's lock, so that no
+// StartLogging can begin on a store being removed.
+func (d *Driver) pruneOne(dir, id string, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.byID[id] != nil {
+		return
+	}
+	st, found, err := loadState(dir)
+	if err != nil || !found || st.Running || now.Sub(st.Updated) < d.opts.Retention {
+		return
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		d.log.Error("prune store", "container", id, "error", err)
+		return
+	}
+	d.log.Info("removed the log store of a container stopped long ago", "container", id, "stopped", st.Updated)
+}

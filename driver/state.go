@@ -1,0 +1,89 @@
+package driver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Info is what dockerd tells the plugin about a container at StartLogging
+// (moby's logger.Info; only the fields the plugin uses).
+type Info struct {
+	Config             map[string]string `json:"Config"`
+	ContainerID        string            `json:"ContainerID"`
+	ContainerName      string            `json:"ContainerName"`
+	ContainerImageID   string            `json:"ContainerImageID"`
+	ContainerImageName string            `json:"ContainerImageName"`
+	ContainerCreated   time.Time         `json:"ContainerCreated"`
+	DaemonName         string            `json:"DaemonName"`
+	LogPath            string            `json:"LogPath"`
+}
+
+// streamState is persisted in the container's store directory at every
+// checkpoint, after the sinks were synced. Processing resumes from it.
+type streamState struct {
+	Info Info `json:"info"`
+	// Safe is where reading must resume: no line that starts before it is
+	// still unfinished.
+	Safe position `json:"safe"`
+	// Done is the end of the last line handled; lines that end at or
+	// before it are not handled again.
+	Done        position  `json:"done"`
+	Seq         uint64    `json:"seq"`
+	Quarantined uint64    `json:"quarantined"`
+	Skipped     uint64    `json:"skipped"`
+	Running     bool      `json:"running"`
+	Updated     time.Time `json:"updated"`
+}
+
+const stateFile = "state.json"
+
+func loadState(dir string) (streamState, bool, error) {
+	var st streamState
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, fmt.Errorf("stream state: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, false, fmt.Errorf("stream state %q: %w", filepath.Join(dir, stateFile), err)
+	}
+	return st, true, nil
+}
+
+// saveState writes the state atomically and durably.
+func saveState(dir string, st streamState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("stream state: %w", err)
+	}
+	tmp := filepath.Join(dir, stateFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("stream state: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, stateFile))
+	}
+	if err != nil {
+		return fmt.Errorf("stream state: %w", err)
+	}
+	return nil
+}
+
+func (p position) before(q position) bool {
+	return p.Seg < q.Seg || (p.Seg == q.Seg && p.Off < q.Off)
+}

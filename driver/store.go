@@ -1,0 +1,370 @@
+package driver
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// The store keeps one container's raw LogEntry frames in numbered segment
+// files, "00000000000000000001.seg" and up. Segments are never renamed: the
+// writer starts a new one when the current one reaches maxSize, and drops
+// the oldest while there are more than maxFile, but never one the pipeline
+// has not finished (the pin), so an audit line is never lost to rotation.
+// Readers (the pipeline and `docker logs`) see a segment only up to its
+// committed length, which moves at frame boundaries on flush.
+
+const segSuffix = ".seg"
+
+// position is a place in the store: a segment number and a byte offset.
+type position struct {
+	Seg int64 `json:"seg"`
+	Off int64 `json:"off"`
+}
+
+type store struct {
+	dir     string
+	maxSize int64
+	maxFile int
+
+	mu        sync.Mutex
+	segs      []int64         // present segments, ascending
+	committed map[int64]int64 // readable length of each segment
+	w         *os.File        // current segment while a writer is attached
+	bw        *bufio.Writer
+	size      int64 // bytes written to the current segment, flushed or not
+	pin       int64 // lowest segment still needed by the pipeline; 0: none
+	writing   bool
+	changed   chan struct{} // closed and replaced on every flush and on detach
+}
+
+// openStore opens (creating if needed) the store in dir. A frame cut short
+// at the end of the newest segment, left by a crash, is truncated away.
+func openStore(dir string, maxSize int64, maxFile int) (*store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("log store %q: %w", dir, err)
+	}
+	s := &store{dir: dir, maxSize: maxSize, maxFile: maxFile, committed: map[int64]int64{}, changed: make(chan struct{})}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("log store %q: %w", dir, err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, segSuffix) {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(name, segSuffix), 10, 64)
+		if err != nil || n <= 0 {
+			continue
+		}
+		s.segs = append(s.segs, n)
+	}
+	sort.Slice(s.segs, func(i, j int) bool { return s.segs[i] < s.segs[j] })
+	for i, n := range s.segs {
+		size, err := s.validLength(n, i == len(s.segs)-1)
+		if err != nil {
+			return nil, err
+		}
+		s.committed[n] = size
+	}
+	return s, nil
+}
+
+// storeExists reports whether dir holds a store.
+func storeExists(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+	return len(m) > 0
+}
+
+func (s *store) segPath(n int64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", n, segSuffix))
+}
+
+// validLength returns the length of segment n up to its last whole frame,
+// truncating a torn tail of the newest segment.
+func (s *store) validLength(n int64, newest bool) (int64, error) {
+	f, err := os.Open(s.segPath(n))
+	if err != nil {
+		return 0, fmt.Errorf("log store: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("log store: %w", err)
+	}
+	if !newest {
+		return fi.Size(), nil
+	}
+	fr := newFrameReader(f, 64<<10)
+	var off int64
+	for {
+		fr, err := fr.Next()
+		if err != nil {
+			break
+		}
+		off += int64(len(fr))
+	}
+	if off != fi.Size() {
+		if err := os.Truncate(s.segPath(n), off); err != nil {
+			return 0, fmt.Errorf("log store: truncate torn frame: %w", err)
+		}
+	}
+	return off, nil
+}
+
+// attach makes the store writable; new frames go to a fresh segment, so a
+// container restart never appends to a segment a reader thinks is final.
+func (s *store) attach() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing {
+		return errors.New("log store: already attached")
+	}
+	if err := s.newSegmentLocked(); err != nil {
+		return err
+	}
+	s.writing = true
+	return nil
+}
+
+func (s *store) newSegmentLocked() error {
+	next := int64(1)
+	if len(s.segs) > 0 {
+		next = s.segs[len(s.segs)-1] + 1
+	}
+	f, err := os.OpenFile(s.segPath(next), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("log store: new segment: %w", err)
+	}
+	s.w, s.size = f, 0
+	if s.bw == nil {
+		s.bw = bufio.NewWriterSize(f, 64<<10)
+	} else {
+		s.bw.Reset(f)
+	}
+	s.segs = append(s.segs, next)
+	s.committed[next] = 0
+	s.pruneLocked()
+	return nil
+}
+
+// pruneLocked drops the oldest segments beyond maxFile that nobody needs.
+func (s *store) pruneLocked() {
+	for len(s.segs) > s.maxFile {
+		old := s.segs[0]
+		if s.pin != 0 && old >= s.pin {
+			return // the pipeline is behind: keep, never lose audit lines
+		}
+		if err := os.Remove(s.segPath(old)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		s.segs = s.segs[1:]
+		delete(s.committed, old)
+	}
+}
+
+// append adds one whole frame. It is called only by the stream's reader.
+func (s *store) append(frame []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.writing {
+		return errors.New("log store: not attached")
+	}
+	if s.size > 0 && s.size+int64(len(frame)) > s.maxSize {
+		if err := s.flushLocked(); err != nil {
+			return err
+		}
+		if err := s.w.Close(); err != nil {
+			return fmt.Errorf("log store: close segment: %w", err)
+		}
+		if err := s.newSegmentLocked(); err != nil {
+			return err
+		}
+	}
+	if _, err := s.bw.Write(frame); err != nil {
+		return fmt.Errorf("log store: write: %w", err)
+	}
+	s.size += int64(len(frame))
+	return nil
+}
+
+// flush makes everything appended so far visible to readers.
+func (s *store) flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *store) flushLocked() error {
+	if !s.writing {
+		return nil
+	}
+	if err := s.bw.Flush(); err != nil {
+		return fmt.Errorf("log store: flush: %w", err)
+	}
+	cur := s.segs[len(s.segs)-1]
+	if s.committed[cur] != s.size {
+		s.committed[cur] = s.size
+		s.broadcastLocked()
+	}
+	return nil
+}
+
+func (s *store) broadcastLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// detach flushes and closes the writer; readers following the store see
+// the end once they have read everything.
+func (s *store) detach() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.writing {
+		return nil
+	}
+	err := s.flushLocked()
+	if cerr := s.w.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("log store: close: %w", cerr)
+	}
+	s.writing = false
+	s.w = nil
+	s.broadcastLocked()
+	return err
+}
+
+// setPin tells the store which segment the pipeline is reading.
+func (s *store) setPin(seg int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seg != s.pin {
+		s.pin = seg
+		s.pruneLocked()
+	}
+}
+
+// watch returns a channel closed at the next change. Take it before
+// reading, so that no change between the read and the wait is missed.
+func (s *store) watch() (<-chan struct{}, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed, s.writing
+}
+
+// extent reports the readable length of segment n, the first segment after
+// it (0 if none), and the oldest segment still present.
+func (s *store) extent(n int64) (length int64, next int64, oldest int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	length = s.committed[n]
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i] > n })
+	if i < len(s.segs) {
+		next = s.segs[i]
+	}
+	if len(s.segs) > 0 {
+		oldest = s.segs[0]
+	}
+	return length, next, oldest
+}
+
+// first returns the position of the oldest frame.
+func (s *store) first() position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.segs) == 0 {
+		return position{Seg: 1}
+	}
+	return position{Seg: s.segs[0]}
+}
+
+// end returns the position just past the newest committed frame.
+func (s *store) end() position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.segs) == 0 {
+		return position{Seg: 1}
+	}
+	n := s.segs[len(s.segs)-1]
+	return position{Seg: n, Off: s.committed[n]}
+}
+
+// storeReader reads frames in order from a position. Next returns io.EOF
+// when it has caught up with the committed end; it may be called again
+// after the store changes.
+type storeReader struct {
+	s     *store
+	pos   position
+	f     *os.File
+	fr    *frameReader
+	limit int64 // committed length the frame reader was set up for
+}
+
+func (s *store) reader(from position) *storeReader {
+	return &storeReader{s: s, pos: from}
+}
+
+// Next returns the next frame; the slice is valid until the next call.
+func (r *storeReader) Next() ([]byte, error) {
+	for {
+		length, next, oldest := r.s.extent(r.pos.Seg)
+		if r.pos.Seg < oldest {
+			// The segment was pruned (only `docker logs` readers can be
+			// this far behind): go on with the oldest one present.
+			r.closeFile()
+			r.pos = position{Seg: oldest}
+			continue
+		}
+		if r.pos.Off < length {
+			if r.f == nil {
+				f, err := os.Open(r.s.segPath(r.pos.Seg))
+				if err != nil {
+					if _, _, o := r.s.extent(r.pos.Seg); errors.Is(err, fs.ErrNotExist) && r.pos.Seg < o {
+						continue // pruned just now
+					}
+					return nil, fmt.Errorf("log store: %w", err)
+				}
+				r.f = f
+			}
+			if r.fr == nil || r.limit != length {
+				r.fr = newFrameReader(io.NewSectionReader(r.f, r.pos.Off, length-r.pos.Off), 64<<10)
+				r.limit = length
+			}
+			frame, err := r.fr.Next()
+			if err == nil {
+				r.pos.Off += int64(len(frame))
+				return frame, nil
+			}
+			if !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("log store: segment %d at %d: %w", r.pos.Seg, r.pos.Off, err)
+			}
+			r.fr = nil
+			continue
+		}
+		if next != 0 {
+			r.closeFile()
+			r.pos = position{Seg: next}
+			continue
+		}
+		return nil, io.EOF
+	}
+}
+
+func (r *storeReader) closeFile() {
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	r.fr = nil
+}
+
+// Close releases the open segment.
+func (r *storeReader) Close() { r.closeFile() }

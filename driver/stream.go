@@ -1,0 +1,222 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/fifo"
+	"golang.org/x/sys/unix"
+
+	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/sink/file"
+)
+
+// stream is one container's logging: the FIFO reader and the pipeline.
+type stream struct {
+	id, file, dir string
+	st            *store
+	fifo          io.ReadCloser
+	log           *slog.Logger
+
+	cancel     context.CancelFunc // hard stop of the pipeline
+	readerDone chan struct{}
+	pipeDone   chan struct{}
+	pipeErr    error // set before pipeDone closes
+	closeOnce  sync.Once
+}
+
+// startStream opens everything a container's logging needs and starts its
+// two goroutines. onDone runs once the pipeline has ended.
+func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDone func(*stream)) (_ *stream, err error) {
+	dir := d.containerDir(info.ContainerID)
+	st, err := openStore(dir, cfg.StoreMaxSize, cfg.StoreMaxFile)
+	if err != nil {
+		return nil, err
+	}
+	state, found, err := loadState(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		// A new store starts with the segment attach creates.
+		state.Safe = st.end()
+		state.Done = state.Safe
+	}
+	state.Info = info
+	state.Running = true
+
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				_ = closers[i]()
+			}
+		}
+	}()
+	sinks := make([]sink.Sink, 2)
+	for i, o := range []file.Options{
+		{Path: cfg.AuditFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile},
+		{Path: cfg.QuarantineFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile},
+	} {
+		s, err := d.files.Open(o)
+		if err != nil {
+			return nil, err
+		}
+		sinks[i] = s
+		closers = append(closers, s.Close)
+	}
+	if err := st.attach(); err != nil {
+		return nil, err
+	}
+	closers = append(closers, st.detach)
+
+	octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ocancel()
+	f, err := fifo.OpenFifo(octx, fifoPath, syscall.O_RDONLY, 0o700)
+	if err != nil {
+		return nil, fmt.Errorf("open log fifo %q: %w", fifoPath, err)
+	}
+	closers = append(closers, f.Close)
+	if err := saveState(dir, state); err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stream{
+		id: info.ContainerID, file: fifoPath, dir: dir, st: st, fifo: f,
+		log:        d.log.With("container", info.ContainerID),
+		cancel:     cancel,
+		readerDone: make(chan struct{}),
+		pipeDone:   make(chan struct{}),
+	}
+	p := newPipeline(dir, st, cfg, d.opts.Host, sinks[0], sinks[1], state, s.log)
+	go s.read()
+	go func() {
+		err := p.run(ctx)
+		if err == nil {
+			p.state.Running = false
+			err = saveState(dir, p.state)
+		}
+		for _, k := range sinks {
+			err = errors.Join(err, k.Close())
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("audit pipeline ended", "error", err)
+		}
+		s.pipeErr = err
+		close(s.pipeDone)
+		onDone(s)
+	}()
+	return s, nil
+}
+
+// read drains the FIFO into the store until the FIFO is closed.
+func (s *stream) read() {
+	defer close(s.readerDone)
+	fr := newFrameReader(s.fifo, 256<<10)
+	for {
+		if fr.Buffered() == 0 {
+			// About to wait for the container: let readers see it all.
+			if err := s.st.flush(); err != nil {
+				s.log.Error("log store flush failed", "error", err)
+			}
+		}
+		frame, err := fr.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, fifo.ErrReadClosed) && !errors.Is(err, io.ErrClosedPipe) && !isClosedErr(err) {
+				s.log.Error("reading log fifo failed", "error", err)
+			}
+			break
+		}
+		if err := s.st.append(frame); err != nil {
+			// The disk is full or gone. Keep draining so the container
+			// never blocks; the frame is lost to the store, and said so.
+			s.log.Error("log store append failed: a log line is lost", "error", err)
+		}
+	}
+	if err := s.st.detach(); err != nil {
+		s.log.Error("log store close failed", "error", err)
+	}
+}
+
+func isClosedErr(err error) bool {
+	return errors.Is(err, fifo.ErrClosed) || errors.Is(err, os.ErrClosed)
+}
+
+// closeFifo ends the reader.
+func (s *stream) closeFifo() {
+	s.closeOnce.Do(func() { _ = s.fifo.Close() })
+}
+
+// pending reports how many bytes wait in the FIFO, unread (FIONREAD, which
+// Linux names TIOCINQ).
+func (s *stream) pending() (int, error) {
+	sc, ok := s.fifo.(syscall.Conn)
+	if !ok {
+		return 0, errors.New("fifo has no file descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil {
+		return 0, err
+	}
+	return n, ierr
+}
+
+// ErrDrainTimeout is returned by StopLogging when the stream was not
+// drained by its deadline. Nothing is lost: the pipeline goes on in the
+// background from the store, and a restart resumes it.
+var ErrDrainTimeout = errors.New("drain deadline exceeded")
+
+// stop drains the stream: dockerd calls StopLogging after its copier has
+// written everything, so once the FIFO holds no more bytes the reader has
+// them all. Then it waits for the pipeline to handle every line.
+func (s *stream) stop(ctx context.Context) error {
+	for {
+		n, err := s.pending()
+		if err != nil || n == 0 {
+			break
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	s.closeFifo()
+	select {
+	case <-s.readerDone:
+	case <-ctx.Done():
+		return fmt.Errorf("container %s: %w", s.id, ErrDrainTimeout)
+	}
+	select {
+	case <-s.pipeDone:
+		if s.pipeErr != nil && !errors.Is(s.pipeErr, context.Canceled) {
+			return fmt.Errorf("container %s: %w", s.id, s.pipeErr)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("container %s: %w", s.id, ErrDrainTimeout)
+	}
+}
+
+// kill stops the stream at once; the last checkpoint stands.
+func (s *stream) kill() {
+	s.closeFifo()
+	s.cancel()
+	<-s.readerDone
+	<-s.pipeDone
+}

@@ -1,0 +1,449 @@
+// Package file implements the rotating, fsync'd, shared JSON-lines file used
+// for audit.log and quarantine.log.
+//
+// # Lines
+//
+// Each Write appends p followed by "\n" as one unit, under the file's mutex:
+// a line is never split across files nor interleaved with another writer's
+// line, whatever its size (lines larger than the 64 KiB write buffer go out
+// whole). A p containing a newline is rejected with ErrNewline, because it
+// would corrupt the JSON-lines format.
+//
+// # Durability (fsync policy)
+//
+// The caller decides when events must be durable: Write only buffers (and
+// writes to the page cache when the buffer fills), Sync flushes the buffer and
+// fsyncs the file. The driver calls Sync when it has caught up with a
+// container's output and at least every 1 MiB. In addition the sink fsyncs:
+//   - the current file before it is renamed away by rotation, and the
+//     directory after the renames and the creation of the fresh file;
+//   - the directory whenever it creates the file;
+//   - the file when the last reference is released (Close) and at
+//     Registry.Close.
+//
+// After a failed flush or fsync the data already handed to the kernel may be
+// lost and cannot be retried safely, so the file is marked failed: every later
+// Write and Sync returns that error (sticky). Other errors (a failed rename
+// or open during rotation, a failed reopen) are returned by the Write that hit
+// them, that line is NOT written, and the next Write tries again.
+//
+// # Rotation
+//
+// With MaxSize > 0, a Write that would make the file exceed MaxSize bytes
+// first rotates: flush + fsync the current file, close it, delete
+// path.(MaxFiles-1), rename path.(MaxFiles-2)→path.(MaxFiles-1) …
+// path.1→path.2, path→path.1, open a fresh path and fsync the directory
+// (covering the renames and the new file). If some path.k is missing, only
+// path.1 … path.(k-1) are shifted (the gap absorbs the shift) and nothing is
+// deleted, so the cost is proportional to the files actually present. A
+// file therefore never exceeds MaxSize, except when a single line (with its
+// newline) is larger than MaxSize: such a line is written whole, alone, into
+// a fresh file (rotating first if the current file is not empty), and the
+// next line rotates again. The size of an existing file opened for appending
+// counts towards MaxSize.
+//
+// # Sharing
+//
+// A Registry shares one open file per cleaned path between streams (several
+// containers may log to the same audit file). Paths are compared after
+// filepath.Clean only; two different paths that reach the same file through a
+// symlink are not detected.
+//
+// The package starts no goroutines: everything happens synchronously under
+// the locks, so nothing is left running after Close.
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ucp-audit/ucp-audit/sink"
+)
+
+// fsync is (*os.File).Sync; tests replace it to observe and fail fsyncs.
+var fsync = (*os.File).Sync
+
+// BufferSize is the size of the write buffer of each open file.
+const BufferSize = 64 << 10
+
+var (
+	// ErrConflict is returned (wrapped, with the path and both settings) by
+	// Registry.Open when the path is already open with different MaxSize or
+	// MaxFiles.
+	ErrConflict = errors.New("conflicting settings for an already open file")
+	// ErrClosed is returned (wrapped, with the path) by Write and Sync on a
+	// Sink that was closed or whose Registry was closed, and by Open on a
+	// closed Registry. Closing a Sink twice is harmless: the second Close
+	// returns nil.
+	ErrClosed = errors.New("file sink closed")
+	// ErrNewline is returned (wrapped, with the path) by Write when p
+	// contains a newline; nothing is written.
+	ErrNewline = errors.New("line contains a newline")
+)
+
+// Options configures one file.
+type Options struct {
+	Path     string // absolute path
+	MaxSize  int64  // rotate before a write that would make the file exceed MaxSize bytes; <= 0 means never rotate
+	MaxFiles int    // total files kept including the current one (path, path.1 … path.(MaxFiles-1)); must be >= 2 when MaxSize > 0
+}
+
+// Validate reports whether the options are usable.
+func (o Options) Validate() error {
+	if o.Path == "" {
+		return errors.New("audit file: empty path")
+	}
+	if !filepath.IsAbs(o.Path) {
+		return fmt.Errorf("audit file %q: path is not absolute", o.Path)
+	}
+	if o.MaxSize > 0 && o.MaxFiles < 2 {
+		return fmt.Errorf("audit file %q: max files %d: must be >= 2 when max size (%d) is set", o.Path, o.MaxFiles, o.MaxSize)
+	}
+	return nil
+}
+
+// normalized returns the settings that matter for comparison: when rotation
+// is off MaxFiles is irrelevant.
+func (o Options) normalized() Options {
+	o.Path = filepath.Clean(o.Path)
+	if o.MaxSize <= 0 {
+		o.MaxSize, o.MaxFiles = 0, 0
+	}
+	return o
+}
+
+// Registry shares one open file per path between streams (several containers
+// may log to the same audit file). It is safe for concurrent use.
+type Registry struct {
+	mu     sync.Mutex // guards files, closed and every file's refs; taken before file.mu
+	files  map[string]*file
+	closed bool
+}
+
+// NewRegistry returns an empty Registry.
+func NewRegistry() *Registry {
+	return &Registry{files: make(map[string]*file)}
+}
+
+// Open returns a Sink for opts.Path, opening (creating with mode 0600, and
+// its directory with 0700, if missing) the file on first use and sharing it
+// afterwards. Check-and-insert happens under one lock.
+//
+// If the path is already open with different MaxSize/MaxFiles it returns an
+// error wrapping ErrConflict that names the path and both settings (when
+// MaxSize <= 0, MaxFiles is ignored). On a closed Registry it returns an
+// error wrapping ErrClosed.
+//
+// Close on the returned Sink releases the reference; the file is flushed,
+// fsync'd and closed when the last reference is released. Closing twice is
+// harmless: the second Close returns nil and does not release another
+// reference.
+func (r *Registry) Open(opts Options) (sink.Sink, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.normalized()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("audit file %q: open: %w", opts.Path, ErrClosed)
+	}
+	if f, ok := r.files[opts.Path]; ok {
+		if f.opts != opts {
+			return nil, fmt.Errorf("audit file %q: open with max-size=%d max-files=%d, already open with max-size=%d max-files=%d: %w",
+				opts.Path, opts.MaxSize, opts.MaxFiles, f.opts.MaxSize, f.opts.MaxFiles, ErrConflict)
+		}
+		f.refs++
+		return &handle{r: r, f: f}, nil
+	}
+	f := &file{opts: opts, path: opts.Path}
+	f.mu.Lock()
+	err := f.openLocked()
+	f.mu.Unlock()
+	if err != nil {
+		return nil, f.errorf("open", err)
+	}
+	f.refs = 1
+	r.files[opts.Path] = f
+	return &handle{r: r, f: f}, nil
+}
+
+// Close flushes, fsyncs and closes every file still open (used at plugin
+// shutdown). Afterwards Write and Sync on every Sink from r, and Open, return
+// errors wrapping ErrClosed; Close on those Sinks returns nil. Calling Close
+// again returns nil.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	var errs []error
+	for p, f := range r.files {
+		errs = append(errs, f.close())
+		delete(r.files, p)
+	}
+	return errors.Join(errs...)
+}
+
+// release drops one reference to f, closing it when it was the last one.
+func (r *Registry) release(f *file) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f.refs--
+	if f.refs > 0 {
+		return nil
+	}
+	if r.files[f.path] != f {
+		return nil // already closed by Registry.Close
+	}
+	delete(r.files, f.path)
+	return f.close()
+}
+
+// handle is one reference to a shared file.
+type handle struct {
+	r      *Registry
+	f      *file
+	closed atomic.Bool
+}
+
+var _ sink.Sink = (*handle)(nil)
+
+// Write appends p and "\n" to the file as one unit.
+func (h *handle) Write(p []byte) error {
+	if h.closed.Load() {
+		return h.f.errorf("write", ErrClosed)
+	}
+	return h.f.write(p)
+}
+
+// Sync flushes the buffer and fsyncs the file.
+func (h *handle) Sync() error {
+	if h.closed.Load() {
+		return h.f.errorf("sync", ErrClosed)
+	}
+	return h.f.sync()
+}
+
+// Close releases the reference; the second and later calls return nil.
+func (h *handle) Close() error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return h.r.release(h.f)
+}
+
+// file is one open, possibly shared, rotating file.
+type file struct {
+	opts Options // normalized; immutable
+	path string  // == opts.Path, cleaned
+	refs int     // guarded by Registry.mu
+
+	mu     sync.Mutex
+	fd     *os.File      // nil after a failed rotation or reopen: reopened by the next write
+	w      *bufio.Writer // buffers writes to fd
+	size   int64         // bytes in the current file, including buffered ones
+	err    error         // sticky failure (flush or fsync): buffered data may be lost
+	closed bool
+}
+
+func (f *file) errorf(op string, err error) error {
+	return fmt.Errorf("audit file %q: %s: %w", f.path, op, err)
+}
+
+// fail records a sticky failure and returns it.
+func (f *file) fail(op string, err error) error {
+	f.err = f.errorf(op, err)
+	return f.err
+}
+
+// openLocked opens (creating if missing) the file for appending, records its
+// current size and fsyncs the directory so a newly created file's entry is
+// durable. The error is not wrapped with the path: callers do it.
+func (f *file) openLocked() error {
+	dir := filepath.Dir(f.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fd, err := os.OpenFile(f.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	st, err := fd.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("not a regular file (%s)", st.Mode())
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		_ = fd.Close()
+		return err
+	}
+	f.fd, f.size = fd, st.Size()
+	if f.w == nil {
+		f.w = bufio.NewWriterSize(fd, BufferSize)
+	} else {
+		f.w.Reset(fd)
+	}
+	return nil
+}
+
+func (f *file) write(p []byte) error {
+	if bytes.IndexByte(p, '\n') >= 0 {
+		return f.errorf("write", ErrNewline)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return f.errorf("write", ErrClosed)
+	}
+	if f.err != nil {
+		return f.err
+	}
+	if f.fd == nil {
+		if err := f.openLocked(); err != nil {
+			return f.errorf("reopen", err)
+		}
+	}
+	n := int64(len(p)) + 1
+	if f.opts.MaxSize > 0 && f.size > 0 && f.size+n > f.opts.MaxSize {
+		if err := f.rotateLocked(); err != nil {
+			return err
+		}
+	}
+	if _, err := f.w.Write(p); err != nil {
+		return f.fail("write", err)
+	}
+	if err := f.w.WriteByte('\n'); err != nil {
+		return f.fail("write", err)
+	}
+	f.size += n
+	return nil
+}
+
+// rotateLocked moves the current file to path.1 (shifting the older ones) and
+// opens a fresh one. On error the line must not be written: either the file
+// is failed (sticky) or fd is nil and the next write reopens and retries.
+func (f *file) rotateLocked() error {
+	if err := f.w.Flush(); err != nil {
+		return f.fail("rotate: flush", err)
+	}
+	if err := fsync(f.fd); err != nil {
+		return f.fail("rotate: fsync", err)
+	}
+	fd := f.fd
+	f.fd = nil
+	if err := fd.Close(); err != nil {
+		// The data is durable (fsync succeeded); reopen on the next write.
+		return f.errorf("rotate: close", err)
+	}
+	// Only the contiguous run path.1 … path.(k-1) moves up: a missing path.k
+	// absorbs the shift. Without a gap, path.(MaxFiles-1) is deleted first.
+	top := f.opts.MaxFiles - 1
+	k := 1
+	for ; k < top; k++ {
+		if _, err := os.Lstat(f.rotated(k)); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			return f.errorf("rotate", err)
+		}
+	}
+	if k == top {
+		if err := os.Remove(f.rotated(top)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return f.errorf("rotate", err)
+		}
+	}
+	for i := k - 1; i >= 1; i-- {
+		if err := os.Rename(f.rotated(i), f.rotated(i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return f.errorf("rotate", err)
+		}
+	}
+	if err := os.Rename(f.path, f.rotated(1)); err != nil {
+		return f.errorf("rotate", err)
+	}
+	// openLocked fsyncs the directory, covering the renames and the creation.
+	if err := f.openLocked(); err != nil {
+		return f.errorf("rotate: open", err)
+	}
+	return nil
+}
+
+// rotated returns the name of the i-th rotated file, path.i.
+func (f *file) rotated(i int) string {
+	return f.path + "." + strconv.Itoa(i)
+}
+
+func (f *file) sync() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return f.errorf("sync", ErrClosed)
+	}
+	if f.err != nil {
+		return f.err
+	}
+	if f.fd == nil {
+		// Closed by a failed rotation after a successful flush and fsync:
+		// nothing is pending.
+		return nil
+	}
+	if err := f.w.Flush(); err != nil {
+		return f.fail("sync: flush", err)
+	}
+	if err := fsync(f.fd); err != nil {
+		return f.fail("sync: fsync", err)
+	}
+	return nil
+}
+
+// close flushes, fsyncs and closes the file. Later writes get ErrClosed.
+func (f *file) close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	if f.fd == nil {
+		return f.err
+	}
+	var errs []error
+	if f.err != nil {
+		errs = append(errs, f.err)
+	} else {
+		if err := f.w.Flush(); err != nil {
+			errs = append(errs, f.errorf("close: flush", err))
+		} else if err := fsync(f.fd); err != nil {
+			errs = append(errs, f.errorf("close: fsync", err))
+		}
+	}
+	if err := f.fd.Close(); err != nil {
+		errs = append(errs, f.errorf("close", err))
+	}
+	f.fd = nil
+	return errors.Join(errs...)
+}
+
+// syncDir fsyncs a directory so renames and creations in it are durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = fsync(d)
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fsync directory %q: %w", dir, err)
+	}
+	return nil
+}
