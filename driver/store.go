@@ -46,8 +46,8 @@ type store struct {
 	changed   chan struct{} // closed and replaced on every flush and on detach
 }
 
-// openStore opens (creating if needed) the store in dir. A frame cut short
-// at the end of the newest segment, left by a crash, is truncated away.
+// openStore opens (creating if needed) the store in dir, for reading;
+// attach makes it writable.
 func openStore(dir string, maxSize int64, maxFile int) (*store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("log store %q: %w", dir, err)
@@ -89,8 +89,8 @@ func (s *store) segPath(n int64) string {
 	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", n, segSuffix))
 }
 
-// validLength returns the length of segment n up to its last whole frame,
-// truncating a torn tail of the newest segment.
+// validLength returns the length of segment n up to its last whole frame
+// (a crash may have torn the newest one; attach cuts that off).
 func (s *store) validLength(n int64, newest bool) (int64, error) {
 	f, err := os.Open(s.segPath(n))
 	if err != nil {
@@ -113,23 +113,36 @@ func (s *store) validLength(n int64, newest bool) (int64, error) {
 		}
 		off += int64(len(fr))
 	}
-	if off != fi.Size() {
-		if err := os.Truncate(s.segPath(n), off); err != nil {
-			return 0, fmt.Errorf("log store: truncate torn frame: %w", err)
-		}
-	}
 	return off, nil
 }
 
-// attach makes the store writable; new frames go to a fresh segment, so a
-// container restart never appends to a segment a reader thinks is final.
+// attach makes the store writable. Frames are appended to the newest
+// segment (dockerd starts a logger, and so a stream, for every `docker logs`
+// of a stopped container: an empty segment each time would push real ones
+// out), after any torn frame at its end is cut off.
 func (s *store) attach() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.writing {
 		return errors.New("log store: already attached")
 	}
-	if err := s.newSegmentLocked(); err != nil {
+	if n := len(s.segs); n > 0 && s.committed[s.segs[n-1]] < s.maxSize {
+		last := s.segs[n-1]
+		size := s.committed[last]
+		if err := os.Truncate(s.segPath(last), size); err != nil {
+			return fmt.Errorf("log store: cut torn frame: %w", err)
+		}
+		f, err := os.OpenFile(s.segPath(last), os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("log store: %w", err)
+		}
+		s.w, s.size = f, size
+		if s.bw == nil {
+			s.bw = bufio.NewWriterSize(f, 64<<10)
+		} else {
+			s.bw.Reset(f)
+		}
+	} else if err := s.newSegmentLocked(); err != nil {
 		return err
 	}
 	s.writing = true

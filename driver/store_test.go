@@ -1,0 +1,160 @@
+package driver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/plugins/logdriver"
+)
+
+func entry(src, line string, ts int64) *logdriver.LogEntry {
+	return &logdriver.LogEntry{Source: src, Line: []byte(line), TimeNano: ts}
+}
+
+func mustFrame(t testing.TB, e *logdriver.LogEntry) []byte {
+	t.Helper()
+	b, err := appendFrame(nil, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// fillStore writes n lines "line i" with times i seconds after epoch.
+func fillStore(t *testing.T, st *store, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		if err := st.append(mustFrame(t, entry("stdout", fmt.Sprintf("line %d", i), int64(i)*int64(time.Second)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readAll serves logs and returns the lines, decoded.
+func readAll(t *testing.T, st *store, cfg ReadConfig) []string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := serveLogs(context.Background(), st, cfg, &buf); err != nil {
+		t.Fatal(err)
+	}
+	dec := logdriver.NewLogEntryDecoder(&buf)
+	var out []string
+	for {
+		var e logdriver.LogEntry
+		if err := dec.Decode(&e); err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(e.Line))
+	}
+}
+
+func TestStoreReadLogs(t *testing.T) {
+	st, err := openStore(t.TempDir(), 200, 100) // tiny segments: many of them
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.attach(); err != nil {
+		t.Fatal(err)
+	}
+	fillStore(t, st, 0, 10)
+	if err := st.detach(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  ReadConfig
+		want []string
+	}{
+		{"all", ReadConfig{Tail: -1}, lines(0, 10)},
+		{"tail 3", ReadConfig{Tail: 3}, lines(7, 10)},
+		{"tail 0", ReadConfig{Tail: 0}, nil},
+		{"tail more than all", ReadConfig{Tail: 50}, lines(0, 10)},
+		{"since", ReadConfig{Tail: -1, Since: time.Unix(5, 0)}, lines(5, 10)},
+		{"until", ReadConfig{Tail: -1, Until: time.Unix(2, 0)}, lines(0, 3)},
+		{"since tail", ReadConfig{Tail: 2, Since: time.Unix(5, 0), Until: time.Unix(8, 0)}, lines(7, 9)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := readAll(t, st, tt.cfg)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func lines(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("line %d\n", i))
+	}
+	return out
+}
+
+// dockerd starts a logger for every `docker logs` of a stopped container:
+// attaching again and again must not push the real lines out.
+func TestStoreReattachKeepsLines(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 10; i++ {
+		st, err := openStore(dir, 1<<20, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.attach(); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			fillStore(t, st, 0, 3)
+		}
+		if err := st.detach(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := openStore(dir, 1<<20, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, st, ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 3)) {
+		t.Errorf("got %q", got)
+	}
+}
+
+// A crash can leave half a frame at the end: readers stop before it, and
+// the next attach cuts it off so new frames follow whole ones.
+func TestStoreTornTail(t *testing.T) {
+	dir := t.TempDir()
+	st, _ := openStore(dir, 1<<20, 2)
+	if err := st.attach(); err != nil {
+		t.Fatal(err)
+	}
+	fillStore(t, st, 0, 2)
+	half := mustFrame(t, entry("stdout", "torn", 0))
+	if err := st.append(half[:len(half)/2]); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.detach()
+	st, err := openStore(dir, 1<<20, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, st, ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 2)) {
+		t.Fatalf("before reattach: got %q", got)
+	}
+	if err := st.attach(); err != nil {
+		t.Fatal(err)
+	}
+	fillStore(t, st, 2, 1)
+	_ = st.detach()
+	if got := readAll(t, st, ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 3)) {
+		t.Fatalf("after reattach: got %q", got)
+	}
+}

@@ -1,0 +1,319 @@
+package driver
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/plugins/logdriver"
+)
+
+// auditLine returns a logrus-wrapped metadata-level audit event.
+func auditLine(id, uri string) string {
+	return fmt.Sprintf(`{"audit":{"auditID":%q,"kind":"docker-swarm","level":"metadata","metadata":{"creationTimestamp":null},"requestReceivedTimestamp":"2024-03-02T10:04:05.123456Z","requestURI":%q,"sourceIPs":["10.0.0.7:51234"],"stage":"RequestReceived","stageTimestamp":null,"timestamp":null,"user":{"extra":{"licenseKey":["k"],"username":["bob"]},"uid":"u1","username":"u1"},"verb":"GET"},"level":"info","msg":"audit","time":"2024-03-02T10:04:05Z"}`, id, uri)
+}
+
+// bigAuditLine returns a request-level event of at least n bytes.
+func bigAuditLine(id string, n int) string {
+	pad := strings.Repeat("x", n)
+	return fmt.Sprintf(`{"audit":{"auditID":%q,"level":"request","requestObject":{"Name":"svc","Pad":%q},"requestReceivedTimestamp":"2024-03-02T10:04:05Z","requestURI":"/v1.41/services/create","stage":"RequestReceived","user":{"username":"u1"},"verb":"POST"},"level":"info","msg":"audit","time":"2024-03-02T10:04:05Z"}`, id, pad)
+}
+
+// harness runs a Driver on temp dirs and plays dockerd's side of a FIFO.
+type harness struct {
+	t      *testing.T
+	d      *Driver
+	logDir string
+	fifo   string
+	w      *os.File
+	enc    logdriver.LogEntryEncoder
+	id     string
+	seq    int
+}
+
+func newHarness(t *testing.T, opts map[string]string) *harness {
+	t.Helper()
+	root := t.TempDir()
+	logDir := filepath.Join(root, "log")
+	d, err := New(Options{StateDir: filepath.Join(root, "state"), LogDir: logDir, Host: "node-1", DrainTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	h := &harness{t: t, d: d, logDir: logDir, id: strings.Repeat("ab", 32)}
+	h.start(opts)
+	return h
+}
+
+// start makes a FIFO, opens it read-write as dockerd does, and calls
+// StartLogging.
+func (h *harness) start(opts map[string]string) {
+	h.t.Helper()
+	h.seq++
+	h.fifo = filepath.Join(h.t.TempDir(), fmt.Sprintf("fifo-%d", h.seq))
+	if err := syscall.Mkfifo(h.fifo, 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	w, err := os.OpenFile(h.fifo, os.O_RDWR, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.w, h.enc = w, logdriver.NewLogEntryEncoder(w)
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	info := Info{ContainerID: h.id, ContainerName: "/ucp-controller", ContainerImageName: "docker/ucp-controller:3.8", Config: opts}
+	if err := h.d.StartLogging(h.fifo, info); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) write(src, line string) {
+	h.t.Helper()
+	if err := h.enc.Encode(&logdriver.LogEntry{Source: src, Line: []byte(line), TimeNano: time.Now().UnixNano()}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// writeSplit writes line as dockerd does for long lines: 16 KiB chunks,
+// all partial, the last one marked last (unless unfinished).
+func (h *harness) writeSplit(src, line, id string, unfinished bool) {
+	h.t.Helper()
+	const chunk = 16 << 10
+	for ord := 1; len(line) > 0; ord++ {
+		n := min(chunk, len(line))
+		part := line[:n]
+		line = line[n:]
+		last := len(line) == 0 && !unfinished
+		e := &logdriver.LogEntry{Source: src, Line: []byte(part), TimeNano: time.Now().UnixNano(), Partial: true,
+			PartialLogMetadata: &logdriver.PartialLogEntryMetadata{Id: id, Ordinal: int32(ord), Last: last}}
+		if err := h.enc.Encode(e); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+// stop calls StopLogging, then closes dockerd's end, as dockerd does.
+func (h *harness) stop() {
+	h.t.Helper()
+	if err := h.d.StopLogging(h.fifo); err != nil {
+		h.t.Fatal(err)
+	}
+	h.w.Close()
+}
+
+func (h *harness) file(name string) []map[string]any {
+	h.t.Helper()
+	f, err := os.Open(filepath.Join(h.logDir, name))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 8<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			h.t.Fatalf("%s: line not JSON: %v", name, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func annotations(m map[string]any) map[string]any {
+	a, _ := m["annotations"].(map[string]any)
+	return a
+}
+
+func TestStreamAuditAndQuarantine(t *testing.T) {
+	h := newHarness(t, nil)
+	h.write("stdout", `{"level":"info","msg":"starting","time":"2024-03-02T10:04:05Z"}`)
+	h.write("stdout", auditLine("id-1", "/v1.41/services"))
+	h.write("stdout", "plain text")
+	h.write("stdout", auditLine("id-ping", "/v1.41/_ping")) // ignored by default
+	h.write("stderr", auditLine("id-2", "/auth/login"))     // exact match only: logged
+	h.writeSplit("stdout", bigAuditLine("id-big", 40<<10), "p1", false)
+	h.write("stdout", `{"audit":"notanobject","auditID":"x"}`)
+	h.write("stdout", `{"audit":{"auditID":"id-trunc"`)
+	h.stop()
+
+	events := h.file("audit.log")
+	var ids []string
+	for i, ev := range events {
+		ids = append(ids, ev["auditID"].(string))
+		a := annotations(ev)
+		if a["ucp-audit/seq"] != fmt.Sprint(i+1) {
+			t.Errorf("event %d: seq %v", i, a["ucp-audit/seq"])
+		}
+		if a["ucp-audit/container-id"] != h.id || a["ucp-audit/container-name"] != "ucp-controller" || a["ucp-audit/host"] != "node-1" {
+			t.Errorf("event %d: enrichment %v", i, a)
+		}
+	}
+	if want := "[id-1 id-2 id-big]"; fmt.Sprint(ids) != want {
+		t.Fatalf("audit.log has %v, want %s", ids, want)
+	}
+	if s := annotations(events[1])["ucp-audit/stream"]; s != "stderr" {
+		t.Errorf("stream = %v", s)
+	}
+	pad := events[2]["requestObject"].(map[string]any)["Pad"].(string)
+	if len(pad) != 40<<10 {
+		t.Errorf("big event payload is %d bytes, want %d", len(pad), 40<<10)
+	}
+	q := h.file("quarantine.log")
+	if len(q) != 2 {
+		t.Fatalf("quarantine.log has %d records, want 2: %v", len(q), q)
+	}
+	for _, r := range q {
+		if r["container-id"] != h.id || r["reason"] == "" || r["raw"] == "" {
+			t.Errorf("quarantine record %v", r)
+		}
+	}
+	for _, name := range []string{"audit.log", "quarantine.log"} {
+		fi, err := os.Stat(filepath.Join(h.logDir, name))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, err %v", name, fi.Mode(), err)
+		}
+	}
+}
+
+// A container that exits mid-line leaves no last chunk: the tail of the
+// line is still handled when the stream stops.
+func TestStreamUnfinishedTail(t *testing.T) {
+	h := newHarness(t, nil)
+	h.writeSplit("stdout", bigAuditLine("id-tail", 20<<10), "p9", true)
+	h.stop()
+	events := h.file("audit.log")
+	if len(events) != 1 || events[0]["auditID"] != "id-tail" {
+		t.Fatalf("got %v", events)
+	}
+}
+
+// A line over max-line-size that looks like audit is quarantined, not lost.
+func TestStreamLineTooLong(t *testing.T) {
+	h := newHarness(t, map[string]string{"max-line-size": "32k"})
+	h.writeSplit("stdout", bigAuditLine("id-huge", 64<<10), "p2", false)
+	h.write("stdout", auditLine("id-after", "/v1.41/nodes"))
+	h.stop()
+	q := h.file("quarantine.log")
+	if len(q) != 1 || !strings.Contains(q[0]["reason"].(string), "max-line-size") || q[0]["truncated"] != true {
+		t.Fatalf("quarantine: %v", q)
+	}
+	if got := h.file("audit.log"); len(got) != 1 || got[0]["auditID"] != "id-after" {
+		t.Fatalf("audit.log: %v", got)
+	}
+}
+
+// StopLogging answers only once everything written before it is handled,
+// even when far more than a pipe buffer was written.
+func TestStreamStopDrains(t *testing.T) {
+	h := newHarness(t, nil)
+	const n = 3000 // about 1.5 MB: many pipe buffers
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			h.write("stdout", auditLine(fmt.Sprintf("id-%d", i), "/v1.41/containers/json"))
+		}
+	}()
+	<-done
+	h.stop()
+	if got := len(h.file("audit.log")); got != n {
+		t.Fatalf("audit.log has %d events, want %d", got, n)
+	}
+}
+
+// A restarted container (same ID) continues the sequence numbers, and
+// docker logs shows both runs.
+func TestStreamRestartContinuesSeq(t *testing.T) {
+	h := newHarness(t, nil)
+	h.write("stdout", auditLine("run1", "/v1.41/nodes"))
+	h.stop()
+	h.start(nil)
+	h.write("stdout", auditLine("run2", "/v1.41/nodes"))
+	h.stop()
+	ev := h.file("audit.log")
+	if len(ev) != 2 || annotations(ev[1])["ucp-audit/seq"] != "2" {
+		t.Fatalf("got %v", ev)
+	}
+	rc, err := h.d.ReadLogs(Info{ContainerID: h.id}, ReadConfig{Tail: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	dec := logdriver.NewLogEntryDecoder(rc)
+	n := 0
+	for {
+		var e logdriver.LogEntry
+		if err := dec.Decode(&e); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("docker logs has %d lines, want 2", n)
+	}
+}
+
+// docker logs --follow sees new lines as they come and ends when the
+// container's stream stops.
+func TestReadLogsFollow(t *testing.T) {
+	h := newHarness(t, nil)
+	h.write("stdout", "first")
+	rc, err := h.d.ReadLogs(Info{ContainerID: h.id}, ReadConfig{Tail: -1, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	dec := logdriver.NewLogEntryDecoder(rc)
+	next := func() string {
+		var e logdriver.LogEntry
+		if err := dec.Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		return string(e.Line)
+	}
+	if got := next(); got != "first\n" {
+		t.Fatalf("got %q", got)
+	}
+	h.write("stdout", "second")
+	if got := next(); got != "second\n" {
+		t.Fatalf("got %q", got)
+	}
+	h.stop()
+	var e logdriver.LogEntry
+	if err := dec.Decode(&e); err != io.EOF {
+		t.Fatalf("after stop: %v", err)
+	}
+}
+
+func TestStartLoggingErrors(t *testing.T) {
+	h := newHarness(t, nil)
+	err := h.d.StartLogging(h.fifo, Info{ContainerID: h.id})
+	if err == nil {
+		t.Fatal("second StartLogging on one FIFO succeeded")
+	}
+	err = h.d.StartLogging("/nonexistent", Info{ContainerID: "c2", Config: map[string]string{"audit-level": "bogus"}})
+	if err == nil || !strings.Contains(err.Error(), `log-opt "audit-level": invalid value "bogus"`) {
+		t.Fatalf("bad option: %v", err)
+	}
+	if err := h.d.StopLogging("/never-started"); err == nil {
+		t.Fatal("StopLogging of an unknown FIFO succeeded")
+	}
+	if _, err := h.d.ReadLogs(Info{ContainerID: "unknown"}, ReadConfig{}); err == nil {
+		t.Fatal("ReadLogs of an unknown container succeeded")
+	}
+}
