@@ -330,6 +330,19 @@ func TestIgnore(t *testing.T) {
 			t.Errorf(`"/".Match(%q) = %v, want %v`, uri, got, want)
 		}
 	}
+	// An entry written with a version prefix drops it, like the paths.
+	versioned, err := ParseIgnore("/v1.41/services*,/v1.30/nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for uri, want := range map[string]bool{"/v1.41/services/x": true, "/v1.25/services": true, "/nodes": true, "/v1.41/nodes/n1": false} {
+		if got := versioned.Match(uri); got != want {
+			t.Errorf("versioned.Match(%q) = %v, want %v", uri, got, want)
+		}
+	}
+	if versioned.String() != "/services*,/nodes" {
+		t.Errorf("versioned.String() = %q", versioned.String())
+	}
 	var zero Ignore
 	if zero.Match("/_ping") || zero.String() != "" {
 		t.Error("zero Ignore matches")

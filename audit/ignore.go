@@ -43,6 +43,14 @@ func NewIgnore(entries []string) (Ignore, error) {
 		if reason != "" {
 			return Ignore{}, fmt.Errorf("%w: entry %q: %s", ErrBadIgnore, e, reason)
 		}
+		// Paths are matched without their Docker API version prefix, so an
+		// entry written with one ("/v1.41/services*") drops it as well;
+		// otherwise it could never match.
+		if n := versionPrefixLen(strings.TrimSuffix(e, "*")); n > 0 {
+			if e = e[n:]; e == "" || e == "*" {
+				e = "/" + e
+			}
+		}
 		ig.entries = append(ig.entries, e)
 	}
 	return ig, nil

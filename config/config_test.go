@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -94,7 +95,7 @@ func FuzzParse(f *testing.F) {
 		c, err := Parse(map[string]string{k: v}, env)
 		if err != nil {
 			var oe *OptionError
-			if !errors.As(err, &oe) || !strings.Contains(err.Error(), `"`+k+`"`) && k != "audit-file" {
+			if !errors.As(err, &oe) || !strings.Contains(err.Error(), fmt.Sprintf("%q", oe.Key)) {
 				t.Fatalf("error does not name %q: %v", k, err)
 			}
 			return

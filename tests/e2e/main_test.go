@@ -1,0 +1,130 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	// pluginName is the log driver name `make install` creates.
+	pluginName = "ucp-audit"
+	// emitterImage is the fake ucp-controller, imported by TestMain.
+	emitterImage = "ucp-audit-emitter:test"
+	// logDir is the host directory the plugin writes audit files under.
+	logDir = "/var/log/ucp-audit"
+)
+
+var (
+	// repoRoot is the module root (two levels above this package).
+	repoRoot string
+	// emitterBin is the emitter built for the host; running it locally with
+	// the same flags gives the expected output and the manifest.
+	emitterBin string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	required := os.Getenv("UCP_AUDIT_E2E_REQUIRED") == "1" || os.Getenv("CI") == "true"
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		if required {
+			fmt.Fprintf(os.Stderr, "FAIL: e2e tests are required (UCP_AUDIT_E2E_REQUIRED=1 or CI=true) but no dockerd answers `docker info`: %v\n%s\n", err, out)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "SKIPPING e2e: no dockerd (`docker info`: %v). Set UCP_AUDIT_E2E_REQUIRED=1 to make this a failure.\n", err)
+		return 0
+	}
+
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
+
+	tmp, err := os.MkdirTemp("", "ucp-audit-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+
+	emitterBin = filepath.Join(tmp, "emitter")
+	if err := buildEmitter(emitterBin); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building the emitter:", err)
+		return 1
+	}
+	// Drop a leftover tag first so re-imports do not leave dangling images.
+	exec.Command("docker", "rmi", "-f", emitterImage).Run()
+	if err := importEmitterImage(emitterBin); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: importing the emitter image:", err)
+		return 1
+	}
+	defer exec.Command("docker", "rmi", "-f", emitterImage).Run()
+
+	if os.Getenv("UCP_AUDIT_E2E_NO_INSTALL") != "1" {
+		cmd := exec.Command("make", "-C", repoRoot, "install")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		fmt.Println("e2e: make -C", repoRoot, "install")
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL: e2e: make install:", err)
+			return 1
+		}
+	}
+	if out, err := exec.Command("docker", "plugin", "inspect", "--format", "{{.Enabled}}", pluginName).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "true" {
+		fmt.Fprintf(os.Stderr, "FAIL: e2e: plugin %s is not installed and enabled: %v %s\n", pluginName, err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+func buildEmitter(out string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./tests/emitter")
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v\n%s", err, b)
+	}
+	return nil
+}
+
+// importEmitterImage makes an image whose only file is /emitter.
+func importEmitterImage(bin string) error {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	hdr := &tar.Header{Name: "emitter", Mode: 0o755, Size: int64(len(data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "import", "--change", `CMD ["/emitter"]`, "-", emitterImage)
+	cmd.Stdin = io.Reader(&buf)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v\n%s", err, b)
+	}
+	return nil
+}

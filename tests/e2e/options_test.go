@@ -1,0 +1,63 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestBadOptions checks that an unknown or malformed log-opt makes
+// `docker run` fail with an error naming the key, and that the keys dockerd
+// handles itself are accepted.
+func TestBadOptions(t *testing.T) {
+	cases := []struct {
+		name string
+		opt  string // key=value; several separated by " "
+		ok   bool
+		want string // substring of docker run's stderr
+	}{
+		{"unknown-key", "bogus-key=1", false, `ucp-audit: log-opt "bogus-key": unknown option`},
+		{"bad-level", "audit-level=bogus", false, `ucp-audit: log-opt "audit-level": invalid value "bogus"`},
+		{"bad-ignore", "audit-ignore=services", false, `ucp-audit: log-opt "audit-ignore"`},
+		{"bad-audit-file-size", "audit-file-max-size=lots", false, `ucp-audit: log-opt "audit-file-max-size": invalid value "lots"`},
+		{"bad-audit-file-count", "audit-file-max-files=0", false, `ucp-audit: log-opt "audit-file-max-files"`},
+		{"bad-max-size", "max-size=12q", false, `ucp-audit: log-opt "max-size"`},
+		{"bad-max-file", "max-file=-3", false, `ucp-audit: log-opt "max-file"`},
+		{"audit-file-outside", "audit-file=/tmp/audit.log", false, `ucp-audit: log-opt "audit-file"`},
+		{"audit-file-escapes", "audit-file=/var/log/ucp-audit/../audit.log", false, `ucp-audit: log-opt "audit-file"`},
+		{"audit-file-relative", "audit-file=audit.log", false, `ucp-audit: log-opt "audit-file"`},
+		{"quarantine-file-outside", "quarantine-file=/etc/quarantine.log", false, `ucp-audit: log-opt "quarantine-file"`},
+		{"max-line-size-too-small", "max-line-size=10", false, `ucp-audit: log-opt "max-line-size"`},
+		{"max-line-size-garbage", "max-line-size=big", false, `ucp-audit: log-opt "max-line-size"`},
+		{"mode-accepted", "mode=non-blocking", true, ""},
+		{"max-buffer-size-accepted", "mode=non-blocking max-buffer-size=1m", true, ""},
+		{"sizes-accepted", "max-size=10m", true, ""},
+		{"level-case-insensitive", "audit-level=Metadata", true, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := testDir(t)
+			opts := append(d.Opts(), strings.Fields(tc.opt)...)
+			c, stderr, err := startContainer(t, pluginName, opts, "-n", "1", "-big", "0")
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("--log-opt %s rejected: %v", tc.opt, err)
+				}
+				waitExit(t, c)
+				return
+			}
+			if err == nil {
+				t.Fatalf("--log-opt %s accepted, want an error containing %q", tc.opt, tc.want)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("--log-opt %s: stderr does not contain %q:\n%s", tc.opt, tc.want, stderr)
+			}
+			key, _, _ := strings.Cut(tc.opt, "=")
+			if !strings.Contains(stderr, fmt.Sprintf("%q", key)) {
+				t.Errorf("--log-opt %s: error does not name the key:\n%s", tc.opt, stderr)
+			}
+		})
+	}
+}
