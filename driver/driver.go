@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 )
 
@@ -49,6 +50,8 @@ type Driver struct {
 	opts  Options
 	log   *slog.Logger
 	files *file.Registry
+	// openSink opens an output file; tests replace it.
+	openSink func(file.Options) (sink.Sink, error)
 
 	mu      sync.Mutex
 	closed  bool
@@ -80,6 +83,7 @@ func New(opts Options) (*Driver, error) {
 		streams: map[string]*stream{}, byID: map[string]*stream{},
 		ctx: ctx, cancel: cancel,
 	}
+	d.openSink = d.files.Open
 	if opts.Retention > 0 {
 		d.wg.Add(1)
 		go d.janitor()

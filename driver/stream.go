@@ -66,7 +66,7 @@ func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDo
 		{Path: cfg.AuditFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile},
 		{Path: cfg.QuarantineFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile},
 	} {
-		s, err := d.files.Open(o)
+		s, err := d.openSink(o)
 		if err != nil {
 			return nil, err
 		}

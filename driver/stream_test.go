@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/plugins/logdriver"
+
+	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/sink/file"
 )
 
 // auditLine returns a logrus-wrapped metadata-level audit event.
@@ -315,5 +318,56 @@ func TestStartLoggingErrors(t *testing.T) {
 	}
 	if _, err := h.d.ReadLogs(Info{ContainerID: "unknown"}, ReadConfig{}); err == nil {
 		t.Fatal("ReadLogs of an unknown container succeeded")
+	}
+}
+
+// gateSink blocks every Write until the gate opens: a stalled destination.
+type gateSink struct {
+	sink.Sink
+	gate chan struct{}
+}
+
+func (g *gateSink) Write(p []byte) error {
+	<-g.gate
+	return g.Sink.Write(p)
+}
+
+// A stalled sink must not stall the container: the FIFO keeps being
+// drained (into the store), far past the pipe's 64 KiB, and once the sink
+// moves again every event arrives.
+func TestStreamStalledSinkDoesNotBlockFIFO(t *testing.T) {
+	gate := make(chan struct{})
+	root := t.TempDir()
+	d, err := New(Options{StateDir: filepath.Join(root, "state"), LogDir: filepath.Join(root, "log"), DrainTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	open := d.openSink
+	d.openSink = func(o file.Options) (sink.Sink, error) {
+		s, err := open(o)
+		return &gateSink{Sink: s, gate: gate}, err
+	}
+	h := &harness{t: t, d: d, logDir: filepath.Join(root, "log"), id: strings.Repeat("cd", 32)}
+	h.start(nil)
+
+	const n = 4000 // about 2 MB, 30 pipe buffers
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for i := 0; i < n; i++ {
+			h.write("stdout", auditLine(fmt.Sprintf("id-%d", i), "/v1.41/containers/json"))
+		}
+	}()
+	select {
+	case <-wrote:
+	case <-time.After(20 * time.Second):
+		close(gate)
+		t.Fatal("the container's writes blocked while the sink was stalled")
+	}
+	close(gate)
+	h.stop()
+	if got := len(h.file("audit.log")); got != n {
+		t.Fatalf("audit.log has %d events, want %d", got, n)
 	}
 }

@@ -29,32 +29,63 @@ func main() {
 	}
 }
 
+// settings are read from the environment; config.json declares the ones
+// `docker plugin set` may change.
+type settings struct {
+	level     slog.Level
+	drain     time.Duration
+	retention time.Duration
+	stateDir  string
+	logDir    string
+	socket    string
+}
+
+func loadSettings(getenv func(string) string) (settings, error) {
+	get := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	var s settings
+	if err := s.level.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
+		return s, fmt.Errorf("setting LOG_LEVEL: invalid value %q (want debug, info, warn or error)", get("LOG_LEVEL", ""))
+	}
+	var err error
+	for _, d := range []struct {
+		key, def string
+		dst      *time.Duration
+	}{{"DRAIN_TIMEOUT", "20s", &s.drain}, {"STORE_RETENTION", "168h", &s.retention}} {
+		v := get(d.key, d.def)
+		if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst < 0 {
+			return s, fmt.Errorf("setting %s: invalid value %q (want a duration such as %s)", d.key, v, d.def)
+		}
+	}
+	s.stateDir = get("STATE_DIR", "/var/lib/ucp-audit")
+	s.logDir = get("LOG_DIR", "/var/log/ucp-audit")
+	s.socket = get("SOCKET", socketPath)
+	return s, nil
+}
+
 func run() error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {
-		return fmt.Errorf("setting LOG_LEVEL: %w (want debug, info, warn or error)", err)
+	set, err := loadSettings(os.Getenv)
+	if err != nil {
+		return err
 	}
+	level := set.level
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	drain, err := duration("DRAIN_TIMEOUT", "20s")
-	if err != nil {
-		return err
-	}
-	retention, err := duration("STORE_RETENTION", "168h")
-	if err != nil {
-		return err
-	}
 	d, err := driver.New(driver.Options{
-		StateDir:     env("STATE_DIR", "/var/lib/ucp-audit"),
-		LogDir:       env("LOG_DIR", "/var/log/ucp-audit"),
+		StateDir:     set.stateDir,
+		LogDir:       set.logDir,
 		Host:         hostname(),
-		DrainTimeout: drain,
-		Retention:    retention,
+		DrainTimeout: set.drain,
+		Retention:    set.retention,
 		Logger:       log,
 	})
 	if err != nil {
 		return err
 	}
-	sock := env("SOCKET", socketPath)
+	sock := set.socket
 	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
 		return err
 	}
@@ -80,22 +111,6 @@ func run() error {
 		}
 	}
 	return errors.Join(err, d.Close())
-}
-
-func env(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok && v != "" {
-		return v
-	}
-	return def
-}
-
-func duration(key, def string) (time.Duration, error) {
-	v := env(key, def)
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("setting %s: invalid value %q (want a duration such as 20s)", key, v)
-	}
-	return d, nil
 }
 
 // hostname is the node's name. The plugin has its own UTS namespace, so the
