@@ -1,0 +1,121 @@
+package logstash
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ucp-audit/ucp-audit/sink"
+)
+
+// httpForwarder POSTs NDJSON to the Logstash http input.
+type httpForwarder struct {
+	*base
+	transport *http.Transport
+	client    *http.Client
+}
+
+func newHTTP(b *base, o Options) *httpForwarder {
+	d := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy:                 nil, // audit data goes straight to the destination
+		DialContext:           d.DialContext,
+		TLSClientConfig:       b.tls,
+		TLSHandshakeTimeout:   o.Timeout,
+		ResponseHeaderTimeout: o.Timeout,
+		MaxIdleConns:          2,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &httpForwarder{base: b, transport: t, client: &http.Client{
+		Transport: t,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // a redirect is an error status
+		},
+	}}
+}
+
+// Acknowledged reports true: a 2xx answer acknowledges the batch.
+func (f *httpForwarder) Acknowledged() bool { return true }
+
+// Send POSTs the batch as NDJSON and returns nil on a 2xx answer.
+func (f *httpForwarder) Send(ctx context.Context, batch []sink.Event) error {
+	ctx, done, err := f.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	defer func() {
+		if f.closed.Err() != nil { // Close raced with this Send
+			f.transport.CloseIdleConnections()
+		}
+	}()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := checkLines(batch); err != nil {
+		return f.errorf("%w", err)
+	}
+	size := 0
+	for _, ev := range batch {
+		size += len(ev.Line) + 1
+	}
+	body := make([]byte, 0, size)
+	for _, ev := range batch {
+		body = append(body, ev.Line...)
+		body = append(body, '\n')
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.addr.URL, bytes.NewReader(body))
+	if err != nil {
+		return f.errorf("%w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return f.fail(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		// Drain a little so that the connection can be reused.
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+		return nil
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	serr := &StatusError{Code: resp.StatusCode, Body: printable(snippet)}
+	if serr.Retryable() {
+		return f.errorf("%w", serr)
+	}
+	return f.errorf("%w: %w", ErrRefused, serr)
+}
+
+// printable makes a response body fit for an error message.
+func printable(b []byte) string {
+	s := strings.TrimSpace(strings.ToValidUTF8(string(b), string(utf8.RuneError)))
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(b) == 512 {
+		s += "…"
+	}
+	return s
+}
+
+// Close cancels an in-flight request and closes idle connections.
+func (f *httpForwarder) Close() error {
+	f.close()
+	f.transport.CloseIdleConnections()
+	return nil
+}
