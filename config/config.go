@@ -13,10 +13,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"text/template"
 
 	units "github.com/docker/go-units"
 
 	"github.com/ucp-audit/ucp-audit/audit"
+	"github.com/ucp-audit/ucp-audit/sink/syslog"
+	"github.com/ucp-audit/ucp-audit/spool"
 )
 
 // ErrUnknownOption and ErrInvalidValue are wrapped by every error Parse
@@ -56,6 +59,18 @@ type Config struct {
 
 	StoreMaxSize int64 // per segment of the docker-logs store
 	StoreMaxFile int
+
+	// Remote destinations; nil when not configured.
+	Syslog   *Syslog
+	Logstash *Logstash
+	// Tag renders the syslog app-name (Docker's "tag" option).
+	Tag          *template.Template
+	SpoolMaxSize int64
+	SpoolFull    spool.FullPolicy
+
+	remote         remote
+	syslogFormat   syslog.Format
+	syslogFacility *int
 }
 
 // Env is what Parse needs to know about the plugin's surroundings.
@@ -156,6 +171,12 @@ var options = map[string]option{
 	}},
 }
 
+func init() {
+	for k, o := range remoteOptions {
+		options[k] = o
+	}
+}
+
 // Keys lists every log-opt Parse accepts, sorted.
 func Keys() []string {
 	keys := append([]string(nil), ignored...)
@@ -180,6 +201,8 @@ func Default(env Env) Config {
 		MaxLineSize:      DefaultMaxLineSize,
 		StoreMaxSize:     DefaultStoreMaxSize,
 		StoreMaxFile:     DefaultStoreMaxFile,
+		Tag:              template.Must(template.New("tag").Parse(DefaultTag)),
+		SpoolMaxSize:     DefaultSpoolMaxSize,
 	}
 }
 
@@ -187,12 +210,7 @@ func Default(env Env) Config {
 // the error for several bad keys is deterministic.
 func Parse(opts map[string]string, env Env) (Config, error) {
 	c := Default(env)
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(opts) {
 		v := opts[k]
 		o, ok := options[k]
 		if !ok {
@@ -207,6 +225,9 @@ func Parse(opts map[string]string, env Env) (Config, error) {
 	}
 	if c.AuditFile == c.QuarantineFile {
 		return Config{}, invalid("quarantine-file", c.QuarantineFile, "a path different from audit-file", nil)
+	}
+	if err := c.checkRemote(opts); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -261,6 +282,15 @@ func count(v string, lo, hi int) (int, error) {
 		return 0, errors.New("out of range")
 	}
 	return n, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func contains(list []string, s string) bool {

@@ -105,3 +105,56 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseRemote(t *testing.T) {
+	c, err := Parse(map[string]string{
+		"syslog-address":   "relp://127.0.0.1:12514",
+		"syslog-format":    "rfc5424micro",
+		"syslog-facility":  "local3",
+		"tag":              "{{.Name}}/{{.ID}}",
+		"logstash-address": "beats://127.0.0.1:5044",
+		"spool-max-size":   "64m",
+		"spool-full":       "block",
+	}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Syslog == nil || c.Syslog.Options.Address.Scheme != "relp" || c.Syslog.Options.Facility != 19 ||
+		c.Syslog.Options.Format.String() != "rfc5424micro" || c.Logstash == nil || c.SpoolMaxSize != 64<<20 || c.SpoolFull.String() != "block" {
+		t.Fatalf("got %+v", c)
+	}
+	if got := c.AppName(TagContext{ID: "0123456789ab", Name: "ucp-controller"}); got != "ucp-controller/0123456789ab" {
+		t.Errorf("AppName = %q", got)
+	}
+	d, _ := Parse(nil, env)
+	if d.Syslog != nil || d.Logstash != nil || d.AppName(TagContext{ID: "abc"}) != "abc" || d.SpoolFull.String() != "drop" {
+		t.Fatalf("defaults: %+v", d)
+	}
+}
+
+func TestParseRemoteErrors(t *testing.T) {
+	tests := []struct {
+		opts map[string]string
+		want string
+	}{
+		{map[string]string{"syslog-address": "ftp://x"}, `log-opt "syslog-address": invalid value "ftp://x"`},
+		{map[string]string{"syslog-address": "tcp://"}, `log-opt "syslog-address"`},
+		{map[string]string{"logstash-address": "beats://host"}, `log-opt "logstash-address"`},
+		{map[string]string{"syslog-format": "rfc5424"}, `log-opt "syslog-format": invalid value "rfc5424": set without "syslog-address"`},
+		{map[string]string{"syslog-address": "tcp://127.0.0.1:1", "syslog-format": "json"}, `log-opt "syslog-format": invalid value "json": not allowed (want rfc5424, rfc5424micro or rfc3164)`},
+		{map[string]string{"syslog-address": "tcp://127.0.0.1:1", "syslog-facility": "kitchen"}, `log-opt "syslog-facility"`},
+		{map[string]string{"syslog-address": "tcp://127.0.0.1:1", "syslog-tls-ca-cert": "/x"}, `log-opt "syslog-tls-ca-cert": invalid value "/x": "tcp://127.0.0.1:1" is not a TLS address`},
+		{map[string]string{"syslog-address": "tcp+tls://127.0.0.1:1", "syslog-tls-ca-cert": "/nonexistent/ca.pem"}, `log-opt "syslog-tls-ca-cert": invalid value "/nonexistent/ca.pem"`},
+		{map[string]string{"logstash-address": "https://h:1", "logstash-tls-skip-verify": "maybe"}, `log-opt "logstash-tls-skip-verify": invalid value "maybe"`},
+		{map[string]string{"tag": "{{.Nope}}"}, `log-opt "tag": invalid value "{{.Nope}}"`},
+		{map[string]string{"tag": "{{"}, `log-opt "tag"`},
+		{map[string]string{"spool-full": "sometimes"}, `log-opt "spool-full": invalid value "sometimes": not allowed (want drop or block)`},
+		{map[string]string{"spool-max-size": "1k"}, `log-opt "spool-max-size": invalid value "1k": out of range`},
+	}
+	for _, tt := range tests {
+		_, err := Parse(tt.opts, env)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v\nwant it to contain %q", tt.opts, err, tt.want)
+		}
+	}
+}

@@ -57,6 +57,8 @@ type Driver struct {
 	closed  bool
 	streams map[string]*stream // by FIFO path, while dockerd logs to it
 	byID    map[string]*stream // by container ID, until the pipeline ends
+	// deliveries by container ID, until every destination has everything
+	deliveries map[string]*delivery
 
 	ctx    context.Context // cancelled by Close; ends ReadLogs followers
 	cancel context.CancelFunc
@@ -80,10 +82,11 @@ func New(opts Options) (*Driver, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Driver{
 		opts: opts, log: opts.Logger, files: file.NewRegistry(),
-		streams: map[string]*stream{}, byID: map[string]*stream{},
+		streams: map[string]*stream{}, byID: map[string]*stream{}, deliveries: map[string]*delivery{},
 		ctx: ctx, cancel: cancel,
 	}
 	d.openSink = d.files.Open
+	d.resumeDeliveries()
 	if opts.Retention > 0 {
 		d.wg.Add(1)
 		go d.janitor()
@@ -127,6 +130,12 @@ func (d *Driver) StartLogging(fifoPath string, info Info) error {
 		// stream resumes from there.
 		old.kill()
 		delete(d.byID, info.ContainerID)
+	}
+	if old := d.deliveries[info.ContainerID]; old != nil {
+		// Still delivering the previous run's events: the new stream's
+		// delivery takes over the spool and the cursors.
+		old.stop()
+		delete(d.deliveries, info.ContainerID)
 	}
 	s, err := d.startStream(fifoPath, info, cfg, d.streamDone)
 	if err != nil {
@@ -200,6 +209,16 @@ func (d *Driver) Close() error {
 		}()
 	}
 	wg.Wait()
+	// Remote delivery stops at its last commit; the next start resumes it.
+	d.mu.Lock()
+	var dls []*delivery
+	for _, dl := range d.deliveries {
+		dls = append(dls, dl)
+	}
+	d.mu.Unlock()
+	for _, dl := range dls {
+		dl.stop()
+	}
 	d.cancel()
 	d.wg.Wait()
 	return d.files.Close()
@@ -239,7 +258,7 @@ func (d *Driver) prune(now time.Time) {
 func (d *Driver) pruneOne(dir, id string, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.byID[id] != nil {
+	if d.byID[id] != nil || d.deliveries[id] != nil {
 		return
 	}
 	st, found, err := loadState(dir)
@@ -251,4 +270,85 @@ func (d *Driver) pruneOne(dir, id string, now time.Time) {
 		return
 	}
 	d.log.Info("removed the log store of a container stopped long ago", "container", id, "stopped", st.Updated)
+}
+
+// openDelivery starts the remote delivery of a container, with its own
+// references to the container's output files for recording losses. The
+// caller holds d.mu (or is New).
+func (d *Driver) openDelivery(dir string, cfg config.Config, info Info, dests []destination) (*delivery, error) {
+	auditFile, err := d.openSink(file.Options{Path: cfg.AuditFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile})
+	if err != nil {
+		return nil, err
+	}
+	quarantine, err := d.openSink(file.Options{Path: cfg.QuarantineFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile})
+	if err != nil {
+		auditFile.Close()
+		return nil, err
+	}
+	log := d.log.With("container", info.ContainerID)
+	lost := func(g gapRecord) {
+		if err := recordGap(g, info, auditFile, quarantine); err != nil {
+			log.Error("recording a delivery gap failed", "gap", g, "error", err)
+		}
+		log.Warn("events lost for a destination", "destination", g.Destination, "lost", g.Lost, "first_seq", g.FirstSeq, "reason", g.Reason)
+	}
+	dl, err := openDelivery(dir, cfg, dests, log, lost)
+	if err != nil {
+		auditFile.Close()
+		quarantine.Close()
+		return nil, err
+	}
+	dl.id = info.ContainerID
+	d.deliveries[info.ContainerID] = dl
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		<-dl.done
+		auditFile.Close()
+		quarantine.Close()
+		d.mu.Lock()
+		if d.deliveries[dl.id] == dl {
+			delete(d.deliveries, dl.id)
+		}
+		d.mu.Unlock()
+	}()
+	return dl, nil
+}
+
+// resumeDeliveries restarts the delivery of events spooled before the
+// plugin stopped: containers that are gone or stopped still get every event
+// to every destination.
+func (d *Driver) resumeDeliveries() {
+	root := filepath.Join(d.opts.StateDir, "containers")
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		dir := filepath.Join(root, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, "spool")); err != nil {
+			continue
+		}
+		st, found, err := loadState(dir)
+		if err != nil || !found || validID(st.Info.ContainerID) != nil {
+			continue
+		}
+		cfg, err := config.Parse(st.Info.Config, config.Env{LogDir: d.opts.LogDir})
+		if err != nil {
+			d.log.Error("cannot resume delivery: its options no longer parse", "container", st.Info.ContainerID, "error", err)
+			continue
+		}
+		dests, err := destinations(cfg, st.Info, d.opts.Host)
+		if err != nil || len(dests) == 0 {
+			continue
+		}
+		dl, err := d.openDelivery(dir, cfg, st.Info, dests)
+		if err != nil {
+			closeAll(dests)
+			d.log.Error("cannot resume delivery", "container", st.Info.ContainerID, "error", err)
+			continue
+		}
+		dl.finish()
+		d.log.Info("resumed delivery of spooled events", "container", st.Info.ContainerID)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/audit"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/spool"
 )
 
 // syncEvery bounds how much the pipeline writes between checkpoints when
@@ -34,6 +36,8 @@ type pipeline struct {
 	host       string
 	auditSink  sink.Sink
 	quarantine sink.Sink
+	spool      *spool.Spool  // nil without remote destinations
+	consumed   *atomic.Int64 // frame bytes handled; may be nil
 	log        *slog.Logger
 	warn       rate.Sometimes
 
@@ -79,6 +83,9 @@ func (p *pipeline) run(ctx context.Context) error {
 			}
 			if err := p.entry(ctx, &e, start, r.pos); err != nil {
 				return err
+			}
+			if p.consumed != nil {
+				p.consumed.Add(int64(len(frame)))
 			}
 			if p.unsynced >= syncEvery {
 				if err := p.checkpoint(ctx, r.pos); err != nil {
@@ -173,7 +180,34 @@ func (p *pipeline) handle(ctx context.Context, l *line, end position) error {
 		return err
 	}
 	p.state.Seq++
+	if p.spool != nil {
+		return p.toSpool(ctx, sink.Event{Line: out, AuditID: ev.AuditID(), Seq: p.state.Seq, Time: ev.ReceivedAt()})
+	}
 	return nil
+}
+
+// toSpool hands the event to the remote destinations. With spool-full=drop
+// the spool may discard older undelivered events to make room: each such
+// gap is recorded. With block, Append waits (and the reader stops).
+func (p *pipeline) toSpool(ctx context.Context, ev sink.Event) error {
+	gaps, err := p.spool.Append(ctx, ev)
+	for _, g := range gaps {
+		p.gap(gapRecord{Destination: g.Destination, Lost: g.Lost, FirstSeq: g.FirstSeq, LastSeq: g.LastSeq,
+			Reason: fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=drop): oldest undelivered events discarded", p.cfg.SpoolMaxSize)})
+	}
+	if errors.Is(err, spool.ErrTooLarge) {
+		p.gap(gapRecord{Destination: "all remote destinations", Lost: 1, FirstSeq: ev.Seq, LastSeq: ev.Seq,
+			Reason: fmt.Sprintf("event of %d bytes is larger than spool-max-size", len(ev.Line))})
+		return nil
+	}
+	return err
+}
+
+func (p *pipeline) gap(g gapRecord) {
+	if err := recordGap(g, p.state.Info, p.auditSink, p.quarantine); err != nil {
+		p.log.Error("recording a delivery gap failed", "gap", g, "error", err)
+	}
+	p.log.Warn("events lost for a destination", "destination", g.Destination, "lost", g.Lost, "first_seq", g.FirstSeq, "last_seq", g.LastSeq, "reason", g.Reason)
 }
 
 // quarantineRecord is one line of quarantine.log.
@@ -257,6 +291,9 @@ func (p *pipeline) checkpoint(ctx context.Context, pos position) error {
 	backoff := 100 * time.Millisecond
 	for {
 		err := errors.Join(p.auditSink.Sync(), p.quarantine.Sync())
+		if err == nil && p.spool != nil {
+			err = p.spool.Sync()
+		}
 		if err == nil {
 			p.state.Safe = safe
 			p.state.Updated = time.Now().UTC()

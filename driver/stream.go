@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,7 +18,12 @@ import (
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
+	"github.com/ucp-audit/ucp-audit/spool"
 )
+
+// blockLag is how far, with spool-full=block, the reader may run ahead of
+// the audit pipeline before it stops reading the container.
+const blockLag = 4 << 20
 
 // stream is one container's logging: the FIFO reader and the pipeline.
 type stream struct {
@@ -25,6 +31,12 @@ type stream struct {
 	st            *store
 	fifo          io.ReadCloser
 	log           *slog.Logger
+	dl            *delivery // nil without remote destinations
+	block         bool      // spool-full=block: stop reading while the spool is full
+	// appended and consumed count the frame bytes the reader stored and
+	// the pipeline handled in this run; with block the reader stays at
+	// most blockLag ahead.
+	appended, consumed atomic.Int64
 
 	cancel     context.CancelFunc // hard stop of the pipeline
 	readerDone chan struct{}
@@ -73,6 +85,18 @@ func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDo
 		sinks[i] = s
 		closers = append(closers, s.Close)
 	}
+	var dl *delivery
+	dests, err := destinations(cfg, info, d.opts.Host)
+	if err != nil {
+		return nil, err
+	}
+	if len(dests) > 0 {
+		if dl, err = d.openDelivery(dir, cfg, info, dests); err != nil {
+			closeAll(dests)
+			return nil, err
+		}
+		closers = append(closers, func() error { dl.stop(); return nil })
+	}
 	if err := st.attach(); err != nil {
 		return nil, err
 	}
@@ -91,19 +115,27 @@ func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDo
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stream{
-		id: info.ContainerID, file: fifoPath, dir: dir, st: st, fifo: f,
+		id: info.ContainerID, file: fifoPath, dir: dir, st: st, fifo: f, dl: dl,
+		block:      dl != nil && cfg.SpoolFull == spool.Block,
 		log:        d.log.With("container", info.ContainerID),
 		cancel:     cancel,
 		readerDone: make(chan struct{}),
 		pipeDone:   make(chan struct{}),
 	}
 	p := newPipeline(dir, st, cfg, d.opts.Host, sinks[0], sinks[1], state, s.log)
+	if dl != nil {
+		p.spool = dl.sp
+	}
+	p.consumed = &s.consumed
 	go s.read()
 	go func() {
 		err := p.run(ctx)
 		if err == nil {
 			p.state.Running = false
 			err = saveState(dir, p.state)
+		}
+		if dl != nil {
+			dl.finish() // delivery goes on until every destination has it all
 		}
 		for _, k := range sinks {
 			err = errors.Join(err, k.Close())
@@ -128,6 +160,12 @@ func (s *stream) read() {
 			if err := s.st.flush(); err != nil {
 				s.log.Error("log store flush failed", "error", err)
 			}
+			// spool-full=block: the site prefers stalling the container
+			// to losing events, so stop draining the FIFO while the
+			// pipeline waits for room in the spool.
+			for s.block && (s.dl.sp.Waiting() || s.appended.Load()-s.consumed.Load() > blockLag) {
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 		frame, err := fr.Next()
 		if err != nil {
@@ -136,6 +174,7 @@ func (s *stream) read() {
 			}
 			break
 		}
+		s.appended.Add(int64(len(frame)))
 		if err := s.st.append(frame); err != nil {
 			// The disk is full or gone. Keep draining so the container
 			// never blocks; the frame is lost to the store, and said so.

@@ -180,7 +180,12 @@ func Open(o Options, destinations []string) (*Spool, error) {
 			return nil, err
 		}
 		if pos == nil {
+			// Persist the starting point now: events appended before
+			// the first commit must survive a restart too.
 			pos = &end
+			if err := s.saveCursor(d, end); err != nil {
+				return nil, err
+			}
 		}
 		s.cursors[d] = s.clampLocked(*pos)
 	}

@@ -1,0 +1,248 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/sink/logstash"
+	"github.com/ucp-audit/ucp-audit/sink/syslog"
+	"github.com/ucp-audit/ucp-audit/spool"
+)
+
+// Delivery tuning.
+const (
+	batchEvents  = 256
+	batchBytes   = 1 << 20
+	sendTimeout  = 60 * time.Second
+	backoffFirst = 200 * time.Millisecond
+	backoffMax   = 30 * time.Second
+)
+
+// destination is one configured remote destination of a container.
+type destination struct {
+	name string // stable: the spool cursor is keyed by it
+	fwd  sink.Forwarder
+}
+
+// destinations builds the container's forwarders; none dials yet, so a
+// destination that is down never stops a container from starting.
+func destinations(cfg config.Config, info Info, host string) ([]destination, error) {
+	var out []destination
+	if cfg.Syslog != nil {
+		o := cfg.Syslog.Options
+		o.Hostname = host
+		o.AppName = cfg.AppName(tagContext(info))
+		f, err := syslog.New(o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, destination{name: "syslog " + o.Address.String(), fwd: f})
+	}
+	if cfg.Logstash != nil {
+		f, err := logstash.New(cfg.Logstash.Options)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, destination{name: "logstash " + cfg.Logstash.Options.Address.String(), fwd: f})
+	}
+	return out, nil
+}
+
+func closeAll(ds []destination) {
+	for _, d := range ds {
+		_ = d.fwd.Close()
+	}
+}
+
+func tagContext(info Info) config.TagContext {
+	short := func(s string) string {
+		if len(s) > 12 {
+			return s[:12]
+		}
+		return s
+	}
+	return config.TagContext{
+		ID: short(info.ContainerID), FullID: info.ContainerID, Name: containerName(info),
+		ImageID: short(trimDigest(info.ContainerImageID)), ImageFullID: info.ContainerImageID,
+		ImageName: info.ContainerImageName, DaemonName: info.DaemonName,
+	}
+}
+
+func trimDigest(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return s[i+1:]
+		}
+	}
+	return s
+}
+
+// delivery owns a container's spool and one worker per destination. It
+// outlives the container's stream: after the stream ends, the workers go
+// on until every destination has everything, or until stop.
+type delivery struct {
+	id    string
+	sp    *spool.Spool
+	dests []destination
+	log   *slog.Logger
+	// lost records events a destination will never get (a full spool,
+	// an event too large for the transport) in the audit trail.
+	lost func(rec gapRecord)
+
+	cancel   context.CancelFunc
+	finished chan struct{} // closed when no more events will be appended
+	finOnce  sync.Once
+	wg       sync.WaitGroup
+	done     chan struct{} // closed when all workers ended and the spool is closed
+}
+
+func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.Logger, lost func(gapRecord)) (*delivery, error) {
+	names := make([]string, len(dests))
+	for i, d := range dests {
+		names[i] = d.name
+	}
+	sp, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), MaxSize: cfg.SpoolMaxSize, Full: cfg.SpoolFull}, names)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	dl := &delivery{sp: sp, dests: dests, log: log, lost: lost, cancel: cancel,
+		finished: make(chan struct{}), done: make(chan struct{})}
+	for _, d := range dests {
+		dl.wg.Add(1)
+		go dl.work(ctx, d)
+	}
+	go func() {
+		dl.wg.Wait()
+		closeAll(dests)
+		if err := sp.Close(); err != nil {
+			log.Error("close spool", "error", err)
+		}
+		close(dl.done)
+	}()
+	return dl, nil
+}
+
+// finish says no more events will be appended: workers end once their
+// destination has everything.
+func (dl *delivery) finish() { dl.finOnce.Do(func() { close(dl.finished) }) }
+
+// stop ends the workers at their last commit and waits for them.
+func (dl *delivery) stop() {
+	dl.cancel()
+	<-dl.done
+}
+
+func (dl *delivery) work(ctx context.Context, d destination) {
+	defer dl.wg.Done()
+	warn := rate.Sometimes{Interval: 30 * time.Second}
+	backoff := backoffFirst
+	failing := false
+	for {
+		changed := dl.sp.Watch()
+		recs, err := dl.sp.Read(d.name, batchEvents, batchBytes)
+		if err != nil {
+			if errors.Is(err, spool.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			dl.log.Error("spool read", "destination", d.name, "error", err)
+			if !sleep(ctx, backoffMax) {
+				return
+			}
+			continue
+		}
+		if len(recs) == 0 {
+			select {
+			case <-dl.finished:
+				if !dl.sp.Pending(d.name) {
+					return
+				}
+			default:
+			}
+			select {
+			case <-changed:
+			case <-dl.finished:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		err = dl.send(ctx, d, recs)
+		if err == nil {
+			if failing {
+				dl.log.Info("destination delivers again", "destination", d.name)
+				failing = false
+			}
+			backoff = backoffFirst
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		failing = true
+		warn.Do(func() {
+			dl.log.Warn("destination unavailable; events wait in the spool", "destination", d.name, "error", err)
+		})
+		// Capped exponential backoff with jitter.
+		if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
+			return
+		}
+		backoff = min(backoff*2, backoffMax)
+	}
+}
+
+// send delivers recs and commits them. An event the transport can never
+// carry is recorded as lost for this destination and skipped.
+func (dl *delivery) send(ctx context.Context, d destination, recs []spool.Record) error {
+	events := make([]sink.Event, len(recs))
+	for i, r := range recs {
+		events[i] = r.Event
+	}
+	sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	err := d.fwd.Send(sctx, events)
+	var tl *sink.TooLargeError
+	if errors.As(err, &tl) {
+		i := 0
+		for i < len(recs) && recs[i].Seq != tl.Seq {
+			i++
+		}
+		if i == len(recs) {
+			return err
+		}
+		if i > 0 {
+			if err := dl.send(ctx, d, recs[:i]); err != nil {
+				return err
+			}
+		}
+		dl.lost(gapRecord{Destination: d.name, Lost: 1, FirstSeq: tl.Seq, LastSeq: tl.Seq,
+			Reason: fmt.Sprintf("event too large for the transport: %v", tl)})
+		return dl.sp.Commit(d.name, recs[i].End)
+	}
+	if err != nil {
+		return err
+	}
+	return dl.sp.Commit(d.name, recs[len(recs)-1].End)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,247 @@
+package driver
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	lumbersrv "github.com/elastic/go-lumber/server/v2"
+)
+
+// beatsPeer is go-lumber's v2 server standing in for Logstash's beats input.
+// It can be stopped and started again on the same port.
+type beatsPeer struct {
+	t    *testing.T
+	addr string
+	mu   sync.Mutex
+	srv  *lumbersrv.Server
+	got  map[string]int // auditID → times received
+	seqs []string
+}
+
+// newBeatsPeer reserves a port; the peer is down until start.
+func newBeatsPeer(t *testing.T) *beatsPeer {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &beatsPeer{t: t, addr: l.Addr().String(), got: map[string]int{}}
+	l.Close()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *beatsPeer) start() {
+	p.t.Helper()
+	var l net.Listener
+	var err error
+	for range 100 {
+		if l, err = net.Listen("tcp", p.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	srv, err := lumbersrv.NewWithListener(l, lumbersrv.JSONDecoder(func(b []byte, v interface{}) error {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
+		}
+		*v.(*interface{}) = m
+		return nil
+	}))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.srv = srv
+	p.mu.Unlock()
+	go func() {
+		for b := range srv.ReceiveChan() {
+			p.mu.Lock()
+			for _, e := range b.Events {
+				m := e.(map[string]any)
+				p.got[m["auditID"].(string)]++
+				p.seqs = append(p.seqs, annotations(m)["ucp-audit/seq"].(string))
+			}
+			p.mu.Unlock()
+			b.ACK()
+		}
+	}()
+}
+
+func (p *beatsPeer) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.srv != nil {
+		p.srv.Close()
+		p.srv = nil
+	}
+}
+
+// waitFor waits until every ID has arrived at least once.
+func (p *beatsPeer) waitFor(ids []string, within time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		p.mu.Lock()
+		missing := 0
+		for _, id := range ids {
+			if p.got[id] == 0 {
+				missing++
+			}
+		}
+		p.mu.Unlock()
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%d of %d events never arrived at the beats peer", missing, len(ids))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *beatsPeer) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.got)
+}
+
+func writeEvents(h *harness, prefix string, n int) []string {
+	var ids []string
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		ids = append(ids, id)
+		h.write("stdout", auditLine(id, "/v1.41/services"))
+	}
+	return ids
+}
+
+func TestDeliveryBeats(t *testing.T) {
+	peer := newBeatsPeer(t)
+	peer.start()
+	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr})
+	ids := writeEvents(h, "ok", 300)
+	h.stop()
+	peer.waitFor(ids, 10*time.Second)
+	if got := strings.Join(peer.seqs[:3], ","); got != "1,2,3" {
+		t.Errorf("seqs start %s", got)
+	}
+}
+
+// A destination that is down when the container starts and stays down
+// while it runs: the container starts, StopLogging answers at once, the
+// audit file has everything, and once the destination is back every event
+// arrives.
+func TestDeliveryOutage(t *testing.T) {
+	peer := newBeatsPeer(t)
+	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr})
+	ids := writeEvents(h, "out", 200)
+	start := time.Now()
+	h.stop()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("StopLogging took %v with the destination down", d)
+	}
+	if got := len(h.file("audit.log")); got != 200 {
+		t.Fatalf("audit.log has %d events", got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	peer.start()
+	peer.waitFor(ids, 40*time.Second)
+}
+
+// Spooled events survive a plugin restart: a new Driver on the same state
+// resumes delivery for a container that is gone.
+func TestDeliveryResumesAfterRestart(t *testing.T) {
+	peer := newBeatsPeer(t)
+	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr})
+	ids := writeEvents(h, "rs", 50)
+	h.stop()
+	if err := h.d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	peer.start()
+	d2, err := New(Options{StateDir: h.d.opts.StateDir, LogDir: h.logDir, DrainTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	peer.waitFor(ids, 40*time.Second)
+}
+
+// spool-full=drop: with the destination down, a full spool discards the
+// oldest undelivered events, and says so in audit.log and quarantine.log;
+// lost + delivered = written.
+func TestSpoolFullDrop(t *testing.T) {
+	peer := newBeatsPeer(t)
+	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr, "spool-max-size": "1m"})
+	const n = 5000 // about 3 MB of events
+	ids := writeEvents(h, "drop", n)
+	h.stop()
+	var lost uint64
+	for _, r := range h.file("audit.log") {
+		if g, ok := r["ucp-audit/gap"].(map[string]any); ok {
+			if !strings.HasPrefix(g["destination"].(string), "logstash beats://") || g["first-seq"].(float64) < 1 {
+				t.Errorf("gap record %v", g)
+			}
+			lost += uint64(g["lost"].(float64))
+		}
+	}
+	var qlost uint64
+	for _, r := range h.file("quarantine.log") {
+		if strings.Contains(r["summary"].(string), "not delivered to logstash") {
+			qlost += uint64(r["lost"].(float64))
+		}
+	}
+	if lost == 0 || lost != qlost {
+		t.Fatalf("gaps: %d in audit.log, %d in quarantine.log", lost, qlost)
+	}
+	peer.start()
+	deadline := time.Now().Add(40 * time.Second)
+	for uint64(peer.count())+lost < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d + lost %d != %d", peer.count(), lost, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = ids
+}
+
+// spool-full=block: the reader stops, so the container's writes block
+// until the destination takes events; nothing is lost.
+func TestSpoolFullBlock(t *testing.T) {
+	peer := newBeatsPeer(t)
+	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr, "spool-max-size": "1m", "spool-full": "block"})
+	const n = 15000 // about 7 MB: past the spool, the reader's lead and the pipe
+	done := make(chan []string)
+	go func() { done <- writeEvents(h, "blk", n) }()
+	select {
+	case <-done:
+		t.Fatal("the container's writes did not block on a full spool")
+	case <-time.After(2 * time.Second):
+	}
+	peer.start()
+	var ids []string
+	select {
+	case ids = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("writes stayed blocked after the destination came back")
+	}
+	h.stop()
+	peer.waitFor(ids, 40*time.Second)
+	for _, r := range h.file("audit.log") {
+		if _, ok := r["ucp-audit/gap"]; ok {
+			t.Fatalf("gap with spool-full=block: %v", r)
+		}
+	}
+}
+
+var _ = filepath.Join
