@@ -245,3 +245,34 @@ func TestErrors(t *testing.T) {
 		t.Fatal("bad policy accepted")
 	}
 }
+
+// Whatever a crash or a disk leaves in a segment, Open and Read never panic
+// and never return more than was written whole.
+func FuzzSegment(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 'i', 'd', '{', '}', 'x', 'y', 'z', 'w', 'v', 'u', 't', 's'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(dir+"/00000000000000000001"+segSuffix, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(Options{Dir: dir, MaxSize: 1 << 20}, nil)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		s.mu.Lock()
+		s.cursors["d"] = Position{Seg: 1}
+		s.mu.Unlock()
+		for i := 0; i < 100; i++ {
+			recs, err := s.Read("d", 10, 1<<20)
+			if err != nil || len(recs) == 0 {
+				return
+			}
+			if err := s.Commit("d", recs[len(recs)-1].End); err != nil {
+				return
+			}
+		}
+	})
+}
