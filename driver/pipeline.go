@@ -39,7 +39,8 @@ type pipeline struct {
 	spool      *spool.Spool  // nil without remote destinations
 	consumed   *atomic.Int64 // frame bytes handled; may be nil
 	log        *slog.Logger
-	warn       rate.Sometimes
+	warn       rate.Sometimes // sink and checkpoint failures
+	qwarn      rate.Sometimes // quarantined lines
 
 	state    streamState
 	reasm    *reassembler
@@ -55,6 +56,7 @@ func newPipeline(dir string, st *store, cfg config.Config, host string, auditSin
 		auditSink: auditSink, quarantine: quarantine,
 		log:    log,
 		warn:   rate.Sometimes{Interval: 10 * time.Second},
+		qwarn:  rate.Sometimes{Interval: 10 * time.Second},
 		state:  state,
 		reasm:  newReassembler(cfg.MaxLineSize),
 		starts: map[string]position{},
@@ -252,7 +254,10 @@ func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) e
 		return err
 	}
 	p.state.Quarantined++
-	p.log.Warn("quarantined an audit line", "container", p.state.Info.ContainerID, "reason", reason)
+	// A flood of bad lines must not flood the plugin's log: the records
+	// are in quarantine.log, the log only says that it happens.
+	n := p.state.Quarantined
+	p.qwarn.Do(func() { p.log.Warn("quarantined audit lines", "total", n, "last_reason", reason) })
 	return nil
 }
 
