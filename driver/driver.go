@@ -42,6 +42,8 @@ type Options struct {
 	// Retention is how long the store of a stopped container is kept.
 	Retention time.Duration
 	Logger    *slog.Logger
+
+	fifoOpenTimeout time.Duration // tests shorten it
 }
 
 // Driver owns every container stream. Its methods are safe for concurrent
@@ -52,6 +54,9 @@ type Driver struct {
 	files *file.Registry
 	// openSink opens an output file; tests replace it.
 	openSink func(file.Options) (sink.Sink, error)
+	// fifoOpenTimeout bounds opening a FIFO: dockerd holds its end open,
+	// so only a stale FIFO (its container gone) takes long.
+	fifoOpenTimeout time.Duration
 
 	mu      sync.Mutex
 	closed  bool
@@ -86,7 +91,18 @@ func New(opts Options) (*Driver, error) {
 		ctx: ctx, cancel: cancel,
 	}
 	d.openSink = d.files.Open
-	d.resumeDeliveries()
+	d.fifoOpenTimeout = opts.fifoOpenTimeout
+	if d.fifoOpenTimeout == 0 {
+		d.fifoOpenTimeout = 10 * time.Second
+	}
+	// In the background: a stale FIFO takes fifoOpenTimeout to give up,
+	// and dockerd waits for the plugin's socket meanwhile.
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.reattach()
+		d.resumeDeliveries()
+	}()
 	if opts.Retention > 0 {
 		d.wg.Add(1)
 		go d.janitor()
@@ -338,17 +354,112 @@ func (d *Driver) resumeDeliveries() {
 			d.log.Error("cannot resume delivery: its options no longer parse", "container", st.Info.ContainerID, "error", err)
 			continue
 		}
-		dests, err := destinations(cfg, st.Info, d.opts.Host)
-		if err != nil || len(dests) == 0 {
-			continue
-		}
-		dl, err := d.openDelivery(dir, cfg, st.Info, dests)
-		if err != nil {
-			closeAll(dests)
-			d.log.Error("cannot resume delivery", "container", st.Info.ContainerID, "error", err)
-			continue
-		}
-		dl.finish()
-		d.log.Info("resumed delivery of spooled events", "container", st.Info.ContainerID)
+		d.resumeOne(dir, cfg, st.Info)
 	}
+}
+
+func (d *Driver) resumeOne(dir string, cfg config.Config, info Info) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || d.deliveries[info.ContainerID] != nil || d.byID[info.ContainerID] != nil {
+		return
+	}
+	dests, err := destinations(cfg, info, d.opts.Host)
+	if err != nil || len(dests) == 0 {
+		return
+	}
+	dl, err := d.openDelivery(dir, cfg, info, dests)
+	if err != nil {
+		closeAll(dests)
+		d.log.Error("cannot resume delivery", "container", info.ContainerID, "error", err)
+		return
+	}
+	dl.finish()
+	d.log.Info("resumed delivery of spooled events", "container", info.ContainerID)
+}
+
+// reattach resumes the streams that were running when the plugin stopped
+// without StopLogging (a crash, kill -9): dockerd restarts the plugin but
+// never calls StartLogging again, while it keeps the FIFO open, so what the
+// container wrote meanwhile waits in the pipe. The pipeline resumes from its
+// checkpoint, so seq numbering continues.
+func (d *Driver) reattach() {
+	root := filepath.Join(d.opts.StateDir, "containers")
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		dir := filepath.Join(root, e.Name())
+		st, found, err := loadState(dir)
+		if err != nil || !found || !st.Running || st.FIFO == "" || validID(st.Info.ContainerID) != nil {
+			continue
+		}
+		if err := d.reattachOne(dir, st); err != nil {
+			d.log.Warn("not re-attaching a stream", "container", st.Info.ContainerID, "fifo", st.FIFO, "reason", err)
+			st.Running = false
+			if err := saveState(dir, st); err != nil {
+				d.log.Error("save stream state", "container", st.Info.ContainerID, "error", err)
+			}
+			continue
+		}
+		d.log.Info("re-attached to a running container's stream", "container", st.Info.ContainerID, "fifo", st.FIFO)
+	}
+}
+
+func (d *Driver) reattachOne(dir string, st streamState) error {
+	fi, err := os.Stat(st.FIFO)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeNamedPipe == 0 {
+		return fmt.Errorf("%s is not a FIFO", st.FIFO)
+	}
+	cfg, err := config.Parse(st.Info.Config, config.Env{LogDir: d.opts.LogDir})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	if d.byID[st.Info.ContainerID] != nil {
+		return errors.New("the container started logging again meanwhile")
+	}
+	// A FIFO nobody writes any more (its container stopped while the
+	// plugin was down) does not open within the timeout.
+	s, err := d.startStream(st.FIFO, st.Info, cfg, d.streamDone)
+	if err != nil {
+		return err
+	}
+	d.streams[st.FIFO] = s
+	d.byID[st.Info.ContainerID] = s
+	return nil
+}
+
+// crash stops every goroutine the way kill -9 would, as far as the state
+// directory can tell: no drain, no final checkpoint, streams stay marked
+// running. For tests of re-attaching.
+func (d *Driver) crash() {
+	d.mu.Lock()
+	d.closed = true
+	var all []*stream
+	for _, s := range d.byID {
+		all = append(all, s)
+	}
+	var dls []*delivery
+	for _, dl := range d.deliveries {
+		dls = append(dls, dl)
+	}
+	d.mu.Unlock()
+	for _, s := range all {
+		s.kill()
+	}
+	for _, dl := range dls {
+		dl.stop()
+	}
+	d.cancel()
+	d.wg.Wait()
+	_ = d.files.Close()
 }

@@ -36,7 +36,11 @@ type streamState struct {
 	Seq         uint64    `json:"seq"`
 	Quarantined uint64    `json:"quarantined"`
 	Skipped     uint64    `json:"skipped"`
+	// Running is set while dockerd logs to FIFO: a plugin that starts and
+	// finds it set re-attaches to the FIFO (dockerd never calls
+	// StartLogging again after a plugin crash).
 	Running     bool      `json:"running"`
+	FIFO        string    `json:"fifo,omitempty"`
 	Updated     time.Time `json:"updated"`
 }
 

@@ -64,6 +64,7 @@ func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDo
 	}
 	state.Info = info
 	state.Running = true
+	state.FIFO = fifoPath
 
 	var closers []func() error
 	defer func() {
@@ -102,7 +103,7 @@ func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDo
 	}
 	closers = append(closers, st.detach)
 
-	octx, ocancel := context.WithTimeout(context.Background(), 10*time.Second)
+	octx, ocancel := context.WithTimeout(context.Background(), d.fifoOpenTimeout)
 	defer ocancel()
 	f, err := fifo.OpenFifo(octx, fifoPath, syscall.O_RDONLY, 0o700)
 	if err != nil {
@@ -254,8 +255,8 @@ func (s *stream) stop(ctx context.Context) error {
 
 // kill stops the stream at once; the last checkpoint stands.
 func (s *stream) kill() {
+	s.cancel() // first: the pipeline must not see the end of the stream
 	s.closeFifo()
-	s.cancel()
 	<-s.readerDone
 	<-s.pipeDone
 }

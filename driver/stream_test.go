@@ -371,3 +371,94 @@ func TestStreamStalledSinkDoesNotBlockFIFO(t *testing.T) {
 		t.Fatalf("audit.log has %d events, want %d", got, n)
 	}
 }
+
+// After a crash dockerd restarts the plugin but never calls StartLogging
+// again: the new process re-attaches to the FIFO, takes what waited in the
+// pipe, and carries on with the same numbering.
+func TestReattachAfterCrash(t *testing.T) {
+	h := newHarness(t, nil)
+	var ids []string
+	write := func(n int) {
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("id-%d", len(ids))
+			ids = append(ids, id)
+			h.write("stdout", auditLine(id, "/v1.41/nodes"))
+		}
+	}
+	write(10)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.file("audit.log")) < 10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.d.crash()
+	write(5) // waits in the pipe while the plugin is down
+	d2, err := New(h.d.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.Close() })
+	h.d = d2
+	write(5)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		d2.mu.Lock()
+		attached := d2.streams[h.fifo] != nil
+		d2.mu.Unlock()
+		if attached {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new plugin process did not re-attach")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.stop()
+	seen := map[string]string{}
+	for _, ev := range h.file("audit.log") {
+		id, seq := ev["auditID"].(string), annotations(ev)["ucp-audit/seq"].(string)
+		if prev, dup := seen[id]; dup && prev != seq {
+			t.Errorf("%s delivered twice with different seq %s and %s", id, prev, seq)
+		}
+		seen[id] = seq
+	}
+	for i, id := range ids {
+		if seen[id] != fmt.Sprint(i+1) {
+			t.Errorf("%s: seq %q, want %d", id, seen[id], i+1)
+		}
+	}
+}
+
+// A FIFO nobody writes any more (the container stopped while the plugin
+// was down) is not re-attached, and does not hold the plugin up.
+func TestReattachStaleFIFO(t *testing.T) {
+	h := newHarness(t, nil)
+	h.write("stdout", auditLine("x", "/v1.41/nodes"))
+	h.d.crash()
+	h.w.Close() // dockerd's end is gone
+	opts := h.d.opts
+	opts.fifoOpenTimeout = 200 * time.Millisecond
+	d2, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _, err := loadState(d2.containerDir(h.id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("stale stream still marked running")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d2.mu.Lock()
+	defer d2.mu.Unlock()
+	if len(d2.streams) != 0 {
+		t.Fatal("a stale FIFO was re-attached")
+	}
+}
