@@ -32,16 +32,16 @@ type streamState struct {
 	Safe position `json:"safe"`
 	// Done is the end of the last line handled; lines that end at or
 	// before it are not handled again.
-	Done        position  `json:"done"`
-	Seq         uint64    `json:"seq"`
-	Quarantined uint64    `json:"quarantined"`
-	Skipped     uint64    `json:"skipped"`
+	Done        position `json:"done"`
+	Seq         uint64   `json:"seq"`
+	Quarantined uint64   `json:"quarantined"`
+	Skipped     uint64   `json:"skipped"`
 	// Running is set while dockerd logs to FIFO: a plugin that starts and
 	// finds it set re-attaches to the FIFO (dockerd never calls
 	// StartLogging again after a plugin crash).
-	Running     bool      `json:"running"`
-	FIFO        string    `json:"fifo,omitempty"`
-	Updated     time.Time `json:"updated"`
+	Running bool      `json:"running"`
+	FIFO    string    `json:"fifo,omitempty"`
+	Updated time.Time `json:"updated"`
 }
 
 const stateFile = "state.json"
