@@ -9,4 +9,5 @@ COPY empty/ /var/log/ucp-audit/
 COPY empty/ /var/lib/ucp-audit/
 COPY empty/ /tmp/
 COPY empty-file /etc/ucp-audit/hostname
+COPY build-id /etc/ucp-audit/build-id
 ENTRYPOINT ["/ucp-audit"]

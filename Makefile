@@ -22,13 +22,21 @@ ROOTFS_CONTAINER := ucp-audit-rootfs-build
 LOG_DIR := /var/log/ucp-audit
 STATE_DIR := /var/lib/ucp-audit
 
+# The version comes from git: the nearest tag, else the commit.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# make push: REGISTRY=host:port, TAG defaults to the version.
+REGISTRY ?=
+TAG ?= $(VERSION)
+
 FUZZTIME ?= 10s
 E2E_TIMEOUT ?= 20m
 
-.PHONY: build rootfs install uninstall test test-unit test-e2e vet fmt-check fuzz clean
+.PHONY: build rootfs install uninstall push test test-unit test-e2e vet fmt-check fuzz clean
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/ucp-audit
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ucp-audit
 
 # The rootfs is built from a minimal context (never the whole repository) and
 # the temporary image and container are removed whatever happens.
@@ -37,13 +45,16 @@ rootfs: build
 	mkdir -p $(CONTEXT_DIR)/empty $(PLUGIN_DIR)/rootfs
 	cp $(BIN) $(CONTEXT_DIR)/ucp-audit
 	: > $(CONTEXT_DIR)/empty-file
+	# A build ID makes every rootfs unique: dockerd refuses to create a
+	# plugin whose rootfs content is already stored under another name.
+	echo "$(VERSION) $(COMMIT) $$(date -u +%Y-%m-%dT%H:%M:%S.%NZ) $$RANDOM" > $(CONTEXT_DIR)/build-id
 	cp Dockerfile $(CONTEXT_DIR)/Dockerfile
 	$(DOCKER) rm -f $(ROOTFS_CONTAINER) >/dev/null 2>&1 || true
 	trap '$(DOCKER) rm -f $(ROOTFS_CONTAINER) >/dev/null 2>&1 || true; $(DOCKER) rmi -f $(ROOTFS_IMAGE) >/dev/null 2>&1 || true' EXIT; \
 	DOCKER_BUILDKIT=0 $(DOCKER) build --quiet --network none -t $(ROOTFS_IMAGE) $(CONTEXT_DIR) >/dev/null; \
 	$(DOCKER) create --network none --name $(ROOTFS_CONTAINER) $(ROOTFS_IMAGE) >/dev/null; \
 	$(DOCKER) export $(ROOTFS_CONTAINER) | tar -x -C $(PLUGIN_DIR)/rootfs
-	cp config.json $(PLUGIN_DIR)/config.json
+	sed 's|"description": "ucp-audit:|"description": "ucp-audit $(VERSION):|' config.json > $(PLUGIN_DIR)/config.json
 	rm -rf $(CONTEXT_DIR)
 
 # --timeout 0: dockerd's plugin HTTP client would otherwise cut `docker logs -f`
@@ -59,6 +70,16 @@ install: rootfs
 	$(DOCKER) plugin enable --timeout 0 $(PLUGIN_NAME)
 
 # Leaves $(LOG_DIR) (the audit trail) and $(STATE_DIR) in place.
+# Push the plugin to a registry as REGISTRY/ucp-audit:TAG; the local copy
+# made for pushing is removed again.
+push: rootfs
+	@if [ -z "$(REGISTRY)" ]; then echo "usage: make push REGISTRY=host:port [TAG=$(VERSION)]" >&2; exit 2; fi
+	ref="$(REGISTRY)/$(PLUGIN_NAME):$(TAG)"; \
+	$(DOCKER) plugin rm -f "$$ref" >/dev/null 2>&1 || true; \
+	$(DOCKER) plugin create "$$ref" $(PLUGIN_DIR); \
+	trap '$(DOCKER) plugin rm -f "'"$$ref"'" >/dev/null 2>&1 || true' EXIT; \
+	$(DOCKER) plugin push "$$ref"
+
 uninstall:
 	if $(DOCKER) plugin inspect $(PLUGIN_NAME) >/dev/null 2>&1; then \
 		$(DOCKER) plugin disable -f $(PLUGIN_NAME) >/dev/null 2>&1 || true; \

@@ -22,7 +22,23 @@ import (
 
 const socketPath = "/run/docker/plugins/ucp-audit.sock"
 
+// Set at build time (Makefile: -ldflags -X).
+var (
+	version = "0.0.0-dev"
+	commit  = "unknown"
+)
+
 func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "version", "--version":
+			fmt.Printf("ucp-audit %s (commit %s)\n", version, commit)
+			return
+		default:
+			fmt.Fprintf(os.Stderr, "ucp-audit: unknown command %q (commands: version; with no command it runs as the Docker plugin)\n", os.Args[1])
+			os.Exit(2)
+		}
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "ucp-audit:", err)
 		os.Exit(1)
@@ -98,7 +114,7 @@ func run() error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	served := make(chan error, 1)
 	go func() { served <- plugin.NewHandler(d).Serve(l) }()
-	log.Info("ucp-audit serving", "socket", sock, "log_level", level.String())
+	log.Info("ucp-audit serving", "version", version, "commit", commit, "socket", sock, "log_level", level.String())
 
 	select {
 	case sig := <-sigs:
