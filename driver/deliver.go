@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/logstash"
 	"github.com/ucp-audit/ucp-audit/sink/syslog"
@@ -99,6 +100,9 @@ type delivery struct {
 	// lost records events a destination will never get (a full spool,
 	// an event too large for the transport) in the audit trail.
 	lost func(rec gapRecord)
+	// note records a destination going down or coming back.
+	note    func(typ, dest, detail string)
+	metrics *metrics.Metrics
 
 	cancel   context.CancelFunc
 	finished chan struct{} // closed when no more events will be appended
@@ -107,7 +111,7 @@ type delivery struct {
 	done     chan struct{} // closed when all workers ended and the spool is closed
 }
 
-func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.Logger, lost func(gapRecord)) (*delivery, error) {
+func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.Logger, lost func(gapRecord), note func(typ, dest, detail string), m *metrics.Metrics) (*delivery, error) {
 	names := make([]string, len(dests))
 	for i, d := range dests {
 		names[i] = d.name
@@ -117,7 +121,7 @@ func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	dl := &delivery{sp: sp, dests: dests, log: log, lost: lost, cancel: cancel,
+	dl := &delivery{sp: sp, dests: dests, log: log, lost: lost, note: note, metrics: m, cancel: cancel,
 		finished: make(chan struct{}), done: make(chan struct{})}
 	for _, d := range dests {
 		dl.wg.Add(1)
@@ -146,6 +150,8 @@ func (dl *delivery) stop() {
 
 func (dl *delivery) work(ctx context.Context, d destination) {
 	defer dl.wg.Done()
+	gauge := dl.metrics.Spool(d.name)
+	defer gauge.Close()
 	warn := rate.Sometimes{Interval: 30 * time.Second}
 	backoff := backoffFirst
 	failing := false
@@ -162,6 +168,7 @@ func (dl *delivery) work(ctx context.Context, d destination) {
 			}
 			continue
 		}
+		gauge.Set(dl.sp.Size(), dl.sp.Lag(d.name))
 		if len(recs) == 0 {
 			select {
 			case <-dl.finished:
@@ -179,9 +186,13 @@ func (dl *delivery) work(ctx context.Context, d destination) {
 			continue
 		}
 		err = dl.send(ctx, d, recs)
+		if err != nil && ctx.Err() == nil {
+			dl.metrics.DeliveryFailed(d.name)
+		}
 		if err == nil {
 			if failing {
 				dl.log.Info("destination delivers again", "destination", d.name)
+				dl.note(selfDestinationBack, d.name, "")
 				failing = false
 			}
 			backoff = backoffFirst
@@ -189,6 +200,9 @@ func (dl *delivery) work(ctx context.Context, d destination) {
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if !failing {
+			dl.note(selfDestinationDown, d.name, err.Error())
 		}
 		failing = true
 		warn.Do(func() {
@@ -233,6 +247,7 @@ func (dl *delivery) send(ctx context.Context, d destination, recs []spool.Record
 	if err != nil {
 		return err
 	}
+	dl.metrics.Delivered(d.name, len(recs))
 	return dl.sp.Commit(d.name, recs[len(recs)-1].End)
 }
 

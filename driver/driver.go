@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 )
@@ -42,6 +43,10 @@ type Options struct {
 	// Retention is how long the store of a stopped container is kept.
 	Retention time.Duration
 	Logger    *slog.Logger
+	// Version is recorded in the plugin's self-audit events.
+	Version string
+	// Metrics, if not nil, counts what the driver does.
+	Metrics *metrics.Metrics
 
 	fifoOpenTimeout time.Duration // tests shorten it
 }
@@ -53,7 +58,8 @@ type Driver struct {
 	log   *slog.Logger
 	files *file.Registry
 	// openSink opens an output file; tests replace it.
-	openSink func(file.Options) (sink.Sink, error)
+	openSink   func(file.Options) (sink.Sink, error)
+	defaultCfg config.Config // for self-audit events outside any stream
 	// fifoOpenTimeout bounds opening a FIFO: dockerd holds its end open,
 	// so only a stale FIFO (its container gone) takes long.
 	fifoOpenTimeout time.Duration
@@ -91,6 +97,9 @@ func New(opts Options) (*Driver, error) {
 		ctx: ctx, cancel: cancel,
 	}
 	d.openSink = d.files.Open
+	d.defaultCfg = config.Default(config.Env{LogDir: opts.LogDir})
+	started := d.selfEvent(selfPluginStarted, nil)
+	d.writeSelfDefault(started)
 	d.fifoOpenTimeout = opts.fifoOpenTimeout
 	if d.fifoOpenTimeout == 0 {
 		d.fifoOpenTimeout = 10 * time.Second
@@ -130,6 +139,9 @@ func (d *Driver) StartLogging(fifoPath string, info Info) error {
 	}
 	cfg, err := config.Parse(info.Config, config.Env{LogDir: d.opts.LogDir})
 	if err != nil {
+		ev := d.selfEvent(selfConfigRejected, &info)
+		ev.Detail = err.Error()
+		d.writeSelfDefault(ev)
 		return err
 	}
 	d.mu.Lock()
@@ -159,6 +171,7 @@ func (d *Driver) StartLogging(fifoPath string, info Info) error {
 	}
 	d.streams[fifoPath] = s
 	d.byID[info.ContainerID] = s
+	d.gaugesLocked()
 	d.log.Info("logging started", "container", info.ContainerID, "name", containerName(info))
 	return nil
 }
@@ -169,6 +182,23 @@ func (d *Driver) streamDone(s *stream) {
 	if d.byID[s.id] == s {
 		delete(d.byID, s.id)
 	}
+	d.gaugesLocked()
+}
+
+// gaugesLocked updates the stream gauges; d.mu is held.
+func (d *Driver) gaugesLocked() {
+	d.opts.Metrics.StreamsActive(len(d.byID))
+	d.opts.Metrics.FIFOsOpen(len(d.streams))
+}
+
+// Healthy reports an error when the driver cannot take new streams.
+func (d *Driver) Healthy() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	return nil
 }
 
 // StopLogging drains the stream of fifoPath, waiting at most DrainTimeout.
@@ -176,6 +206,7 @@ func (d *Driver) StopLogging(fifoPath string) error {
 	d.mu.Lock()
 	s := d.streams[fifoPath]
 	delete(d.streams, fifoPath)
+	d.gaugesLocked()
 	d.mu.Unlock()
 	if s == nil {
 		return fmt.Errorf("%s: %w", fifoPath, ErrNotLogging)
@@ -237,6 +268,7 @@ func (d *Driver) Close() error {
 	}
 	d.cancel()
 	d.wg.Wait()
+	d.writeSelfDefault(d.selfEvent(selfPluginStopped, nil))
 	return d.files.Close()
 }
 
@@ -303,12 +335,20 @@ func (d *Driver) openDelivery(dir string, cfg config.Config, info Info, dests []
 	}
 	log := d.log.With("container", info.ContainerID)
 	lost := func(g gapRecord) {
+		d.opts.Metrics.Lost(g.Destination, g.Lost)
 		if err := recordGap(g, info, auditFile, quarantine); err != nil {
 			log.Error("recording a delivery gap failed", "gap", g, "error", err)
 		}
 		log.Warn("events lost for a destination", "destination", g.Destination, "lost", g.Lost, "first_seq", g.FirstSeq, "reason", g.Reason)
 	}
-	dl, err := openDelivery(dir, cfg, dests, log, lost)
+	note := func(typ, dest, detail string) {
+		ev := d.selfEvent(typ, &info)
+		ev.Destination, ev.Detail = dest, detail
+		if err := writeSelf(auditFile, ev); err != nil {
+			log.Warn("cannot record a self-audit event", "event", typ, "error", err)
+		}
+	}
+	dl, err := openDelivery(dir, cfg, dests, log, lost, note, d.opts.Metrics)
 	if err != nil {
 		auditFile.Close()
 		quarantine.Close()
@@ -429,12 +469,13 @@ func (d *Driver) reattachOne(dir string, st streamState) error {
 	}
 	// A FIFO nobody writes any more (its container stopped while the
 	// plugin was down) does not open within the timeout.
-	s, err := d.startStream(st.FIFO, st.Info, cfg, d.streamDone)
+	s, err := d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, selfStreamReattach)
 	if err != nil {
 		return err
 	}
 	d.streams[st.FIFO] = s
 	d.byID[st.Info.ContainerID] = s
+	d.gaugesLocked()
 	return nil
 }
 

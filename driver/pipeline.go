@@ -18,6 +18,7 @@ import (
 
 	"github.com/ucp-audit/ucp-audit/audit"
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/spool"
 )
@@ -38,6 +39,7 @@ type pipeline struct {
 	quarantine sink.Sink
 	spool      *spool.Spool  // nil without remote destinations
 	consumed   *atomic.Int64 // frame bytes handled; may be nil
+	metrics    *metrics.Metrics
 	log        *slog.Logger
 	warn       rate.Sometimes // sink and checkpoint failures
 	qwarn      rate.Sometimes // quarantined lines
@@ -147,6 +149,7 @@ func (p *pipeline) handle(ctx context.Context, l *line, end position) error {
 	}
 	p.state.Done = end
 	p.dirty = true
+	p.metrics.LineRead()
 	if !audit.LooksLikeAudit(l.Data) {
 		return nil
 	}
@@ -161,11 +164,16 @@ func (p *pipeline) handle(ctx context.Context, l *line, end position) error {
 	if err != nil {
 		return p.quarantineLine(ctx, l, err.Error())
 	}
+	p.metrics.Event(metrics.OutcomeValidated)
 	if ok, _ := p.policy.Allows(ev); !ok {
 		p.state.Skipped++
+		p.metrics.Event(metrics.OutcomeIgnored)
 		return nil
 	}
 	p.policy.Apply(ev)
+	if ev.Redacted() {
+		p.metrics.Event(metrics.OutcomeRedacted)
+	}
 	out, err := ev.Encode(audit.Enrichment{
 		ContainerID:   p.state.Info.ContainerID,
 		ContainerName: containerName(p.state.Info),
@@ -182,6 +190,7 @@ func (p *pipeline) handle(ctx context.Context, l *line, end position) error {
 		return err
 	}
 	p.state.Seq++
+	p.metrics.Event(metrics.OutcomeForwarded)
 	if p.spool != nil {
 		return p.toSpool(ctx, sink.Event{Line: out, AuditID: ev.AuditID(), Seq: p.state.Seq, Time: ev.ReceivedAt()})
 	}
@@ -206,6 +215,7 @@ func (p *pipeline) toSpool(ctx context.Context, ev sink.Event) error {
 }
 
 func (p *pipeline) gap(g gapRecord) {
+	p.metrics.Lost(g.Destination, g.Lost)
 	if err := recordGap(g, p.state.Info, p.auditSink, p.quarantine); err != nil {
 		p.log.Error("recording a delivery gap failed", "gap", g, "error", err)
 	}
@@ -254,6 +264,7 @@ func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) e
 		return err
 	}
 	p.state.Quarantined++
+	p.metrics.Event(metrics.OutcomeQuarantined)
 	// A flood of bad lines must not flood the plugin's log: the records
 	// are in quarantine.log, the log only says that it happens.
 	n := p.state.Quarantined

@@ -47,7 +47,13 @@ type stream struct {
 
 // startStream opens everything a container's logging needs and starts its
 // two goroutines. onDone runs once the pipeline has ended.
-func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDone func(*stream)) (_ *stream, err error) {
+func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDone func(*stream)) (*stream, error) {
+	return d.startStreamAs(fifoPath, info, cfg, onDone, selfStreamAttached)
+}
+
+// startStreamAs is startStream, recording the start as how (attached or
+// re-attached) in the container's audit file.
+func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, onDone func(*stream), how string) (_ *stream, err error) {
 	dir := d.containerDir(info.ContainerID)
 	st, err := openStore(dir, cfg.StoreMaxSize, cfg.StoreMaxFile)
 	if err != nil {
@@ -128,12 +134,25 @@ func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDo
 		p.spool = dl.sp
 	}
 	p.consumed = &s.consumed
+	p.metrics = d.opts.Metrics
+	ev := d.selfEvent(how, &info)
+	ev.Detail = fmt.Sprintf("fifo %s; resuming at seq %d", fifoPath, state.Seq+1)
 	go s.read()
 	go func() {
+		// Written here, not in StartLogging: a stalled output file must
+		// never hold up the container's start.
+		if err := writeSelf(sinks[0], ev); err != nil {
+			s.log.Warn("cannot record a self-audit event", "event", how, "error", err)
+		}
 		err := p.run(ctx)
 		if err == nil {
 			p.state.Running = false
 			err = saveState(dir, p.state)
+			ev := d.selfEvent(selfStreamDetached, &info)
+			ev.Detail = fmt.Sprintf("%d events forwarded, %d quarantined, %d ignored in all", p.state.Seq, p.state.Quarantined, p.state.Skipped)
+			if werr := writeSelf(sinks[0], ev); werr != nil {
+				s.log.Warn("cannot record a self-audit event", "event", selfStreamDetached, "error", werr)
+			}
 		}
 		if dl != nil {
 			dl.finish() // delivery goes on until every destination has it all

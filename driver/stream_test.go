@@ -112,9 +112,15 @@ func (h *harness) stop() {
 	h.w.Close()
 }
 
+// file returns the records of a file in the log dir; for audit.log
+// without the plugin's self-audit events, which file("self") returns.
 func (h *harness) file(name string) []map[string]any {
 	h.t.Helper()
-	f, err := os.Open(filepath.Join(h.logDir, name))
+	path := filepath.Join(h.logDir, name)
+	if name == "self" {
+		path = filepath.Join(h.logDir, "audit.log")
+	}
+	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
@@ -129,6 +135,9 @@ func (h *harness) file(name string) []map[string]any {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			h.t.Fatalf("%s: line not JSON: %v", name, err)
+		}
+		if _, self := m["ucp-audit/self"]; self != (name == "self") {
+			continue
 		}
 		out = append(out, m)
 	}
@@ -461,4 +470,66 @@ func TestReattachStaleFIFO(t *testing.T) {
 	if len(d2.streams) != 0 {
 		t.Fatal("a stale FIFO was re-attached")
 	}
+}
+
+// The plugin's own lifecycle is in the audit trail: start, stream attached
+// and detached (with counts), destination down and back, a rejected
+// configuration, stop.
+func TestSelfAudit(t *testing.T) {
+	peer := newBeatsPeer(t)
+	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr})
+	h.write("stdout", auditLine("a", "/v1.41/nodes"))
+	deadline := time.Now().Add(20 * time.Second)
+	for !hasSelf(h.file("self"), selfDestinationDown) {
+		if time.Now().After(deadline) {
+			t.Fatal("no destination-down event")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	peer.start()
+	for !hasSelf(h.file("self"), selfDestinationBack) {
+		if time.Now().After(deadline) {
+			t.Fatal("no destination-back event")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.stop()
+	if err := h.d.StartLogging("/x", Info{ContainerID: "c9", Config: map[string]string{"audit-level": "loud"}}); err == nil {
+		t.Fatal("bad option accepted")
+	}
+	h.d.Close()
+	var types []string
+	for _, r := range h.file("self") {
+		ev := r["ucp-audit/self"].(map[string]any)
+		types = append(types, ev["type"].(string))
+		if ev["time"] == "" || ev["host"] != "node-1" {
+			t.Errorf("self event without time or host: %v", ev)
+		}
+		switch ev["type"] {
+		case selfStreamAttached, selfStreamDetached, selfDestinationDown, selfDestinationBack:
+			if ev["container-id"] != h.id {
+				t.Errorf("%v: wrong container", ev)
+			}
+		case selfConfigRejected:
+			if !strings.Contains(ev["detail"].(string), `log-opt "audit-level"`) {
+				t.Errorf("rejection without the reason: %v", ev)
+			}
+		}
+	}
+	want := []string{selfPluginStarted, selfStreamAttached, selfDestinationDown, selfDestinationBack, selfStreamDetached, selfConfigRejected, selfPluginStopped}
+	if fmt.Sprint(types) != fmt.Sprint(want) {
+		t.Fatalf("self events %v\nwant %v", types, want)
+	}
+	if n := len(h.file("audit.log")); n != 1 {
+		t.Fatalf("audit.log has %d audit events besides the self events", n)
+	}
+}
+
+func hasSelf(recs []map[string]any, typ string) bool {
+	for _, r := range recs {
+		if r["ucp-audit/self"].(map[string]any)["type"] == typ {
+			return true
+		}
+	}
+	return false
 }

@@ -754,3 +754,27 @@ func (s *Spool) Close() error {
 	}
 	return nil
 }
+
+// Lag returns how many bytes dest has not committed yet.
+func (s *Spool) Lag(dest string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pos, ok := s.cursors[dest]
+	if !ok {
+		return 0
+	}
+	var lag int64
+	for i, sg := range s.segs {
+		size := sg.size
+		if i == len(s.segs)-1 {
+			size = s.wsize
+		}
+		switch {
+		case sg.n == pos.Seg:
+			lag += max(0, size-pos.Off)
+		case sg.n > pos.Seg:
+			lag += size
+		}
+	}
+	return lag
+}

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/driver"
+	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/plugin"
 )
 
@@ -34,8 +36,10 @@ func main() {
 		case "version", "--version":
 			fmt.Printf("ucp-audit %s (commit %s)\n", version, commit)
 			return
+		case "status":
+			os.Exit(status(os.Args[2:]))
 		default:
-			fmt.Fprintf(os.Stderr, "ucp-audit: unknown command %q (commands: version; with no command it runs as the Docker plugin)\n", os.Args[1])
+			fmt.Fprintf(os.Stderr, "ucp-audit: unknown command %q (commands: version, status [ADDRESS]; with no command it runs as the Docker plugin)\n", os.Args[1])
 			os.Exit(2)
 		}
 	}
@@ -54,6 +58,7 @@ type settings struct {
 	stateDir  string
 	logDir    string
 	socket    string
+	metrics   string // METRICS_ADDRESS: host:port, or "" for none
 }
 
 func loadSettings(getenv func(string) string) (settings, error) {
@@ -80,6 +85,12 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	s.stateDir = get("STATE_DIR", "/var/lib/ucp-audit")
 	s.logDir = get("LOG_DIR", "/var/log/ucp-audit")
 	s.socket = get("SOCKET", socketPath)
+	s.metrics = getenv("METRICS_ADDRESS")
+	if s.metrics != "" {
+		if _, _, err := net.SplitHostPort(s.metrics); err != nil {
+			return s, fmt.Errorf("setting METRICS_ADDRESS: invalid value %q (want host:port, e.g. 127.0.0.1:9323)", s.metrics)
+		}
+	}
 	return s, nil
 }
 
@@ -90,7 +101,14 @@ func run() error {
 	}
 	level := set.level
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var m *metrics.Metrics
+	if set.metrics != "" {
+		m = metrics.New()
+		m.SetBuildInfo(version, commit)
+	}
 	d, err := driver.New(driver.Options{
+		Version:      version,
+		Metrics:      m,
 		StateDir:     set.stateDir,
 		LogDir:       set.logDir,
 		Host:         hostname(),
@@ -110,6 +128,20 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	mctx, stopMetrics := context.WithCancel(context.Background())
+	metricsDone := make(chan struct{})
+	go func() {
+		defer close(metricsDone)
+		if m == nil {
+			return
+		}
+		m.SetHealth(d.Healthy)
+		log.Info("serving metrics", "address", set.metrics)
+		if err := m.Serve(mctx, set.metrics); err != nil {
+			log.Error("metrics listener", "error", err)
+		}
+	}()
+	defer func() { stopMetrics(); <-metricsDone }()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	served := make(chan error, 1)
@@ -142,4 +174,27 @@ func hostname() string {
 	}
 	h, _ := os.Hostname()
 	return h
+}
+
+// status prints a human summary of a running plugin, read from its metrics
+// listener: ucp-audit status [ADDRESS], ADDRESS defaulting to
+// $METRICS_ADDRESS.
+func status(args []string) int {
+	addr := os.Getenv("METRICS_ADDRESS")
+	if len(args) > 0 {
+		addr = args[0]
+	}
+	if addr == "" || len(args) > 1 {
+		fmt.Fprintln(os.Stderr, "usage: ucp-audit status ADDRESS (the plugin's METRICS_ADDRESS, e.g. 127.0.0.1:9323)")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := metrics.Status(ctx, addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ucp-audit status:", err)
+		return 1
+	}
+	fmt.Print(out)
+	return 0
 }

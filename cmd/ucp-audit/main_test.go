@@ -18,6 +18,8 @@ func TestLoadSettings(t *testing.T) {
 		{env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: `setting LOG_LEVEL: invalid value "loud"`},
 		{env: map[string]string{"DRAIN_TIMEOUT": "soon"}, wantErr: `setting DRAIN_TIMEOUT: invalid value "soon"`},
 		{env: map[string]string{"STORE_RETENTION": "-1h"}, wantErr: `setting STORE_RETENTION: invalid value "-1h"`},
+		{env: map[string]string{"METRICS_ADDRESS": "9323"}, wantErr: `setting METRICS_ADDRESS: invalid value "9323"`},
+		{env: map[string]string{"METRICS_ADDRESS": "127.0.0.1:9323"}, want: settings{level: slog.LevelInfo, drain: 20 * time.Second, retention: 168 * time.Hour, stateDir: "/var/lib/ucp-audit", logDir: "/var/log/ucp-audit", socket: socketPath, metrics: "127.0.0.1:9323"}},
 	}
 	for _, tt := range tests {
 		got, err := loadSettings(func(k string) string { return tt.env[k] })

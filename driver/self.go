@@ -1,0 +1,71 @@
+package driver
+
+import (
+	"time"
+
+	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/sink/file"
+)
+
+// Self-audit: the plugin records its own lifecycle in the audit trail, as
+// audit requirements ask of a logging system (its start, stop and
+// failures). Each is one line {"ucp-audit/self":{…}} in audit.log, never
+// confused with an audit event (no auditID).
+const (
+	selfPluginStarted   = "plugin-started"
+	selfPluginStopped   = "plugin-stopped"
+	selfStreamAttached  = "stream-attached"
+	selfStreamReattach  = "stream-reattached"
+	selfStreamDetached  = "stream-detached"
+	selfDestinationDown = "destination-down"
+	selfDestinationBack = "destination-back"
+	selfConfigRejected  = "configuration-rejected"
+)
+
+type selfEvent struct {
+	Type          string `json:"type"`
+	Time          string `json:"time"`
+	Host          string `json:"host,omitempty"`
+	Version       string `json:"version,omitempty"`
+	ContainerID   string `json:"container-id,omitempty"`
+	ContainerName string `json:"container-name,omitempty"`
+	Destination   string `json:"destination,omitempty"`
+	Detail        string `json:"detail,omitempty"`
+}
+
+func (d *Driver) selfEvent(typ string, info *Info) selfEvent {
+	ev := selfEvent{Type: typ, Time: time.Now().UTC().Format(time.RFC3339Nano), Host: d.opts.Host, Version: d.opts.Version}
+	if info != nil {
+		ev.ContainerID, ev.ContainerName = info.ContainerID, containerName(*info)
+	}
+	return ev
+}
+
+// writeSelf appends ev to s and syncs it.
+func writeSelf(s sink.Sink, ev selfEvent) error {
+	b, err := marshal(map[string]selfEvent{"ucp-audit/self": ev})
+	if err != nil {
+		return err
+	}
+	if err := s.Write(b); err != nil {
+		return err
+	}
+	return s.Sync()
+}
+
+// writeSelfDefault writes ev to the default audit file, opened just for
+// it: at plugin start and stop no stream holds it, and a rejected
+// configuration has no audit file of its own.
+func (d *Driver) writeSelfDefault(ev selfEvent) {
+	s, err := d.openSink(file.Options{Path: d.defaultAuditFile(), MaxSize: d.defaultCfg.AuditFileMaxSize, MaxFiles: d.defaultCfg.AuditFileMaxFile})
+	if err != nil {
+		d.log.Warn("cannot record a self-audit event in the default audit file", "event", ev.Type, "error", err)
+		return
+	}
+	defer s.Close()
+	if err := writeSelf(s, ev); err != nil {
+		d.log.Warn("cannot record a self-audit event", "event", ev.Type, "error", err)
+	}
+}
+
+func (d *Driver) defaultAuditFile() string { return d.defaultCfg.AuditFile }
