@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is one audit event: the "audit" object of a ucp-controller line.
@@ -66,10 +68,19 @@ var stages = map[string]string{
 // LooksLikeAudit(line) is false, and a *ValidationError (matching
 // ErrInvalid) naming the first bad field when the line looks like audit but
 // cannot be used. Annotations under the reserved "ucp-audit/" prefix are
-// dropped, so only this package can set them.
+// dropped, so only this package can set them. A line that is not valid
+// UTF-8 is rejected whole, never repaired.
 func Parse(line []byte) (*Event, error) {
 	if !LooksLikeAudit(line) {
 		return nil, ErrNotAudit
+	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD in the strings it
+	// decodes but keep it as it came in the raw fields written back: the
+	// validated auditID would differ from the forwarded one, and audit.log
+	// would hold bytes that are not JSON text. An audit trail must not be
+	// altered silently: such a line is quarantined (raw-base64) instead.
+	if !utf8.Valid(line) {
+		return nil, &ValidationError{Reason: fmt.Sprintf("not valid UTF-8 (first bad byte at offset %d)", invalidUTF8At(line))}
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(line, &top); err != nil {
@@ -86,6 +97,19 @@ func Parse(line []byte) (*Event, error) {
 		return nil, &ValidationError{Reason: `top-level "audit" is not an object`}
 	}
 	return parseEvent(raw)
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not part
+// of a valid UTF-8 sequence, or -1.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // parseEvent validates the audit object itself (without the logrus wrapper).

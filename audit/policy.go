@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -176,34 +177,145 @@ type redactor struct {
 
 // decode turns raw JSON into a tree. Objects with duplicate keys keep the
 // last value (as encoding/json does) and mark the tree dirty, so the
-// re-encoded payload is what was inspected.
+// re-encoded payload is what was inspected. It makes one pass over raw:
+// decoding level by level with json.Unmarshal would rescan each subtree
+// once per enclosing level, which for a deeply nested payload (up to the
+// 10,000 levels encoding/json accepts) around a large value costs depth ×
+// size and stalls the pipeline for minutes on a single line.
 func (r *redactor) decode(raw json.RawMessage) any {
-	switch jsonKind(raw) {
-	case "object":
-		var m map[string]json.RawMessage
-		if json.Unmarshal(raw, &m) != nil {
-			return raw
-		}
-		if scanTopLevelKeys(raw, nil) != len(m) {
-			r.dirty = true
-		}
-		t := make(map[string]any, len(m))
-		for k, v := range m {
-			t[k] = r.decode(v)
-		}
-		return t
-	case "array":
-		var a []json.RawMessage
-		if json.Unmarshal(raw, &a) != nil {
-			return raw
-		}
-		t := make([]any, len(a))
-		for i, v := range a {
-			t[i] = r.decode(v)
-		}
-		return t
+	d := treeDecoder{data: raw}
+	node, ok := d.value()
+	if d.skipSpace(); !ok || d.i != len(d.data) {
+		return raw // not valid JSON: cannot happen for a payload Parse accepted
 	}
-	return raw
+	if d.dup {
+		r.dirty = true
+	}
+	return node
+}
+
+// treeDecoder builds the redactor's tree from valid JSON. Scalars are kept
+// as their raw bytes (sub-slices of data).
+type treeDecoder struct {
+	data []byte
+	i    int
+	dup  bool // an object had a duplicate key
+}
+
+func (d *treeDecoder) skipSpace() {
+	for d.i < len(d.data) {
+		switch d.data[d.i] {
+		case ' ', '\t', '\r', '\n':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips white space and consumes the byte c, reporting whether it
+// was there.
+func (d *treeDecoder) next(c byte) bool {
+	d.skipSpace()
+	if d.i < len(d.data) && d.data[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+func (d *treeDecoder) value() (any, bool) {
+	d.skipSpace()
+	if d.i >= len(d.data) {
+		return nil, false
+	}
+	switch d.data[d.i] {
+	case '{':
+		d.i++
+		m := map[string]any{}
+		if d.next('}') {
+			return m, true
+		}
+		for {
+			d.skipSpace()
+			raw, ok := d.str()
+			if !ok {
+				return nil, false
+			}
+			var key string
+			if bytes.IndexByte(raw, '\\') < 0 {
+				key = string(raw[1 : len(raw)-1])
+			} else if json.Unmarshal(raw, &key) != nil {
+				return nil, false
+			}
+			if !d.next(':') {
+				return nil, false
+			}
+			v, ok := d.value()
+			if !ok {
+				return nil, false
+			}
+			if _, seen := m[key]; seen {
+				d.dup = true
+			}
+			m[key] = v
+			if d.next('}') {
+				return m, true
+			}
+			if !d.next(',') {
+				return nil, false
+			}
+		}
+	case '[':
+		d.i++
+		a := []any{}
+		if d.next(']') {
+			return a, true
+		}
+		for {
+			v, ok := d.value()
+			if !ok {
+				return nil, false
+			}
+			a = append(a, v)
+			if d.next(']') {
+				return a, true
+			}
+			if !d.next(',') {
+				return nil, false
+			}
+		}
+	case '"':
+		raw, ok := d.str()
+		return json.RawMessage(raw), ok
+	}
+	start := d.i
+	for d.i < len(d.data) {
+		switch d.data[d.i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return json.RawMessage(d.data[start:d.i]), d.i > start
+		}
+		d.i++
+	}
+	return json.RawMessage(d.data[start:d.i]), d.i > start
+}
+
+// str consumes a JSON string at d.i and returns it with its quotes.
+func (d *treeDecoder) str() ([]byte, bool) {
+	if d.i >= len(d.data) || d.data[d.i] != '"' {
+		return nil, false
+	}
+	for j := d.i + 1; j < len(d.data); j++ {
+		switch d.data[j] {
+		case '\\':
+			j++
+		case '"':
+			s := d.data[d.i : j+1]
+			d.i = j + 1
+			return s, true
+		}
+	}
+	return nil, false
 }
 
 // root applies the rules that depend on the request to the top of a
