@@ -21,9 +21,20 @@ import (
 	"github.com/ucp-audit/ucp-audit/spool"
 )
 
-// blockLag is how far, with spool-full=block, the reader may run ahead of
-// the audit pipeline before it stops reading the container.
-const blockLag = 4 << 20
+// With spool-full=block the reader pauses while the spool is full or it is
+// blockLag ahead of the audit pipeline, for at most blockPause at a time,
+// then reads freely for blockRead (see stream.read).
+const (
+	blockLag   = 4 << 20
+	blockPause = 4 * time.Second
+	blockRead  = 1 * time.Second
+)
+
+// backlogged reports whether, with spool-full=block, the reader should
+// pause.
+func (s *stream) backlogged() bool {
+	return s.dl.sp.Waiting() || s.appended.Load()-s.consumed.Load() > blockLag
+}
 
 // stream is one container's logging: the FIFO reader and the pipeline.
 type stream struct {
@@ -174,6 +185,7 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 func (s *stream) read() {
 	defer close(s.readerDone)
 	fr := newFrameReader(s.fifo, 256<<10)
+	var freeUntil time.Time // spool-full=block: read without pausing until then
 	for {
 		if fr.Buffered() == 0 {
 			// About to wait for the container: let readers see it all.
@@ -181,10 +193,20 @@ func (s *stream) read() {
 				s.log.Error("log store flush failed", "error", err)
 			}
 			// spool-full=block: the site prefers stalling the container
-			// to losing events, so stop draining the FIFO while the
-			// pipeline waits for room in the spool.
-			for s.block && (s.dl.sp.Waiting() || s.appended.Load()-s.consumed.Load() > blockLag) {
-				time.Sleep(10 * time.Millisecond)
+			// to losing events, so while the spool is full the reader
+			// pauses. Never for long: once a container's process has
+			// exited, dockerd gives its log driver 10 s to take the rest
+			// and then drops it, and the plugin cannot tell that moment.
+			// So after each pause of blockPause it reads freely for
+			// blockRead; what it reads then waits in the store.
+			if s.block && time.Now().After(freeUntil) {
+				start := time.Now()
+				for s.backlogged() && time.Since(start) < blockPause {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if time.Since(start) >= blockPause {
+					freeUntil = time.Now().Add(blockRead)
+				}
 			}
 		}
 		frame, err := fr.Next()
