@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,6 +324,30 @@ func (p *linePeer) waitLines(t testing.TB, n int) []string {
 
 // silentPeer accepts connections and never reads or writes: a TLS
 // handshake or a large write to it blocks.
+// silentAccepted maps a silent peer's address to the number of
+// connections it accepted.
+var silentAccepted sync.Map
+
+// waitAccepted waits until the silent peer at addr (a URL ending in it) has
+// accepted a connection, or the deadline passes.
+func waitAccepted(addr string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		ok := false
+		silentAccepted.Range(func(k, v any) bool {
+			if strings.HasSuffix(addr, k.(string)) && v.(*atomic.Int64).Load() > 0 {
+				ok = true
+			}
+			return !ok
+		})
+		if ok {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
 func silentPeer(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -331,6 +356,8 @@ func silentPeer(t testing.TB) string {
 	}
 	var mu sync.Mutex
 	var conns []net.Conn
+	accepted := new(atomic.Int64)
+	silentAccepted.Store(l.Addr().String(), accepted)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -340,6 +367,7 @@ func silentPeer(t testing.TB) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			accepted.Add(1)
 		}
 	}()
 	t.Cleanup(func() {

@@ -122,8 +122,15 @@ func TestCloseDuringSend(t *testing.T) {
 			}
 			errc := make(chan error, 1)
 			go func() { errc <- f.Send(context.Background(), batch) }()
-			// Building a 64 MB batch is slow under -race.
-			time.Sleep(300*time.Millisecond + time.Duration(tc.batch)*20*time.Millisecond)
+			// Building a 64 MB batch is slow under -race, and a busy
+			// machine is slower still: wait for the connection before
+			// giving Send time to block in its step.
+			if strings.Contains(tc.in, "write") || strings.Contains(tc.in, "connect") {
+				if !waitAccepted(addr, 30*time.Second) {
+					t.Fatal("Send never connected")
+				}
+			}
+			time.Sleep(300 * time.Millisecond)
 			select {
 			case err := <-errc:
 				t.Fatalf("Send returned before Close: %v", err)
