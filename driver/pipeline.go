@@ -39,6 +39,9 @@ type pipeline struct {
 	quarantine sink.Sink
 	spool      *spool.Spool  // nil without remote destinations
 	consumed   *atomic.Int64 // frame bytes handled; may be nil
+	loss       *inputLoss    // what the reader lost; may be nil
+	newSelf    func(typ string) selfEvent
+	lossAt     time.Time // last loss record, to write at most one per lossEvery
 	metrics    *metrics.Metrics
 	log        *slog.Logger
 	warn       rate.Sometimes // sink and checkpoint failures
@@ -47,6 +50,8 @@ type pipeline struct {
 	state    streamState
 	reasm    *reassembler
 	starts   map[string]position // where each source's pending line began
+	at       position            // the frame end that named the last line handled
+	atN      int                 // its index among the lines that frame completed
 	unsynced int
 	dirty    bool
 }
@@ -71,14 +76,19 @@ func newPipeline(dir string, st *store, cfg config.Config, host string, auditSin
 func (p *pipeline) run(ctx context.Context) error {
 	r := p.st.reader(p.state.Safe)
 	defer r.Close()
+	for src, n := range p.state.Overlong {
+		p.reasm.resume(src, n.ID, n.TimeNano)
+	}
 	p.st.setPin(p.state.Safe.Seg)
 	var e logdriver.LogEntry
+	last := p.state.Safe // end of the last frame read
 	for {
 		changed, writing := p.st.watch()
 		start := r.pos
 		frame, err := r.Next()
 		switch {
 		case err == nil:
+			last = r.pos
 			if derr := decodeFrame(frame, &e); derr != nil {
 				// The store holds what dockerd sent; a frame that does
 				// not decode cannot be a line. Say so and go on.
@@ -102,14 +112,18 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 		if !writing {
 			// The container's output has ended: its unfinished lines
-			// are complete now.
-			end := r.pos
-			if err := p.reasm.flush(func(l *line) error { return p.handle(ctx, l, end) }); err != nil {
+			// are complete now. They are named after the last frame, as
+			// if it had completed them.
+			if err := p.reasm.flush(func(l *line) error { return p.handle(ctx, l, last) }); err != nil {
 				return err
 			}
 			clear(p.starts)
-			return p.checkpoint(ctx, end)
+			p.state.Overlong = nil
+			p.lossAt = time.Time{}
+			p.reportLoss()
+			return p.checkpoint(ctx, r.pos)
 		}
+		p.reportLoss()
 		if err := p.checkpoint(ctx, r.pos); err != nil {
 			return err
 		}
@@ -121,35 +135,61 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 }
 
-// entry feeds one frame, read from [start, end), to the reassembler.
+// entry feeds one frame, read from [start, end), to the reassembler, and
+// keeps track of where the pending lines began, which the checkpoint must
+// not pass.
 func (p *pipeline) entry(ctx context.Context, e *logdriver.LogEntry, start, end position) error {
 	src := e.Source
 	hadID, had := p.reasm.pendingID(src), p.reasm.hasPending(src)
-	err := p.reasm.add(e, func(l *line) error {
-		lend := end
-		if l.Unfinished {
-			lend = start // superseded by the entry at start
-		}
-		return p.handle(ctx, l, lend)
-	})
+	err := p.reasm.add(e, func(l *line) error { return p.handle(ctx, l, end) })
+	id, pending := p.reasm.pendingID(src), p.reasm.hasPending(src)
+	if n, ok := p.state.Overlong[src]; ok && (!pending || n.ID != id) {
+		delete(p.state.Overlong, src)
+		p.dirty = true
+	}
 	switch {
-	case !p.reasm.hasPending(src):
+	case !pending:
 		delete(p.starts, src)
-	case !had || p.reasm.pendingID(src) != hadID:
+	case p.reasm.isOverlong(src):
+		// Past max-line-size the line is quarantined whatever follows,
+		// so its start need not pin the store: an endless line would
+		// keep every segment. If it looks like audit, a note in the
+		// state lets a restart resume it, head lost, so it is still
+		// quarantined.
+		delete(p.starts, src)
+		if oid, head, first := p.reasm.overlong(src); first && audit.LooksLikeAudit(head) {
+			if p.state.Overlong == nil {
+				p.state.Overlong = map[string]overlongLine{}
+			}
+			p.state.Overlong[src] = overlongLine{ID: oid, TimeNano: e.TimeNano}
+			p.dirty = true
+		}
+	case !had || id != hadID:
 		p.starts[src] = start
 	}
 	return err
 }
 
-// handle runs one complete line through the audit model. end is where the
-// line ends in the store.
+// handle runs one complete line through the audit model. end is the end
+// of the frame that completed it; with the line's index among those that
+// frame completed, it names the line across restarts, as replaying the
+// store from a checkpoint completes the same lines in the same order.
 func (p *pipeline) handle(ctx context.Context, l *line, end position) error {
-	if !p.state.Done.before(end) {
+	n := 0
+	if end == p.at {
+		n = p.atN + 1
+	}
+	p.at, p.atN = end, n
+	if !p.state.Done.before(end) && (end != p.state.Done || n <= p.state.DoneN) {
 		return nil // handled before a restart
 	}
-	p.state.Done = end
+	p.state.Done, p.state.DoneN = end, n
 	p.dirty = true
 	p.metrics.LineRead()
+	if l.HeadLost {
+		reason := fmt.Sprintf("line exceeds max-line-size (%d bytes); a plugin restart lost its start, so raw holds what followed it and size counts from the restart", p.cfg.MaxLineSize)
+		return p.quarantineLine(ctx, l, reason)
+	}
 	if !audit.LooksLikeAudit(l.Data) {
 		return nil
 	}
@@ -220,6 +260,53 @@ func (p *pipeline) gap(g gapRecord) {
 		p.log.Error("recording a delivery gap failed", "gap", g, "error", err)
 	}
 	p.log.Warn("events lost for a destination", "destination", g.Destination, "lost", g.Lost, "first_seq", g.FirstSeq, "last_seq", g.LastSeq, "reason", g.Reason)
+}
+
+// lossEvery spaces the records of lost input while the loss goes on.
+const lossEvery = 10 * time.Second
+
+// reportLoss records input the reader lost, if any: a quarantine record
+// (with the byte count and the reason, but no raw line: there is none) and
+// a self-audit event in audit.log. It writes at most one per lossEvery
+// while losses go on, and one at the stream's end.
+func (p *pipeline) reportLoss() {
+	if p.loss == nil || time.Since(p.lossAt) < lossEvery {
+		return
+	}
+	frames, n, reason := p.loss.take()
+	if n == 0 {
+		return
+	}
+	p.lossAt = time.Now()
+	detail := fmt.Sprintf("%d bytes of container output lost", n)
+	if frames > 0 {
+		detail = fmt.Sprintf("%d log entries (%d bytes) of container output lost", frames, n)
+	}
+	p.metrics.InputLost(n)
+	rec := quarantineRecord{
+		Time:          time.Now().UTC().Format(time.RFC3339Nano),
+		Reason:        detail + ": " + reason,
+		ContainerID:   p.state.Info.ContainerID,
+		ContainerName: containerName(p.state.Info),
+		Seq:           p.state.Quarantined + 1,
+		Size:          int(n),
+	}
+	b, err := marshal(rec)
+	if err == nil {
+		err = p.quarantine.Write(b)
+	}
+	if err == nil {
+		p.state.Quarantined++
+		p.dirty = true
+	}
+	if p.newSelf != nil {
+		ev := p.newSelf(selfInputLost)
+		ev.Detail = rec.Reason
+		err = errors.Join(err, writeSelf(p.auditSink, ev))
+	}
+	if err != nil {
+		p.log.Error("cannot record lost container output", "detail", rec.Reason, "error", err)
+	}
 }
 
 // quarantineRecord is one line of quarantine.log.

@@ -13,6 +13,10 @@ type line struct {
 	// Unfinished is set for a line the container left without a newline,
 	// flushed because its stream ended or another line began.
 	Unfinished bool
+	// HeadLost is set for the rest of an over-long line whose start a
+	// plugin restart did not replay (see reassembler.resume): Data holds
+	// what followed, and Size counts from the restart.
+	HeadLost bool
 }
 
 // Truncated reports whether the line was longer than the limit.
@@ -28,8 +32,9 @@ type reassembler struct {
 }
 
 type pendingLine struct {
-	id string
-	l  line
+	id       string
+	l        line
+	overlong bool // reported by overlong once
 }
 
 func newReassembler(limit int) *reassembler {
@@ -63,6 +68,10 @@ func (r *reassembler) add(e *logdriver.LogEntry, emit func(l *line) error) error
 	if p == nil {
 		p = &pendingLine{id: id, l: line{Source: e.Source, TimeNano: e.TimeNano}}
 		r.pending[e.Source] = p
+	}
+	if p.l.HeadLost && p.l.Size == 0 && e.GetPartialLogMetadata().GetOrdinal() == 1 {
+		p.l.HeadLost = false // the replay reached the line's start after all
+		p.l.TimeNano = e.TimeNano
 	}
 	p.l.Size += len(e.Line)
 	if room := r.limit - len(p.l.Data); room > 0 {
@@ -112,3 +121,27 @@ func (r *reassembler) pendingID(src string) string {
 }
 
 func (r *reassembler) hasPending(src string) bool { return r.pending[src] != nil }
+
+// overlong reports, once per line, that the pending line of src has just
+// grown past the limit, with its id and kept head. emit must not keep
+// head.
+func (r *reassembler) overlong(src string) (id string, head []byte, ok bool) {
+	p := r.pending[src]
+	if p == nil || p.overlong || p.l.Size <= r.limit {
+		return "", nil, false
+	}
+	p.overlong = true
+	return p.id, p.l.Data, true
+}
+
+// isOverlong reports whether the pending line of src is past the limit.
+func (r *reassembler) isOverlong(src string) bool {
+	p := r.pending[src]
+	return p != nil && p.l.Size > r.limit
+}
+
+// resume sets up a pending over-long line of src whose start is not
+// replayed: its later chunks make up a line with HeadLost set.
+func (r *reassembler) resume(src, id string, timeNano int64) {
+	r.pending[src] = &pendingLine{id: id, overlong: true, l: line{Source: src, TimeNano: timeNano, HeadLost: true}}
+}

@@ -20,6 +20,7 @@ const (
 	selfDestinationDown = "destination-down"
 	selfDestinationBack = "destination-back"
 	selfConfigRejected  = "configuration-rejected"
+	selfInputLost       = "input-lost"
 )
 
 type selfEvent struct {

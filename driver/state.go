@@ -30,18 +30,34 @@ type streamState struct {
 	// Safe is where reading must resume: no line that starts before it is
 	// still unfinished.
 	Safe position `json:"safe"`
-	// Done is the end of the last line handled; lines that end at or
-	// before it are not handled again.
-	Done        position `json:"done"`
-	Seq         uint64   `json:"seq"`
-	Quarantined uint64   `json:"quarantined"`
-	Skipped     uint64   `json:"skipped"`
+	// Done and DoneN name the last line handled: the end of the frame
+	// that completed it, and its index among the lines that frame
+	// completed (a frame can complete up to three: unfinished lines it
+	// supersedes, and its own; the end of the stream completes the rest
+	// after the last frame). Lines named at or before them are not
+	// handled again.
+	Done  position `json:"done"`
+	DoneN int      `json:"done-n,omitempty"`
+	// Overlong notes, per source, a pending line already past
+	// max-line-size whose start no longer pins the store: a restart
+	// resumes it without its head (see reassembler.resume), so it is
+	// still quarantined.
+	Overlong    map[string]overlongLine `json:"overlong,omitempty"`
+	Seq         uint64                  `json:"seq"`
+	Quarantined uint64                  `json:"quarantined"`
+	Skipped     uint64                  `json:"skipped"`
 	// Running is set while dockerd logs to FIFO: a plugin that starts and
 	// finds it set re-attaches to the FIFO (dockerd never calls
 	// StartLogging again after a plugin crash).
 	Running bool      `json:"running"`
 	FIFO    string    `json:"fifo,omitempty"`
 	Updated time.Time `json:"updated"`
+}
+
+// overlongLine identifies a pending over-long line.
+type overlongLine struct {
+	ID       string `json:"id"`
+	TimeNano int64  `json:"time"`
 }
 
 const stateFile = "state.json"

@@ -186,28 +186,47 @@ func (s *store) pruneLocked() {
 }
 
 // append adds one whole frame. It is called only by the stream's reader.
+// A failing disk loses the frame, never the store: the next append starts
+// a new segment and goes on.
 func (s *store) append(frame []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.writing {
 		return errors.New("log store: not attached")
 	}
-	if s.size > 0 && s.size+int64(len(frame)) > s.maxSize {
+	if s.w != nil && s.size > 0 && s.size+int64(len(frame)) > s.maxSize {
 		if err := s.flushLocked(); err != nil {
 			return err
 		}
-		if err := s.w.Close(); err != nil {
-			return fmt.Errorf("log store: close segment: %w", err)
-		}
+		// Flushed; a close error of a regular file loses nothing more.
+		_ = s.w.Close()
+		s.w = nil
+	}
+	if s.w == nil {
 		if err := s.newSegmentLocked(); err != nil {
 			return err
 		}
 	}
 	if _, err := s.bw.Write(frame); err != nil {
+		s.abandonLocked()
 		return fmt.Errorf("log store: write: %w", err)
 	}
 	s.size += int64(len(frame))
 	return nil
+}
+
+// abandonLocked gives up the current segment after a write error: what
+// was committed stays readable, a torn tail is cut off (best effort), and
+// the next append starts a new segment.
+func (s *store) abandonLocked() {
+	if s.w == nil {
+		return
+	}
+	cur := s.segs[len(s.segs)-1]
+	_ = s.w.Close()
+	_ = os.Truncate(s.segPath(cur), s.committed[cur])
+	s.w = nil
+	s.bw.Reset(io.Discard)
 }
 
 // flush makes everything appended so far visible to readers.
@@ -218,10 +237,11 @@ func (s *store) flush() error {
 }
 
 func (s *store) flushLocked() error {
-	if !s.writing {
+	if !s.writing || s.w == nil {
 		return nil
 	}
 	if err := s.bw.Flush(); err != nil {
+		s.abandonLocked()
 		return fmt.Errorf("log store: flush: %w", err)
 	}
 	cur := s.segs[len(s.segs)-1]
@@ -246,8 +266,10 @@ func (s *store) detach() error {
 		return nil
 	}
 	err := s.flushLocked()
-	if cerr := s.w.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("log store: close: %w", cerr)
+	if s.w != nil {
+		if cerr := s.w.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("log store: close: %w", cerr)
+		}
 	}
 	s.writing = false
 	s.w = nil

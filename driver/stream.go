@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/fifo"
 	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
 
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/sink"
@@ -48,6 +49,8 @@ type stream struct {
 	// the pipeline handled in this run; with block the reader stays at
 	// most blockLag ahead.
 	appended, consumed atomic.Int64
+
+	loss inputLoss // what the reader could not keep
 
 	cancel     context.CancelFunc // hard stop of the pipeline
 	readerDone chan struct{}
@@ -145,6 +148,8 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 		p.spool = dl.sp
 	}
 	p.consumed = &s.consumed
+	p.loss = &s.loss
+	p.newSelf = func(typ string) selfEvent { return d.selfEvent(typ, &info) }
 	p.metrics = d.opts.Metrics
 	ev := d.selfEvent(how, &info)
 	ev.Detail = fmt.Sprintf("fifo %s; resuming at seq %d", fifoPath, state.Seq+1)
@@ -186,11 +191,12 @@ func (s *stream) read() {
 	defer close(s.readerDone)
 	fr := newFrameReader(s.fifo, 256<<10)
 	var freeUntil time.Time // spool-full=block: read without pausing until then
+	warn := rate.Sometimes{Interval: 10 * time.Second}
 	for {
 		if fr.Buffered() == 0 {
 			// About to wait for the container: let readers see it all.
 			if err := s.st.flush(); err != nil {
-				s.log.Error("log store flush failed", "error", err)
+				warn.Do(func() { s.log.Error("log store flush failed: log lines are lost", "error", err) })
 			}
 			// spool-full=block: the site prefers stalling the container
 			// to losing events, so while the spool is full the reader
@@ -210,6 +216,10 @@ func (s *stream) read() {
 			}
 		}
 		frame, err := fr.Next()
+		if errors.Is(err, ErrFrameTooLarge) {
+			s.discard(fr, err)
+			break
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, fifo.ErrReadClosed) && !errors.Is(err, io.ErrClosedPipe) && !isClosedErr(err) {
 				s.log.Error("reading log fifo failed", "error", err)
@@ -219,13 +229,50 @@ func (s *stream) read() {
 		s.appended.Add(int64(len(frame)))
 		if err := s.st.append(frame); err != nil {
 			// The disk is full or gone. Keep draining so the container
-			// never blocks; the frame is lost to the store, and said so.
-			s.log.Error("log store append failed: a log line is lost", "error", err)
+			// never blocks; the frame is lost to the store, and the
+			// pipeline records that in quarantine.log.
+			s.loss.add(1, int64(len(frame)), fmt.Sprintf("the docker-logs store could not take log entries (%v); audit events among them are lost", err))
+			warn.Do(func() { s.log.Error("log store append failed: log lines are lost", "error", err) })
 		}
 	}
 	if err := s.st.detach(); err != nil {
 		s.log.Error("log store close failed", "error", err)
 	}
+}
+
+// discard drains the FIFO after its framing was lost (a length prefix no
+// dockerd writes), so the container never blocks on a full pipe, until
+// dockerd closes it. What it drains is counted as lost.
+func (s *stream) discard(fr *frameReader, cause error) {
+	s.log.Error("log fifo corrupt: discarding the rest of the stream", "error", cause)
+	n, _ := io.Copy(io.Discard, fr.r) // ends when the FIFO is closed
+	s.loss.add(0, n+4, fmt.Sprintf("log stream corrupt (%v): the framing is lost, so the rest of the stream (%d bytes) was discarded until dockerd closed it; audit events among them are lost", cause, n+4))
+}
+
+// inputLoss counts what the reader could not keep. The pipeline takes it
+// and records it in quarantine.log and as a self-audit event. Safe for
+// concurrent use.
+type inputLoss struct {
+	mu            sync.Mutex
+	frames, bytes int64
+	reason        string // the latest
+}
+
+func (l *inputLoss) add(frames, bytes int64, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.frames += frames
+	l.bytes += bytes
+	l.reason = reason
+}
+
+// take returns and resets what was lost since the last call.
+func (l *inputLoss) take() (frames, bytes int64, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	frames, bytes, reason = l.frames, l.bytes, l.reason
+	l.frames, l.bytes, l.reason = 0, 0, ""
+	return frames, bytes, reason
 }
 
 func isClosedErr(err error) bool {

@@ -103,6 +103,37 @@ func (h *harness) writeSplit(src, line, id string, unfinished bool) {
 	}
 }
 
+// waitFor polls cond until it holds; after 10 s the test fails, naming
+// what it waited for.
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// reattach starts a new plugin process on the same directories, as dockerd
+// does after the plugin crashed (h.d.crash), and waits until it has
+// re-attached the container's stream.
+func (h *harness) reattach() {
+	h.t.Helper()
+	d2, err := New(h.d.opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { d2.Close() })
+	h.d = d2
+	h.waitFor("the new plugin process to re-attach", func() bool {
+		d2.mu.Lock()
+		defer d2.mu.Unlock()
+		return d2.streams[h.fifo] != nil
+	})
+}
+
 // stop calls StopLogging, then closes dockerd's end, as dockerd does.
 func (h *harness) stop() {
 	h.t.Helper()
@@ -401,26 +432,8 @@ func TestReattachAfterCrash(t *testing.T) {
 	}
 	h.d.crash()
 	write(5) // waits in the pipe while the plugin is down
-	d2, err := New(h.d.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d2.Close() })
-	h.d = d2
+	h.reattach()
 	write(5)
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		d2.mu.Lock()
-		attached := d2.streams[h.fifo] != nil
-		d2.mu.Unlock()
-		if attached {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new plugin process did not re-attach")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	h.stop()
 	seen := map[string]string{}
 	for _, ev := range h.file("audit.log") {

@@ -38,6 +38,7 @@ type Metrics struct {
 	delivered     *prometheus.CounterVec
 	deliveryFails *prometheus.CounterVec
 	lost          *prometheus.CounterVec
+	inputLost     prometheus.Counter
 	spoolBytes    *prometheus.GaugeVec
 	spoolLag      *prometheus.GaugeVec
 	streamsActive prometheus.Gauge
@@ -92,6 +93,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "lost_events_total",
 			Help: "Audit events a remote destination will never get, each recorded as a gap.",
 		}, []string{"destination"}),
+		inputLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "input_lost_bytes_total",
+			Help: "Bytes of container output the plugin could not keep (a failing log store, a corrupt FIFO stream), each loss recorded in quarantine.log.",
+		}),
 		spoolBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "spool_bytes",
 			Help: "Bytes held in the spools feeding a remote destination.",
@@ -112,7 +117,7 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(
 		m.buildInfo, m.startTime, m.linesRead, m.events,
-		m.delivered, m.deliveryFails, m.lost, m.spoolBytes, m.spoolLag,
+		m.delivered, m.deliveryFails, m.lost, m.inputLost, m.spoolBytes, m.spoolLag,
 		m.streamsActive, m.fifosOpen,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -194,6 +199,15 @@ func (m *Metrics) Lost(dest string, n uint64) {
 		return
 	}
 	m.lost.WithLabelValues(dest).Add(float64(n))
+}
+
+// InputLost counts n bytes of container output the plugin could not keep
+// (ucp_audit_input_lost_bytes_total). n <= 0 is ignored.
+func (m *Metrics) InputLost(n int64) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.inputLost.Add(float64(n))
 }
 
 // StreamsActive sets ucp_audit_streams_active.

@@ -1,0 +1,774 @@
+package driver
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/plugins/logdriver"
+
+	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/sink/file"
+)
+
+// Hostile input (issue 4, item 6). Every case checks that the events
+// written around the hostile input still reach audit.log with contiguous
+// seq, and that docker logs still serves the lines.
+
+// checkEvents checks that audit.log holds exactly the auditIDs want, in
+// order, numbered 1, 2, 3 … with no gap.
+func checkEvents(t *testing.T, h *harness, want ...string) []map[string]any {
+	t.Helper()
+	events := h.file("audit.log")
+	var ids []string
+	for i, ev := range events {
+		id, _ := ev["auditID"].(string)
+		ids = append(ids, id)
+		if seq := annotations(ev)["ucp-audit/seq"]; seq != fmt.Sprint(i+1) {
+			t.Errorf("event %d (%s): seq %v, want %d", i, id, seq, i+1)
+		}
+	}
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Fatalf("audit.log has %v, want %v", ids, want)
+	}
+	return events
+}
+
+// dockerLogs returns the container's lines as docker logs prints them.
+func dockerLogs(t *testing.T, h *harness) []string {
+	t.Helper()
+	rc, err := h.d.ReadLogs(Info{ContainerID: h.id}, ReadConfig{Tail: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	dec := logdriver.NewLogEntryDecoder(rc)
+	var all bytes.Buffer
+	for {
+		var e logdriver.LogEntry
+		if err := dec.Decode(&e); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("docker logs: %v", err)
+		}
+		all.Write(e.Line)
+	}
+	return strings.SplitAfter(all.String(), "\n")
+}
+
+// hasLine reports whether docker logs printed line (with its newline).
+func hasLine(lines []string, line string) bool {
+	for _, l := range lines {
+		if l == line+"\n" {
+			return true
+		}
+	}
+	return false
+}
+
+// heapWatch samples HeapInuse until stopped and returns the peak above the
+// baseline taken when it started.
+func heapWatch() (stop func() uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
+				peak.Store(ms.HeapInuse - base)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
+}
+
+func quarantineOf(t *testing.T, h *harness, n int) []map[string]any {
+	t.Helper()
+	q := h.file("quarantine.log")
+	if len(q) != n {
+		t.Fatalf("quarantine.log has %d records, want %d", len(q), n)
+	}
+	for i, r := range q {
+		if r["quarantine-seq"] != float64(i+1) || r["container-id"] != h.id || r["reason"] == "" {
+			t.Errorf("quarantine record %d: %v", i, abbreviate(r))
+		}
+	}
+	return q
+}
+
+func abbreviate(r map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range r {
+		if s, ok := v.(string); ok && len(s) > 200 {
+			v = s[:200] + "…"
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// 1. A 1 MiB audit line is under the default max-line-size (4 MiB) and is
+// forwarded whole. A 5 MiB one is quarantined: raw holds its first 4 MiB,
+// size its real length, truncated is true. docker logs has both whole.
+func TestHostileLongLines(t *testing.T) {
+	h := newHarness(t, nil)
+	mib1 := bigAuditLine("id-1mib", 1<<20)
+	mib5 := bigAuditLine("id-5mib", 5<<20)
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	h.writeSplit("stdout", mib1, "p1", false)
+	h.writeSplit("stdout", mib5, "p5", false)
+	h.write("stdout", auditLine("after", "/v1.41/nodes"))
+	h.stop()
+
+	events := checkEvents(t, h, "before", "id-1mib", "after")
+	if pad := events[1]["requestObject"].(map[string]any)["Pad"].(string); len(pad) != 1<<20 {
+		t.Errorf("1 MiB event payload is %d bytes", len(pad))
+	}
+	q := quarantineOf(t, h, 1)[0]
+	raw, _ := q["raw"].(string)
+	if q["truncated"] != true || q["size"] != float64(len(mib5)) || len(raw) != 4<<20 || raw != mib5[:4<<20] ||
+		!strings.Contains(q["reason"].(string), "max-line-size") {
+		t.Errorf("quarantine record: %v", abbreviate(q))
+	}
+	logs := dockerLogs(t, h)
+	if !hasLine(logs, mib1) || !hasLine(logs, mib5) || !hasLine(logs, auditLine("after", "/v1.41/nodes")) {
+		t.Error("docker logs lacks a long line")
+	}
+}
+
+// 2. 100 MB without a newline: dockerd sends 16 KiB partial chunks with one
+// id and never a last one, until the container ends. The pipeline keeps at
+// most max-line-size of it in memory; at the end the line is flushed as
+// unfinished and, as its start looks like audit, quarantined with
+// unfinished and truncated set and its real size. A line of the same kind
+// that does not look like audit is only in docker logs.
+func TestHostileEndlessLine(t *testing.T) {
+	total := 100 << 20
+	if testing.Short() {
+		total = 40 << 20
+	}
+	h := newHarness(t, nil)
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	h.write("stderr", "plain stderr line")
+	stop := heapWatch()
+	head := `{"audit":{"auditID":"endless","level":"request","requestObject":{"Pad":"`
+	chunk := bytes.Repeat([]byte("y"), 16<<10)
+	enc := func(src, id string, ord int, b []byte) {
+		e := &logdriver.LogEntry{Source: src, Line: b, TimeNano: time.Now().UnixNano(), Partial: true,
+			PartialLogMetadata: &logdriver.PartialLogEntryMetadata{Id: id, Ordinal: int32(ord)}}
+		if err := h.enc.Encode(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enc("stdout", "endless", 1, []byte(head))
+	written := len(head)
+	for ord := 2; written < total; ord++ {
+		enc("stdout", "endless", ord, chunk)
+		written += len(chunk)
+		if ord == 1000 {
+			// While the line goes on, the other source still works.
+			h.write("stderr", auditLine("during", "/v1.41/nodes"))
+		}
+	}
+	h.stop()
+	peak := stop()
+	t.Logf("wrote %d MB of one unfinished line; heap peak %d MiB above baseline", written>>20, peak>>20)
+	if peak > 64<<20 {
+		t.Errorf("heap grew by %d MiB while one endless line was written", peak>>20)
+	}
+	checkEvents(t, h, "before", "during")
+	q := quarantineOf(t, h, 1)[0]
+	if q["unfinished"] != true || q["truncated"] != true || q["size"] != float64(written) ||
+		len(q["raw"].(string)) != 4<<20 || !strings.HasPrefix(q["raw"].(string), head) {
+		t.Errorf("quarantine record: %v", abbreviate(q))
+	}
+	var du int64
+	filepath.Walk(h.d.containerDir(h.id), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			du += fi.Size()
+		}
+		return nil
+	})
+	t.Logf("docker-logs store after the endless line: %d MB (max-size 20m × max-file 5)", du>>20)
+
+	// The container runs again: numbering continues, docker logs has all.
+	h.start(nil)
+	h.write("stdout", auditLine("next-run", "/v1.41/nodes"))
+	h.writeSplit("stdout", strings.Repeat("z", 40<<10), "p2", true) // not audit: only docker logs
+	h.stop()
+	checkEvents(t, h, "before", "during", "next-run")
+	quarantineOf(t, h, 1)
+	logs := dockerLogs(t, h)
+	// The first segments ("before", "during") are rotated out by max-file
+	// as usual once the line has ended.
+	// (docker logs prints the unfinished line without a newline, as
+	// json-file does, so the next line follows it directly.)
+	if !strings.Contains(strings.Join(logs, ""), auditLine("next-run", "/v1.41/nodes")+"\n") {
+		t.Error("docker logs lacks lines")
+	}
+}
+
+// With a small store, the endless line must not pin every segment: the
+// docker-logs store keeps to about max-size × max-file on disk however long
+// a line without a newline goes on.
+func TestHostileEndlessLineStoreBounded(t *testing.T) {
+	h := newHarness(t, map[string]string{"max-size": "1m", "max-file": "2", "max-line-size": "64k"})
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	line := `{"audit":{"auditID":"endless","Pad":"` + strings.Repeat("y", 40<<20)
+	h.writeSplit("stdout", line[:20<<20], "endless", true)
+	h.write("stderr", auditLine("during", "/v1.41/nodes"))
+	h.writeSplit("stdout", line[20<<20:], "endless", true)
+	time.Sleep(200 * time.Millisecond)
+	var du int64
+	filepath.Walk(h.d.containerDir(h.id), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			du += fi.Size()
+		}
+		return nil
+	})
+	h.stop()
+	if du > 4<<20 {
+		t.Errorf("store holds %d MB for max-size 1m × max-file 2", du>>20)
+	}
+	checkEvents(t, h, "before", "during")
+	quarantineOf(t, h, 1)
+}
+
+// A line left unfinished on one source must be handled even when the
+// entry just before the end (or before the entry that supersedes it) is a
+// complete line of the other source: here the unfinished stdout line is
+// audit and must be quarantined (unfinished), in both places.
+func TestHostileUnfinishedLineThenOtherSource(t *testing.T) {
+	h := newHarness(t, nil)
+	frag := func(id, text string) {
+		e := &logdriver.LogEntry{Source: "stdout", Line: []byte(text), TimeNano: time.Now().UnixNano(), Partial: true,
+			PartialLogMetadata: &logdriver.PartialLogEntryMetadata{Id: id, Ordinal: 1}}
+		if err := h.enc.Encode(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	frag("a", `{"audit":{"auditID":"cut-1",`)
+	h.write("stderr", auditLine("middle", "/v1.41/nodes"))
+	frag("b", `{"audit":{"auditID":"cut-2",`) // supersedes a
+	h.write("stderr", auditLine("last", "/v1.41/nodes"))
+	h.stop() // ends b
+	checkEvents(t, h, "before", "middle", "last")
+	q := quarantineOf(t, h, 2)
+	for i, r := range q {
+		if r["unfinished"] != true || !strings.Contains(r["raw"].(string), fmt.Sprintf("cut-%d", i+1)) {
+			t.Errorf("record %d: %v", i, r)
+		}
+	}
+}
+
+// 3. Invalid UTF-8 in an audit line: quarantined (audit.Parse refuses it),
+// the raw bytes kept exactly in raw-base64. Nothing is repaired silently:
+// audit.log never holds a U+FFFD the container did not write. docker logs
+// still has the line as written.
+func TestHostileInvalidUTF8(t *testing.T) {
+	h := newHarness(t, nil)
+	bad := strings.Replace(auditLine("bad-utf8", "/v1.41/nodes"), `"uid":"u1"`, `"uid":"u`+"\xff\xfe"+`"`, 1)
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	h.write("stdout", bad)
+	bigBad := strings.Replace(bigAuditLine("big-bad", 40<<10), `"svc"`, `"sv`+"\xc3"+`c"`, 1)
+	h.writeSplit("stdout", bigBad, "p1", false) // split over chunks too
+	h.write("stdout", "not audit \xff either")
+	h.write("stdout", auditLine("after", "/v1.41/nodes"))
+	h.stop()
+	checkEvents(t, h, "before", "after")
+	q := quarantineOf(t, h, 2)
+	for i, want := range []string{bad, bigBad} {
+		got, err := base64.StdEncoding.DecodeString(q[i]["raw-base64"].(string))
+		if err != nil || string(got) != want || q[i]["raw"] != nil || !strings.Contains(q[i]["reason"].(string), "UTF-8") {
+			t.Errorf("record %d: %v", i, abbreviate(q[i]))
+		}
+	}
+	logs := dockerLogs(t, h)
+	if !hasLine(logs, bad) || !hasLine(logs, "not audit \xff either") {
+		t.Error("docker logs altered or lost an invalid UTF-8 line")
+	}
+}
+
+// 4. 10,000 levels of nesting in requestObject: encoding/json refuses
+// nesting over 10,000 levels, so the line is quarantined with that reason;
+// no crash and no stall. Just under the limit the event is forwarded.
+func TestHostileDeepNesting(t *testing.T) {
+	h := newHarness(t, nil)
+	deep := func(id string, depth int) string {
+		return strings.Replace(bigAuditLine(id, 0), `{"Name":"svc","Pad":""}`,
+			strings.Repeat(`{"a":`, depth)+`{"password":"leak"}`+strings.Repeat(`}`, depth), 1)
+	}
+	tooDeep, deepest := deep("too-deep", 10000), deep("deepest", 9997)
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	h.writeSplit("stdout", tooDeep, "p1", false)
+	h.writeSplit("stdout", deepest, "p2", false)
+	h.write("stdout", auditLine("after", "/v1.41/nodes"))
+	h.stop()
+	events := checkEvents(t, h, "before", "deepest", "after")
+	if a := annotations(events[1])["ucp-audit/redacted"]; !strings.HasSuffix(fmt.Sprint(a), ".a.password") {
+		t.Errorf("redacted: %.100v", a)
+	}
+	q := quarantineOf(t, h, 1)[0]
+	if !strings.Contains(q["reason"].(string), "exceeded max depth") || q["raw"] != tooDeep {
+		t.Errorf("quarantine: %v", abbreviate(q))
+	}
+	logs := dockerLogs(t, h)
+	if !hasLine(logs, tooDeep) || !hasLine(logs, deepest) {
+		t.Error("docker logs lacks the nested lines")
+	}
+	// quarantine.log holds the refused line raw, secret included (by
+	// design: raw is the whole line); audit.log must not.
+	if b, _ := os.ReadFile(filepath.Join(h.logDir, "audit.log")); bytes.Contains(b, []byte("leak")) {
+		t.Error("audit.log holds the nested secret")
+	}
+}
+
+// 5. Duplicate keys: the last value wins (as in encoding/json) and the
+// forwarded event is re-encoded from what was validated, so an earlier
+// auditID, requestObject or password never reaches audit.log. docker logs
+// keeps the line as written.
+func TestHostileDuplicateKeys(t *testing.T) {
+	h := newHarness(t, nil)
+	dup := `{"audit":{"auditID":"first","auditID":"second","level":"request","requestObject":{"password":"leak1"},` +
+		`"requestObject":{"Name":"svc","password":"leak2","password":"<redacted>"},"requestReceivedTimestamp":"2024-03-02T10:04:05Z",` +
+		`"requestURI":"/v1.41/services/create","stage":"RequestReceived","user":{"username":"u1"},"verb":"POST"},"level":"info","msg":"audit"}`
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	h.write("stdout", dup)
+	h.write("stdout", auditLine("after", "/v1.41/nodes"))
+	h.stop()
+	events := checkEvents(t, h, "before", "second", "after")
+	if ro := fmt.Sprint(events[1]["requestObject"]); ro != "map[Name:svc password:<redacted>]" {
+		t.Errorf("requestObject %s", ro)
+	}
+	b, _ := os.ReadFile(filepath.Join(h.logDir, "audit.log"))
+	for _, bad := range []string{"first", "leak1", "leak2"} {
+		if bytes.Contains(b, []byte(bad)) {
+			t.Errorf("audit.log holds the earlier value %q", bad)
+		}
+	}
+	quarantineOf(t, h, 0)
+	if !hasLine(dockerLogs(t, h), dup) {
+		t.Error("docker logs lacks the line")
+	}
+}
+
+// 6. 10,000 partial-line ids never finished, interleaved on stdout and
+// stderr. The reassembler holds one pending line per source: a chunk with
+// a new id ends the pending one as unfinished, so memory stays bounded.
+// Each unfinished fragment that looks like audit is quarantined (unfinished,
+// reason "not JSON"); the others are only in docker logs.
+func TestHostileManyUnfinishedPartials(t *testing.T) {
+	h := newHarness(t, nil)
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	stop := heapWatch()
+	const n = 10000
+	wantQ := 0
+	for i := range n {
+		src := [2]string{"stdout", "stderr"}[i%2]
+		frag := fmt.Sprintf("plain fragment %d ", i)
+		if i%4 < 2 {
+			frag = fmt.Sprintf(`{"audit":{"auditID":"frag-%d","verb":"GET",`, i)
+			wantQ++
+		}
+		e := &logdriver.LogEntry{Source: src, Line: []byte(frag), TimeNano: time.Now().UnixNano(), Partial: true,
+			PartialLogMetadata: &logdriver.PartialLogEntryMetadata{Id: fmt.Sprintf("id-%d", i), Ordinal: 1}}
+		if err := h.enc.Encode(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.write("stdout", auditLine("after", "/v1.41/nodes"))
+	h.stop()
+	peak := stop()
+	t.Logf("heap peak %d KiB above baseline", peak>>10)
+	if peak > 64<<20 {
+		t.Errorf("heap grew by %d MiB for %d unfinished partial lines", peak>>20, n)
+	}
+	h.d.mu.Lock()
+	if len(h.d.streams) != 0 {
+		t.Errorf("%d streams left", len(h.d.streams))
+	}
+	h.d.mu.Unlock()
+	checkEvents(t, h, "before", "after")
+	q := quarantineOf(t, h, wantQ)
+	for i, r := range q {
+		j := i/2*4 + i%2 // fragments 0, 1, 4, 5, 8, 9 …
+		if r["unfinished"] != true || r["raw"] != fmt.Sprintf(`{"audit":{"auditID":"frag-%d","verb":"GET",`, j) ||
+			!strings.Contains(r["reason"].(string), "not JSON") {
+			t.Fatalf("record %d: %v", i, r)
+		}
+	}
+	// docker logs prints unfinished chunks without a newline, as json-file
+	// does: the fragments run together.
+	logs := strings.Join(dockerLogs(t, h), "")
+	if !strings.Contains(logs, "plain fragment 3 ") || !strings.Contains(logs, `{"audit":{"auditID":"frag-9997","verb":"GET",`) ||
+		!strings.HasSuffix(logs, auditLine("after", "/v1.41/nodes")+"\n") {
+		t.Error("docker logs lacks fragments")
+	}
+}
+
+// The frame reader never allocates what a corrupt length prefix claims.
+func TestFrameReaderCorruptLength(t *testing.T) {
+	for _, n := range []uint32{0xFFFFFFFF, maxFrameSize + 1} {
+		var b bytes.Buffer
+		binary.Write(&b, binary.BigEndian, n)
+		b.WriteString("garbage")
+		fr := newFrameReader(&b, 4096)
+		_, err := fr.Next()
+		if !errors.Is(err, ErrFrameTooLarge) {
+			t.Errorf("length %#x: %v", n, err)
+		}
+		if cap(fr.buf) > 4096 {
+			t.Errorf("length %#x: buffer grew to %d", n, cap(fr.buf))
+		}
+	}
+}
+
+// 7. A corrupt frame length on the FIFO (0xFFFFFFFF): the stream's framing
+// is lost. Nothing is allocated for it; the events before it are
+// delivered; the reader records the corruption (a quarantine record whose
+// reason names the corrupt frame, and the plugin log) and then keeps
+// draining, discarding, the FIFO until dockerd closes it, so the container
+// never blocks on a full pipe and docker stop does not wait for the drain
+// deadline.
+func TestHostileCorruptFrameLength(t *testing.T) {
+	h := newHarness(t, nil)
+	h.write("stdout", auditLine("before-1", "/v1.41/nodes"))
+	h.write("stdout", auditLine("before-2", "/v1.41/nodes"))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.file("audit.log")) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	heap := heapWatch()
+	if _, err := h.w.Write([]byte{0xFF, 0xFF, 0xFF, 0xFF, 'g', 'a', 'r', 'b'}); err != nil {
+		t.Fatal(err)
+	}
+	// The container goes on writing, far past a pipe buffer.
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for i := range 4000 {
+			e := &logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine(fmt.Sprintf("after-%d", i), "/v1.41/nodes")), TimeNano: time.Now().UnixNano()}
+			if h.enc.Encode(e) != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-wrote:
+	case <-time.After(20 * time.Second):
+		// Unblock the writer (the test holds the FIFO read-write) so the
+		// test can end.
+		go io.Copy(io.Discard, h.w)
+		<-wrote
+		t.Error("the container's writes blocked after a corrupt frame length")
+	}
+	if peak := heap(); peak > 64<<20 {
+		t.Errorf("heap grew by %d MiB after a corrupt frame length", peak>>20)
+	}
+	start := time.Now()
+	h.stop()
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("StopLogging took %v", el)
+	}
+	checkEvents(t, h, "before-1", "before-2")
+	q := h.file("quarantine.log")
+	if len(q) != 1 || !strings.Contains(strings.ToLower(q[0]["reason"].(string)), "frame") {
+		t.Errorf("quarantine.log: %v", q)
+	}
+	logs := dockerLogs(t, h)
+	if !hasLine(logs, auditLine("before-2", "/v1.41/nodes")) {
+		t.Error("docker logs lost the lines before the corruption")
+	}
+}
+
+// A frame whose length is plausible but whose body does not decode is
+// skipped by the pipeline and by docker logs; the stream goes on.
+func TestHostileUndecodableFrame(t *testing.T) {
+	h := newHarness(t, nil)
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	body := []byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01} // a varint that never ends
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+	if _, err := h.w.Write(append(frame, body...)); err != nil {
+		t.Fatal(err)
+	}
+	h.write("stdout", auditLine("after", "/v1.41/nodes"))
+	h.stop()
+	checkEvents(t, h, "before", "after")
+	if logs := dockerLogs(t, h); !hasLine(logs, auditLine("after", "/v1.41/nodes")) {
+		t.Error("docker logs stopped at the undecodable frame")
+	}
+}
+
+// failSink fails every Write and Sync while fail is set, with ENOSPC: a
+// full disk under the output directory.
+type failSink struct {
+	sink.Sink
+	fail     *atomic.Bool
+	failures *atomic.Int64
+}
+
+func (f *failSink) Write(p []byte) error {
+	if f.fail.Load() {
+		f.failures.Add(1)
+		return fmt.Errorf("write audit file: %w", syscall.ENOSPC)
+	}
+	return f.Sink.Write(p)
+}
+
+func (f *failSink) Sync() error {
+	if f.fail.Load() {
+		f.failures.Add(1)
+		return fmt.Errorf("sync audit file: %w", syscall.ENOSPC)
+	}
+	return f.Sink.Sync()
+}
+
+// 8a. A full disk under the output directory: the sinks fail. The
+// container does not block (the FIFO is drained into the store), the
+// pipeline retries, and once the disk has room every event arrives, in
+// order, numbered without a gap or a repeat, and the quarantine too.
+func TestHostileOutputDiskFull(t *testing.T) {
+	var fail atomic.Bool
+	var failures atomic.Int64
+	fail.Store(true)
+	root := t.TempDir()
+	d, err := New(Options{StateDir: filepath.Join(root, "state"), LogDir: filepath.Join(root, "log"), DrainTimeout: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	open := d.openSink
+	d.openSink = func(o file.Options) (sink.Sink, error) {
+		s, err := open(o)
+		return &failSink{Sink: s, fail: &fail, failures: &failures}, err
+	}
+	h := &harness{t: t, d: d, logDir: filepath.Join(root, "log"), id: strings.Repeat("ef", 32)}
+	h.start(nil)
+
+	const n = 4000 // about 2 MB: 30 pipe buffers
+	var want []string
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for i := range n {
+			if i == n/2 {
+				h.write("stdout", `{"audit":{"auditID":"broken"`)
+			}
+			h.write("stdout", auditLine(fmt.Sprintf("id-%d", i), "/v1.41/containers/json"))
+		}
+	}()
+	for i := range n {
+		want = append(want, fmt.Sprintf("id-%d", i))
+	}
+	select {
+	case <-wrote:
+	case <-time.After(20 * time.Second):
+		fail.Store(false)
+		t.Fatal("the container's writes blocked while the output disk was full")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for failures.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if failures.Load() < 2 {
+		t.Fatal("the sink was never tried")
+	}
+	fail.Store(false) // room again
+	h.stop()
+	checkEvents(t, h, want...)
+	q := quarantineOf(t, h, 1)
+	if q[0]["raw"] != `{"audit":{"auditID":"broken"` {
+		t.Errorf("quarantine: %v", q[0])
+	}
+	if logs := dockerLogs(t, h); len(logs) < n+1 {
+		t.Errorf("docker logs has %d lines", len(logs))
+	}
+}
+
+// 8b. The state directory fails for the checkpoint (state.json cannot be
+// written: simulated by a directory where its temporary file goes, which
+// fails even for root). The container does not block, events are still
+// written, and once the state directory works again the checkpoint is
+// taken and every event is there once.
+func TestHostileStateDirFails(t *testing.T) {
+	h := newHarness(t, nil)
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.file("audit.log")) < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	tmp := filepath.Join(h.d.containerDir(h.id), stateFile+".tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "x"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	want := []string{"before"}
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for i := range n {
+			h.write("stdout", auditLine(fmt.Sprintf("id-%d", i), "/v1.41/nodes"))
+		}
+	}()
+	for i := range n {
+		want = append(want, fmt.Sprintf("id-%d", i))
+	}
+	select {
+	case <-wrote:
+	case <-time.After(20 * time.Second):
+		os.RemoveAll(tmp)
+		t.Fatal("the container's writes blocked while the state directory failed")
+	}
+	time.Sleep(300 * time.Millisecond) // a checkpoint or two fail
+	if err := os.RemoveAll(tmp); err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	checkEvents(t, h, want...)
+	st, _, err := loadState(h.d.containerDir(h.id))
+	if err != nil || st.Running || st.Seq != n+1 {
+		t.Errorf("state after recovery: %+v, %v", st, err)
+	}
+}
+
+// 8c. The docker-logs store cannot start a new segment (simulated by a
+// directory where the next segment goes). The container does not block;
+// the frames that cannot be stored are lost and said so in the plugin log.
+// Once a segment can be made again, the store resumes: later events reach
+// audit.log, numbered on from the earlier ones, and docker logs has them.
+func TestHostileStoreRotationFails(t *testing.T) {
+	h := newHarness(t, map[string]string{"max-size": "64k", "max-file": "100"})
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	next := h.d.containerDir(h.id) + "/" + fmt.Sprintf("%020d%s", 2, segSuffix)
+	if err := os.Mkdir(next, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the first segment and go past it: the rotation fails.
+	for i := range 200 {
+		h.write("stdout", fmt.Sprintf("filler %d %s", i, strings.Repeat("f", 1000)))
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := os.Remove(next); err != nil {
+		t.Fatal(err)
+	}
+	h.write("stdout", auditLine("after", "/v1.41/nodes"))
+	h.stop()
+	checkEvents(t, h, "before", "after")
+	if !hasLine(dockerLogs(t, h), auditLine("after", "/v1.41/nodes")) {
+		t.Error("docker logs lost the line after the store recovered")
+	}
+	// The loss is on record, in quarantine.log and as a self-audit event.
+	q := h.file("quarantine.log")
+	if len(q) == 0 || !strings.Contains(q[0]["reason"].(string), "docker-logs store") {
+		t.Errorf("quarantine.log does not record the lost lines: %v", q)
+	}
+	lost := false
+	for _, ev := range h.file("self") {
+		if ev["ucp-audit/self"].(map[string]any)["type"] == selfInputLost {
+			lost = true
+		}
+	}
+	if !lost {
+		t.Error("no input-lost self-audit event")
+	}
+}
+
+// A crash while lines of both sources are pending, one of them superseded
+// by a new one: the new process replays the store from the checkpoint and
+// handles every line exactly once, with seq continuing.
+func TestReattachMidPartialExactlyOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	part := func(id, text string, ord int32, last bool) {
+		e := &logdriver.LogEntry{Source: "stdout", Line: []byte(text), TimeNano: time.Now().UnixNano(), Partial: true,
+			PartialLogMetadata: &logdriver.PartialLogEntryMetadata{Id: id, Ordinal: ord, Last: last}}
+		if err := h.enc.Encode(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := auditLine("split-a", "/v1.41/nodes")
+	b := auditLine("split-b", "/v1.41/nodes")
+	part("a", a[:40], 1, false)
+	h.write("stderr", auditLine("e1", "/v1.41/nodes"))
+	part("b", b[:40], 1, false) // supersedes a: quarantined unfinished
+	h.write("stderr", auditLine("e2", "/v1.41/nodes"))
+	h.waitFor("e1, e2 and the quarantined line", func() bool {
+		return len(h.file("audit.log")) == 2 && len(h.file("quarantine.log")) == 1
+	})
+	time.Sleep(100 * time.Millisecond) // the checkpoint after catching up
+	h.d.crash()
+	part("b", b[40:], 2, true)
+	h.write("stderr", auditLine("e3", "/v1.41/nodes"))
+	h.reattach()
+	h.stop()
+	checkEvents(t, h, "e1", "e2", "split-b", "e3")
+	q := quarantineOf(t, h, 1)
+	if q[0]["unfinished"] != true || !strings.Contains(q[0]["raw"].(string), "split-a") {
+		t.Errorf("quarantine: %v", q[0])
+	}
+}
+
+// A crash while an audit line past max-line-size is still pending: its
+// start no longer pins the store, so the new process cannot replay it, but
+// the line is still quarantined (head lost, said so), and nothing else is
+// affected.
+func TestReattachMidOverlongLine(t *testing.T) {
+	h := newHarness(t, map[string]string{"max-line-size": "64k"})
+	line := `{"audit":{"auditID":"overlong","Pad":"` + strings.Repeat("y", 200<<10) + `"}}`
+	h.write("stdout", auditLine("before", "/v1.41/nodes"))
+	h.writeSplit("stdout", line[:100<<10], "long", true)
+	h.waitFor("the state to note the over-long line", func() bool {
+		st, _, _ := loadState(h.d.containerDir(h.id))
+		return len(st.Overlong) == 1 && st.Seq == 1
+	})
+	h.d.crash()
+	rest := line[100<<10:]
+	wrote := make(chan error, 1)
+	go func() { // more than the pipe holds while the plugin is down
+		e := &logdriver.LogEntry{Source: "stdout", Line: []byte(rest), TimeNano: time.Now().UnixNano(), Partial: true,
+			PartialLogMetadata: &logdriver.PartialLogEntryMetadata{Id: "long", Ordinal: 8, Last: true}}
+		err := h.enc.Encode(e)
+		if err == nil {
+			err = h.enc.Encode(&logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine("after", "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
+		}
+		wrote <- err
+	}()
+	h.reattach()
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	checkEvents(t, h, "before", "after")
+	q := quarantineOf(t, h, 1)[0]
+	if !strings.Contains(q["reason"].(string), "restart") || q["size"] != float64(len(rest)) {
+		t.Errorf("quarantine record: %v", abbreviate(q))
+	}
+}
