@@ -58,6 +58,52 @@ func (f *frameReader) Next() ([]byte, error) {
 	return f.buf, nil
 }
 
+// NextInStep is Next for the FIFO, whose bytes may be out of step: a new
+// plugin process re-attached after a crash may start reading in the middle
+// of a frame, and a corrupt stream has no frames at all. It returns the
+// next plausible frame (a length that fits the reader's buffer, and a body
+// that is a LogEntry from stdout or stderr, as dockerd's are), and how many
+// bytes it skipped to find it. Bytes left at the end of the input that make
+// no frame are counted as skipped.
+func (f *frameReader) NextInStep() (frame []byte, skipped int64, err error) {
+	for {
+		hdr, err := f.r.Peek(4)
+		if err != nil {
+			if len(hdr) > 0 {
+				skipped += int64(len(hdr))
+				_, _ = f.r.Discard(len(hdr))
+			}
+			return nil, skipped, err
+		}
+		n := int(binary.BigEndian.Uint32(hdr))
+		// The body's start first: a wrong length must not make the
+		// reader wait for bytes it does not need.
+		if head, err := f.r.Peek(12); err == nil && n >= 8 && n <= f.r.Size()-4 && plausibleEntry(head[4:]) {
+			b, err := f.r.Peek(4 + n)
+			if err == nil {
+				if cap(f.buf) < len(b) {
+					f.buf = make([]byte, len(b))
+				}
+				f.buf = append(f.buf[:0], b...)
+				_, _ = f.r.Discard(len(b))
+				return f.buf, skipped, nil
+			}
+		}
+		// Not a frame here (or the input ended inside it): step one
+		// byte on.
+		_, _ = f.r.Discard(1)
+		skipped++
+	}
+}
+
+// plausibleEntry reports whether body is a LogEntry as dockerd writes it:
+// gogo/protobuf marshals the fields in order, so it starts with the source,
+// "stdout" or "stderr".
+func plausibleEntry(body []byte) bool {
+	return len(body) >= 8 && body[0] == 0x0a && body[1] == 6 &&
+		(string(body[2:8]) == "stdout" || string(body[2:8]) == "stderr")
+}
+
 // Buffered reports how many bytes are read but not yet returned.
 func (f *frameReader) Buffered() int { return f.r.Buffered() }
 

@@ -432,6 +432,59 @@ func TestHostileManyUnfinishedPartials(t *testing.T) {
 	}
 }
 
+// NextInStep finds the frames in a stream that starts in the middle of
+// one (a plugin restarted mid-frame) or holds garbage, and counts what it
+// skips; Peek-ahead never waits for the bytes a wrong length claims.
+func TestFrameReaderInStep(t *testing.T) {
+	var good bytes.Buffer
+	enc := logdriver.NewLogEntryEncoder(&good)
+	for i := range 3 {
+		enc.Encode(&logdriver.LogEntry{Source: []string{"stdout", "stderr"}[i%2], Line: []byte(fmt.Sprintf("line %d", i)), TimeNano: int64(i + 1)})
+	}
+	frames := good.Bytes()
+	first := 4 + int(binary.BigEndian.Uint32(frames))
+	for _, tt := range []struct {
+		name    string
+		in      []byte
+		lines   []string
+		skipped int64
+	}{
+		{"in step", frames, []string{"line 0", "line 1", "line 2"}, 0},
+		{"mid-frame", frames[5:], []string{"line 1", "line 2"}, int64(first - 5)},
+		{"garbage first", append([]byte{0xff, 0xff, 0xff, 0xff, 'g', 'a', 'r', 'b'}, frames...), []string{"line 0", "line 1", "line 2"}, 8},
+		{"plausible length, no entry", append([]byte{0, 0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, frames...), []string{"line 0", "line 1", "line 2"}, 14},
+		{"torn end", frames[:len(frames)-3], []string{"line 0", "line 1"}, int64(first - 3)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fr := newFrameReader(bytes.NewReader(tt.in), 4096)
+			var lines []string
+			var skipped, framed int64
+			for {
+				frame, n, err := fr.NextInStep()
+				skipped += n
+				framed += int64(len(frame))
+				if err != nil {
+					if err != io.EOF {
+						t.Fatal(err)
+					}
+					break
+				}
+				var e logdriver.LogEntry
+				if err := decodeFrame(frame, &e); err != nil {
+					t.Fatal(err)
+				}
+				lines = append(lines, string(e.Line))
+			}
+			if fmt.Sprint(lines) != fmt.Sprint(tt.lines) {
+				t.Errorf("lines %q, want %q", lines, tt.lines)
+			}
+			if skipped != tt.skipped || skipped+framed != int64(len(tt.in)) {
+				t.Errorf("skipped %d and framed %d of %d bytes, want %d skipped", skipped, framed, len(tt.in), tt.skipped)
+			}
+		})
+	}
+}
+
 // The frame reader never allocates what a corrupt length prefix claims.
 func TestFrameReaderCorruptLength(t *testing.T) {
 	for _, n := range []uint32{0xFFFFFFFF, maxFrameSize + 1} {
@@ -449,13 +502,11 @@ func TestFrameReaderCorruptLength(t *testing.T) {
 	}
 }
 
-// 7. A corrupt frame length on the FIFO (0xFFFFFFFF): the stream's framing
-// is lost. Nothing is allocated for it; the events before it are
-// delivered; the reader records the corruption (a quarantine record whose
-// reason names the corrupt frame, and the plugin log) and then keeps
-// draining, discarding, the FIFO until dockerd closes it, so the container
-// never blocks on a full pipe and docker stop does not wait for the drain
-// deadline.
+// 7. A corrupt frame length on the FIFO (0xFFFFFFFF): the stream is out of
+// step. Nothing is allocated for it; the reader skips to the next
+// plausible frame, records the skipped bytes (a quarantine record saying
+// the stream was out of step, and the plugin log) and goes on, so the
+// container never blocks and every event around the garbage is delivered.
 func TestHostileCorruptFrameLength(t *testing.T) {
 	h := newHarness(t, nil)
 	h.write("stdout", auditLine("before-1", "/v1.41/nodes"))
@@ -496,9 +547,13 @@ func TestHostileCorruptFrameLength(t *testing.T) {
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("StopLogging took %v", el)
 	}
-	checkEvents(t, h, "before-1", "before-2")
+	want := []string{"before-1", "before-2"}
+	for i := range 4000 {
+		want = append(want, fmt.Sprintf("after-%d", i))
+	}
+	checkEvents(t, h, want...)
 	q := h.file("quarantine.log")
-	if len(q) != 1 || !strings.Contains(strings.ToLower(q[0]["reason"].(string)), "frame") {
+	if len(q) != 1 || !strings.Contains(q[0]["reason"].(string), "8 bytes") || !strings.Contains(q[0]["reason"].(string), "out of step") {
 		t.Errorf("quarantine.log: %v", q)
 	}
 	logs := dockerLogs(t, h)

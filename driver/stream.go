@@ -24,11 +24,18 @@ import (
 
 // With spool-full=block the reader pauses while the spool is full or it is
 // blockLag ahead of the audit pipeline, for at most blockPause at a time,
-// then reads freely for blockRead (see stream.read).
+// then reads up to blockBudget before it may pause again (see stream.read).
+//
+// Why not an unbroken stall: once a container's process has exited, dockerd
+// waits 10 s for its log copier and then drops what the log driver has not
+// taken, and the plugin cannot tell that moment. What is left then is at
+// most the container's pipe, the copier's buffer and the FIFO (about
+// 150 KiB), so a pause under 10 s followed by a 1 MiB read always takes
+// it, while a running controller gets at most 1 MiB per pause through.
 const (
-	blockLag   = 4 << 20
-	blockPause = 4 * time.Second
-	blockRead  = 1 * time.Second
+	blockLag    = 4 << 20
+	blockPause  = 5 * time.Second
+	blockBudget = 1 << 20
 )
 
 // backlogged reports whether, with spool-full=block, the reader should
@@ -190,7 +197,7 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 func (s *stream) read() {
 	defer close(s.readerDone)
 	fr := newFrameReader(s.fifo, 256<<10)
-	var freeUntil time.Time // spool-full=block: read without pausing until then
+	var budget int // spool-full=block: bytes to read before pausing again
 	warn := rate.Sometimes{Interval: 10 * time.Second}
 	for {
 		if fr.Buffered() == 0 {
@@ -200,25 +207,23 @@ func (s *stream) read() {
 			}
 			// spool-full=block: the site prefers stalling the container
 			// to losing events, so while the spool is full the reader
-			// pauses. Never for long: once a container's process has
-			// exited, dockerd gives its log driver 10 s to take the rest
-			// and then drops it, and the plugin cannot tell that moment.
-			// So after each pause of blockPause it reads freely for
-			// blockRead; what it reads then waits in the store.
-			if s.block && time.Now().After(freeUntil) {
+			// pauses, blockPause at most, then reads blockBudget (see
+			// there); what it reads then waits in the store.
+			if s.block && budget <= 0 {
 				start := time.Now()
 				for s.backlogged() && time.Since(start) < blockPause {
 					time.Sleep(10 * time.Millisecond)
 				}
 				if time.Since(start) >= blockPause {
-					freeUntil = time.Now().Add(blockRead)
+					budget = blockBudget
 				}
 			}
 		}
-		frame, err := fr.Next()
-		if errors.Is(err, ErrFrameTooLarge) {
-			s.discard(fr, err)
-			break
+		frame, skipped, err := fr.NextInStep()
+		if skipped > 0 {
+			reason := fmt.Sprintf("the log stream was out of step: %d bytes that were not a log entry were skipped (a plugin restart in the middle of an entry, or a corrupt stream); audit events among them are lost", skipped)
+			s.loss.add(0, skipped, reason)
+			warn.Do(func() { s.log.Error("log fifo out of step: bytes skipped", "bytes", skipped) })
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, fifo.ErrReadClosed) && !errors.Is(err, io.ErrClosedPipe) && !isClosedErr(err) {
@@ -227,6 +232,7 @@ func (s *stream) read() {
 			break
 		}
 		s.appended.Add(int64(len(frame)))
+		budget -= len(frame)
 		if err := s.st.append(frame); err != nil {
 			// The disk is full or gone. Keep draining so the container
 			// never blocks; the frame is lost to the store, and the
@@ -238,15 +244,6 @@ func (s *stream) read() {
 	if err := s.st.detach(); err != nil {
 		s.log.Error("log store close failed", "error", err)
 	}
-}
-
-// discard drains the FIFO after its framing was lost (a length prefix no
-// dockerd writes), so the container never blocks on a full pipe, until
-// dockerd closes it. What it drains is counted as lost.
-func (s *stream) discard(fr *frameReader, cause error) {
-	s.log.Error("log fifo corrupt: discarding the rest of the stream", "error", cause)
-	n, _ := io.Copy(io.Discard, fr.r) // ends when the FIFO is closed
-	s.loss.add(0, n+4, fmt.Sprintf("log stream corrupt (%v): the framing is lost, so the rest of the stream (%d bytes) was discarded until dockerd closed it; audit events among them are lost", cause, n+4))
 }
 
 // inputLoss counts what the reader could not keep. The pipeline takes it

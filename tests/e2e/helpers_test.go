@@ -174,11 +174,11 @@ func (d Dir) Opts() []string {
 	return []string{"audit-file=" + d.Audit, "quarantine-file=" + d.Quarantine}
 }
 
-// testDir creates /var/log/ucp-audit/e2e-<test>-<random>/ and removes it at
-// the end of the test (after the containers, which are removed first).
-func testDir(t *testing.T) Dir {
+// tempUnder creates root/e2e-<test>-<random>/ and removes it at the end of
+// the test, unless the test failed and UCP_AUDIT_E2E_KEEP=1.
+func tempUnder(t *testing.T, root string) string {
 	t.Helper()
-	p := filepath.Join(logDir, "e2e-"+slug(t)+"-"+randHex(4))
+	p := filepath.Join(root, "e2e-"+slug(t)+"-"+randHex(4))
 	if err := os.MkdirAll(p, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +189,14 @@ func testDir(t *testing.T) Dir {
 		}
 		os.RemoveAll(p)
 	})
+	return p
+}
+
+// testDir creates /var/log/ucp-audit/e2e-<test>-<random>/ and removes it at
+// the end of the test (after the containers, which are removed first).
+func testDir(t *testing.T) Dir {
+	t.Helper()
+	p := tempUnder(t, logDir)
 	return Dir{Path: p, Audit: filepath.Join(p, "audit.log"), Quarantine: filepath.Join(p, "quarantine.log")}
 }
 
