@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -104,6 +105,10 @@ type delivery struct {
 	note    func(typ, dest, detail string)
 	metrics *metrics.Metrics
 
+	// giveUp is when (Unix ns) a destination that still fails is given
+	// up: its undelivered events are recorded as a gap. 0: never.
+	giveUp atomic.Int64
+
 	cancel   context.CancelFunc
 	finished chan struct{} // closed when no more events will be appended
 	finOnce  sync.Once
@@ -141,6 +146,42 @@ func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.
 // finish says no more events will be appended: workers end once their
 // destination has everything.
 func (dl *delivery) finish() { dl.finOnce.Do(func() { close(dl.finished) }) }
+
+// giveUpAt sets when a destination that still fails is given up (see
+// work); the zero time means never.
+func (dl *delivery) giveUpAt(t time.Time) {
+	if t.IsZero() {
+		dl.giveUp.Store(0)
+		return
+	}
+	dl.giveUp.Store(t.UnixNano())
+}
+
+// abandon commits everything d has not taken and records it as a gap.
+func (dl *delivery) abandon(d destination, why string) error {
+	g := gapRecord{Destination: d.name, Reason: why}
+	for {
+		recs, err := dl.sp.Read(d.name, batchEvents, batchBytes)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			break
+		}
+		if g.Lost == 0 {
+			g.FirstSeq = recs[0].Seq
+		}
+		g.LastSeq = recs[len(recs)-1].Seq
+		g.Lost += uint64(len(recs))
+		if err := dl.sp.Commit(d.name, recs[len(recs)-1].End); err != nil {
+			return err
+		}
+	}
+	if g.Lost > 0 {
+		dl.lost(g)
+	}
+	return nil
+}
 
 // stop ends the workers at their last commit and waits for them.
 func (dl *delivery) stop() {
@@ -205,6 +246,13 @@ func (dl *delivery) work(ctx context.Context, d destination) {
 			dl.note(selfDestinationDown, d.name, err.Error())
 		}
 		failing = true
+		if gu := dl.giveUp.Load(); gu != 0 && time.Now().UnixNano() >= gu {
+			why := fmt.Sprintf("destination still failing when the container's store expired (STORE_RETENTION after it stopped): %v", err)
+			if err := dl.abandon(d, why); err != nil {
+				dl.log.Error("giving up a destination failed", "destination", d.name, "error", err)
+			}
+			continue
+		}
 		warn.Do(func() {
 			dl.log.Warn("destination unavailable; events wait in the spool", "destination", d.name, "error", err)
 		})

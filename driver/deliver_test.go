@@ -245,3 +245,40 @@ func TestSpoolFullBlock(t *testing.T) {
 }
 
 var _ = filepath.Join
+
+// A destination still down when a stopped container's store expires
+// (STORE_RETENTION) is given up: its undelivered events are recorded as one
+// gap, in audit.log and quarantine.log, and the delivery ends, so nothing
+// retries forever and nothing is dropped unrecorded.
+func TestDeliveryGivesUpAfterRetention(t *testing.T) {
+	peer := newBeatsPeer(t) // never started
+	h := newHarnessWith(t, func(o *Options) { o.Retention = 300 * time.Millisecond },
+		map[string]string{"logstash-address": "beats://" + peer.addr})
+	const n = 10
+	writeEvents(h, "gone", n)
+	h.stop()
+	gaps := func(name string) (out []map[string]any) {
+		for _, r := range h.file(name) {
+			if g, ok := r["ucp-audit/gap"].(map[string]any); ok {
+				out = append(out, g)
+			} else if _, ok := r["summary"]; ok {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	h.waitFor("a gap record for the abandoned events", func() bool { return len(gaps("audit.log")) > 0 })
+	g := gaps("audit.log")
+	if len(g) != 1 || g[0]["lost"] != float64(n) || g[0]["first-seq"] != 1.0 || g[0]["last-seq"] != float64(n) ||
+		!strings.Contains(g[0]["reason"].(string), "STORE_RETENTION") {
+		t.Errorf("gap records: %v", g)
+	}
+	if q := gaps("quarantine.log"); len(q) != 1 {
+		t.Errorf("quarantine.log gap records: %v", q)
+	}
+	h.waitFor("the delivery to end", func() bool {
+		h.d.mu.Lock()
+		defer h.d.mu.Unlock()
+		return len(h.d.deliveries) == 0
+	})
+}

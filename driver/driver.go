@@ -391,14 +391,20 @@ func (d *Driver) resumeDeliveries() {
 		}
 		cfg, err := config.Parse(st.Info.Config, config.Env{LogDir: d.opts.LogDir})
 		if err != nil {
+			// The spool stays for when the options parse again (a
+			// certificate put back); the audit trail says why it waits.
 			d.log.Error("cannot resume delivery: its options no longer parse", "container", st.Info.ContainerID, "error", err)
+			ev := d.selfEvent(selfConfigRejected, &st.Info)
+			ev.Detail = fmt.Sprintf("spooled events wait undelivered: the container's options no longer parse: %v", err)
+			d.writeSelfDefault(ev)
 			continue
 		}
-		d.resumeOne(dir, cfg, st.Info)
+		d.resumeOne(dir, cfg, st)
 	}
 }
 
-func (d *Driver) resumeOne(dir string, cfg config.Config, info Info) {
+func (d *Driver) resumeOne(dir string, cfg config.Config, st streamState) {
+	info := st.Info
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed || d.deliveries[info.ContainerID] != nil || d.byID[info.ContainerID] != nil {
@@ -415,6 +421,9 @@ func (d *Driver) resumeOne(dir string, cfg config.Config, info Info) {
 		return
 	}
 	dl.finish()
+	if d.opts.Retention > 0 && !st.Running {
+		dl.giveUpAt(st.Updated.Add(d.opts.Retention))
+	}
 	d.log.Info("resumed delivery of spooled events", "container", info.ContainerID)
 }
 

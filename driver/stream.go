@@ -179,6 +179,9 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 		}
 		if dl != nil {
 			dl.finish() // delivery goes on until every destination has it all
+			if d.opts.Retention > 0 {
+				dl.giveUpAt(time.Now().Add(d.opts.Retention))
+			}
 		}
 		for _, k := range sinks {
 			err = errors.Join(err, k.Close())

@@ -43,9 +43,19 @@ type harness struct {
 
 func newHarness(t *testing.T, opts map[string]string) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, opts)
+}
+
+// newHarnessWith is newHarness with the driver's options changed by set.
+func newHarnessWith(t *testing.T, set func(*Options), opts map[string]string) *harness {
+	t.Helper()
 	root := t.TempDir()
 	logDir := filepath.Join(root, "log")
-	d, err := New(Options{StateDir: filepath.Join(root, "state"), LogDir: logDir, Host: "node-1", DrainTimeout: 10 * time.Second})
+	o := Options{StateDir: filepath.Join(root, "state"), LogDir: logDir, Host: "node-1", DrainTimeout: 10 * time.Second}
+	if set != nil {
+		set(&o)
+	}
+	d, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,13 @@
 // next line rotates again. The size of an existing file opened for appending
 // counts towards MaxSize.
 //
+// # Crashes
+//
+// A file whose last line has no newline when it is opened was torn by a
+// crash in the middle of a write; that line is cut off. It was written after
+// the last Sync, and the driver writes everything after its last checkpoint
+// (which follows a Sync) again, so the line comes back whole.
+//
 // # Sharing
 //
 // A Registry shares one open file per cleaned path between streams (several
@@ -286,13 +293,48 @@ func (f *file) openLocked() error {
 		_ = fd.Close()
 		return err
 	}
-	f.fd, f.size = fd, st.Size()
+	size := st.Size()
+	if size > 0 {
+		if size, err = cutTornTail(f.path, size); err != nil {
+			_ = fd.Close()
+			return err
+		}
+	}
+	f.fd, f.size = fd, size
 	if f.w == nil {
 		f.w = bufio.NewWriterSize(fd, BufferSize)
 	} else {
 		f.w.Reset(fd)
 	}
 	return nil
+}
+
+// cutTornTail cuts a last line without its newline off the file at path,
+// of the given size, and returns the new size. Such a line was torn by a
+// crash in the middle of a write: it came after the last Sync, so the
+// writer (the driver, from its checkpoint) writes it again whole.
+func cutTornTail(path string, size int64) (int64, error) {
+	r, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		n := min(int64(len(buf)), end)
+		if _, err := r.ReadAt(buf[:n], end-n); err != nil {
+			return 0, err
+		}
+		if end == size && buf[n-1] == '\n' {
+			return size, nil
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			keep := end - n + int64(i) + 1
+			return keep, os.Truncate(path, keep)
+		}
+		end -= n
+	}
+	return 0, os.Truncate(path, 0)
 }
 
 func (f *file) write(p []byte) error {

@@ -180,6 +180,39 @@ func TestAppendsToExistingFile(t *testing.T) {
 	}
 }
 
+// A last line without its newline was torn by a crash mid-write: it is cut
+// off when the file is opened, so the next line does not run into it.
+func TestCutsTornLastLine(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ name, existing, want string }{
+		{"whole", "old-1\nold-2\n", "old-1\nold-2\nnew\n"},
+		{"torn", "old-1\nold-2\n{\"audit", "old-1\nold-2\nnew\n"},
+		{"only torn", "{\"audit", "new\n"},
+		{"torn past a buffer", "old\n" + strings.Repeat("x", 200<<10), "old\nnew\n"},
+		{"empty", "", "new\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.log")
+			if err := os.WriteFile(path, []byte(tt.existing), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := NewRegistry()
+			s := open(t, r, Options{Path: path})
+			write(t, s, "new")
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("file = %.80q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestRotation(t *testing.T) {
 	t.Parallel()
 	line := func(i int) string { return fmt.Sprintf("line-%03d", i) } // 8 bytes + "\n"

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,7 +51,8 @@ func waitNewPlugin(t *testing.T, old int) int {
 }
 
 // seqStats reads a container's events in path: the distinct seq numbers,
-// the auditID/stage keys seen, duplicates, and gap records.
+// the auditID/stage keys seen, duplicates, and records of loss (gap
+// records, and input-lost self-audit events).
 type seqStats struct {
 	seqs       map[int]bool
 	keys       map[Key]int
@@ -61,6 +64,21 @@ type seqStats struct {
 func readSeqStats(t *testing.T, path, containerID string) seqStats {
 	t.Helper()
 	st := seqStats{seqs: map[int]bool{}, keys: map[Key]int{}}
+	// 200,000 events rotate audit.log (100 MB): read path.N … path.1, path.
+	rotated, _ := filepath.Glob(path + ".[0-9]*")
+	slices.SortFunc(rotated, func(a, b string) int {
+		na, _ := strconv.Atoi(a[len(path)+1:])
+		nb, _ := strconv.Atoi(b[len(path)+1:])
+		return nb - na
+	})
+	for _, p := range append(rotated, path) {
+		st.read(t, p, containerID)
+	}
+	return st
+}
+
+func (st *seqStats) read(t *testing.T, path, containerID string) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +93,12 @@ func readSeqStats(t *testing.T, path, containerID string) seqStats {
 		}
 		if _, ok := r["ucp-audit/gap"]; ok {
 			st.gaps++
+			continue
+		}
+		if self, ok := r["ucp-audit/self"].(map[string]any); ok {
+			if self["type"] == "input-lost" && self["container-id"] == containerID {
+				st.gaps++ // a record that container output was lost
+			}
 			continue
 		}
 		a, _ := r["annotations"].(map[string]any)
@@ -93,7 +117,6 @@ func readSeqStats(t *testing.T, path, containerID string) seqStats {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return st
 }
 
 // TestCrashKill9 kills the plugin process three times while a container
