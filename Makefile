@@ -1,7 +1,8 @@
 # ucp-audit: build, package and install the managed Docker log-driver plugin.
 #
 #   make install    build the binary and plugin rootfs, (re)create and enable the plugin
-#   make test       vet, gofmt check, unit tests with -race, then the e2e suite (needs dockerd)
+#   make test       vet, gofmt check, unit tests with -race, every fuzz target for
+#                   FUZZTIME, then the e2e suite (needs dockerd)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -31,7 +32,7 @@ REGISTRY ?=
 TAG ?= $(VERSION)
 
 FUZZTIME ?= 10s
-E2E_TIMEOUT ?= 20m
+E2E_TIMEOUT ?= 40m
 
 .PHONY: build rootfs install uninstall push test test-unit test-e2e vet fmt-check fuzz clean
 
@@ -100,7 +101,7 @@ test-unit: vet fmt-check
 test-e2e:
 	$(GO) test -race -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./tests/e2e/
 
-test: test-unit test-e2e
+test: test-unit fuzz test-e2e
 
 # Short fuzz runs: every Fuzz* function found under the module, FUZZTIME
 # each. All targets run; the target fails if any of them failed. (A failing

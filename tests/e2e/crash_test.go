@@ -64,17 +64,22 @@ type seqStats struct {
 func readSeqStats(t *testing.T, path, containerID string) seqStats {
 	t.Helper()
 	st := seqStats{seqs: map[int]bool{}, keys: map[Key]int{}}
-	// 200,000 events rotate audit.log (100 MB): read path.N … path.1, path.
+	for _, p := range withRotated(path) {
+		st.read(t, p, containerID)
+	}
+	return st
+}
+
+// withRotated returns path's rotated files, oldest first, then path: 100 MB
+// of events rotate audit.log.
+func withRotated(path string) []string {
 	rotated, _ := filepath.Glob(path + ".[0-9]*")
 	slices.SortFunc(rotated, func(a, b string) int {
 		na, _ := strconv.Atoi(a[len(path)+1:])
 		nb, _ := strconv.Atoi(b[len(path)+1:])
 		return nb - na
 	})
-	for _, p := range append(rotated, path) {
-		st.read(t, p, containerID)
-	}
-	return st
+	return append(rotated, path)
 }
 
 func (st *seqStats) read(t *testing.T, path, containerID string) {

@@ -177,11 +177,19 @@ func TestLoad50(t *testing.T) {
 	}
 }
 
-// countByContainer counts the audit events per container in path, reading
-// it once and without decoding every line (the file is hundreds of MB).
+// countByContainer counts the audit events per container in path and its
+// rotated files, without decoding every line (they hold hundreds of MB).
 func countByContainer(t *testing.T, path string) map[string]int {
 	t.Helper()
 	out := map[string]int{}
+	for _, p := range withRotated(path) {
+		countInto(t, p, out)
+	}
+	return out
+}
+
+func countInto(t *testing.T, path string, out map[string]int) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -204,5 +212,4 @@ func countByContainer(t *testing.T, path string) map[string]int {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return out
 }

@@ -101,8 +101,9 @@ func buildEmitter(out string) error {
 	return nil
 }
 
-// importEmitterImage makes an image whose only file is /emitter.
-func importEmitterImage(bin string) error {
+// importEmitterImage makes an image whose only file is /emitter; global
+// are docker's global options (-H for another daemon).
+func importEmitterImage(bin string, global ...string) error {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return err
@@ -121,7 +122,7 @@ func importEmitterImage(bin string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", "import", "--change", `CMD ["/emitter"]`, "-", emitterImage)
+	cmd := exec.CommandContext(ctx, "docker", append(global, "import", "--change", `CMD ["/emitter"]`, "-", emitterImage)...)
 	cmd.Stdin = io.Reader(&buf)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%v\n%s", err, b)
