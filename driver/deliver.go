@@ -121,7 +121,15 @@ func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.
 	for i, d := range dests {
 		names[i] = d.name
 	}
-	sp, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), MaxSize: cfg.SpoolMaxSize, Full: cfg.SpoolFull}, names)
+	// With spool-full=block a full spool pauses the container: say so in
+	// the audit trail, at most once a minute while it lasts.
+	full := &rate.Sometimes{Interval: time.Minute}
+	onWait := func() {
+		full.Do(func() {
+			note(selfSpoolFull, "", fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=block): reading the container is paused until a destination takes events", cfg.SpoolMaxSize))
+		})
+	}
+	sp, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), MaxSize: cfg.SpoolMaxSize, Full: cfg.SpoolFull, OnWait: onWait}, names)
 	if err != nil {
 		return nil, err
 	}

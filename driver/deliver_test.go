@@ -242,6 +242,15 @@ func TestSpoolFullBlock(t *testing.T) {
 			t.Fatalf("gap with spool-full=block: %v", r)
 		}
 	}
+	full := 0
+	for _, r := range h.file("self") {
+		if r["ucp-audit/self"].(map[string]any)["type"] == selfSpoolFull {
+			full++
+		}
+	}
+	if full == 0 {
+		t.Error("no spool-full self-audit event while the spool was full")
+	}
 }
 
 var _ = filepath.Join

@@ -92,7 +92,7 @@ func (p *pipeline) run(ctx context.Context) error {
 			if derr := decodeFrame(frame, &e); derr != nil {
 				// The store holds what dockerd sent; a frame that does
 				// not decode cannot be a line. Say so and go on.
-				p.log.Error("skipping undecodable log entry", "pos", start, "error", derr)
+				p.warn.Do(func() { p.log.Error("skipping undecodable log entry", "pos", start, "error", derr) })
 				continue
 			}
 			if err := p.entry(ctx, &e, start, r.pos); err != nil {
@@ -353,9 +353,10 @@ func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) e
 	p.state.Quarantined++
 	p.metrics.Event(metrics.OutcomeQuarantined)
 	// A flood of bad lines must not flood the plugin's log: the records
-	// are in quarantine.log, the log only says that it happens.
+	// are in quarantine.log, the log only says that it happens (never with
+	// the reason, which can quote a field's value).
 	n := p.state.Quarantined
-	p.qwarn.Do(func() { p.log.Warn("quarantined audit lines", "total", n, "last_reason", reason) })
+	p.qwarn.Do(func() { p.log.Warn("quarantined audit lines; the records are in the quarantine file", "total", n, "file", p.cfg.QuarantineFile) })
 	return nil
 }
 

@@ -21,6 +21,7 @@ const (
 	selfDestinationBack = "destination-back"
 	selfConfigRejected  = "configuration-rejected"
 	selfInputLost       = "input-lost"
+	selfSpoolFull       = "spool-full"
 )
 
 type selfEvent struct {

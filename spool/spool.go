@@ -84,6 +84,9 @@ type Options struct {
 	// MaxSize/8, at most 16 MiB and at least 64 KiB.
 	SegmentSize int64
 	Full        FullPolicy
+	// OnWait, if set, is called when an Append starts waiting for room
+	// (Block), without the spool's lock held; it must not call Append.
+	OnWait func()
 }
 
 // Position is a place in the spool.
@@ -387,6 +390,9 @@ func (s *Spool) waitLocked(ctx context.Context) error {
 	s.waiting = true
 	ch := s.changed
 	s.mu.Unlock()
+	if s.o.OnWait != nil {
+		s.o.OnWait()
+	}
 	select {
 	case <-ch:
 	case <-ctx.Done():
