@@ -356,7 +356,9 @@ func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) e
 	// are in quarantine.log, the log only says that it happens (never with
 	// the reason, which can quote a field's value).
 	n := p.state.Quarantined
-	p.qwarn.Do(func() { p.log.Warn("quarantined audit lines; the records are in the quarantine file", "total", n, "file", p.cfg.QuarantineFile) })
+	p.qwarn.Do(func() {
+		p.log.Warn("quarantined audit lines; the records are in the quarantine file", "total", n, "file", p.cfg.QuarantineFile)
+	})
 	return nil
 }
 
