@@ -49,6 +49,8 @@ type Options struct {
 	Metrics *metrics.Metrics
 
 	fifoOpenTimeout time.Duration // tests shorten it
+	// wrapSink, if set, wraps every output file the driver opens (tests).
+	wrapSink func(sink.Sink) sink.Sink
 }
 
 // Driver owns every container stream. Its methods are safe for concurrent
@@ -97,6 +99,15 @@ func New(opts Options) (*Driver, error) {
 		ctx: ctx, cancel: cancel,
 	}
 	d.openSink = d.files.Open
+	if wrap := opts.wrapSink; wrap != nil {
+		d.openSink = func(o file.Options) (sink.Sink, error) {
+			s, err := d.files.Open(o)
+			if err != nil {
+				return nil, err
+			}
+			return wrap(s), nil
+		}
+	}
 	d.defaultCfg = config.Default(config.Env{LogDir: opts.LogDir})
 	started := d.selfEvent(selfPluginStarted, nil)
 	d.writeSelfDefault(started)

@@ -827,3 +827,51 @@ func TestReattachMidOverlongLine(t *testing.T) {
 		t.Errorf("quarantine record: %v", abbreviate(q))
 	}
 }
+
+// A new process re-attaching after a crash starts the reader before the
+// pipeline has caught up (here: its first write is stalled). The store must
+// not prune segments the pipeline has not read, whatever max-file says:
+// every event written meanwhile arrives.
+func TestReattachPinsUnreadSegments(t *testing.T) {
+	h := newHarness(t, map[string]string{"max-size": "64k", "max-file": "2"})
+	var ids []string
+	write := func(n int) {
+		for range n {
+			id := fmt.Sprintf("id-%d", len(ids))
+			ids = append(ids, id)
+			h.write("stdout", auditLine(id, "/v1.41/nodes"))
+		}
+	}
+	write(100)
+	h.waitFor("the first events", func() bool { return len(h.file("audit.log")) == 100 })
+	time.Sleep(100 * time.Millisecond) // the checkpoint after catching up
+	h.d.crash()
+
+	gate := make(chan struct{})
+	opts := h.d.opts
+	opts.wrapSink = func(s sink.Sink) sink.Sink { return &reattachGate{Sink: s, gate: gate} }
+	d2, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.Close() })
+	h.d = d2
+	write(2000) // about 1 MB: 16 segments of 64 KiB
+	close(gate)
+	h.stop()
+	checkEvents(t, h, ids...)
+}
+
+// reattachGate holds the stream-reattached self-audit event, the pipeline's
+// first write after a re-attach, until gate is closed.
+type reattachGate struct {
+	sink.Sink
+	gate chan struct{}
+}
+
+func (g *reattachGate) Write(p []byte) error {
+	if bytes.Contains(p, []byte(selfStreamReattach)) {
+		<-g.gate
+	}
+	return g.Sink.Write(p)
+}

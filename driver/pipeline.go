@@ -89,6 +89,12 @@ func (p *pipeline) run(ctx context.Context) error {
 		switch {
 		case err == nil:
 			last = r.pos
+			if r.pruned > 0 && p.loss != nil {
+				// Never expected (the pipeline pins what it has not
+				// read), but if it happens it is on record.
+				p.loss.add(0, r.pruned*p.cfg.StoreMaxSize, fmt.Sprintf("the docker-logs store dropped %d segments the audit pipeline had not read (about max-size bytes each); audit events in them are lost", r.pruned))
+				r.pruned = 0
+			}
 			if derr := decodeFrame(frame, &e); derr != nil {
 				// The store holds what dockerd sent; a frame that does
 				// not decode cannot be a line. Say so and go on.

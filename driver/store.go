@@ -341,6 +341,9 @@ type storeReader struct {
 	f     *os.File
 	fr    *frameReader
 	limit int64 // committed length the frame reader was set up for
+	// pruned counts the segments removed before the reader got to them
+	// (it goes on with the oldest one present).
+	pruned int64
 }
 
 func (s *store) reader(from position) *storeReader {
@@ -352,8 +355,10 @@ func (r *storeReader) Next() ([]byte, error) {
 	for {
 		length, next, oldest := r.s.extent(r.pos.Seg)
 		if r.pos.Seg < oldest {
-			// The segment was pruned (only `docker logs` readers can be
-			// this far behind): go on with the oldest one present.
+			// The segment was pruned (`docker logs` readers can be this
+			// far behind; the pipeline pins what it needs): go on with
+			// the oldest one present, and count what was missed.
+			r.pruned += oldest - r.pos.Seg
 			r.closeFile()
 			r.pos = position{Seg: oldest}
 			continue

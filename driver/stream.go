@@ -125,6 +125,9 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 		}
 		closers = append(closers, func() error { dl.stop(); return nil })
 	}
+	// Pin before the reader can rotate segments: until the pipeline runs,
+	// nothing it has not read may be pruned.
+	st.setPin(state.Safe.Seg)
 	if err := st.attach(); err != nil {
 		return nil, err
 	}
