@@ -34,7 +34,7 @@ TAG ?= $(VERSION)
 FUZZTIME ?= 10s
 E2E_TIMEOUT ?= 40m
 
-.PHONY: build rootfs install uninstall push test test-unit test-e2e vet fmt-check fuzz clean
+.PHONY: build rootfs install uninstall push test test-unit test-e2e vet fmt-check fuzz bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ucp-audit
@@ -102,6 +102,15 @@ test-e2e:
 	$(GO) test -race -tags e2e -count=1 -v -timeout $(E2E_TIMEOUT) ./tests/e2e/
 
 test: test-unit fuzz test-e2e
+
+# Benchmarks (numbers, never pass/fail): the in-process pipeline next to
+# json.Valid, then the fake controller under json-file, Docker's syslog
+# driver, a discard plugin and ucp-audit through the local dockerd,
+# interleaved (BENCH_N lines, BENCH_ROUNDS rounds; medians in build/bench.md).
+# See BENCHMARKS.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./driver/
+	$(GO) test -tags 'e2e bench' -count=1 -v -timeout 120m -run '^TestBench$$' ./tests/e2e/
 
 # Short fuzz runs: every Fuzz* function found under the module, FUZZTIME
 # each. All targets run; the target fails if any of them failed. (A failing

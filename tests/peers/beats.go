@@ -100,6 +100,14 @@ func (p *Beats) Events() []string {
 	return append([]string(nil), p.events...)
 }
 
+// Count returns how many events were received so far (duplicates
+// included).
+func (p *Beats) Count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.events)
+}
+
 // Batches returns how many batches were received and acknowledged.
 func (p *Beats) Batches() int {
 	p.mu.Lock()

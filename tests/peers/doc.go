@@ -57,6 +57,11 @@ func listenRetry(t testing.TB, addr string) net.Listener {
 // WaitUntil polls cond every 50 ms until it holds or within passes, and
 // reports whether it held.
 func WaitUntil(within time.Duration, cond func() bool) bool {
+	return WaitUntilEvery(within, 50*time.Millisecond, cond)
+}
+
+// WaitUntilEvery is WaitUntil polling every every.
+func WaitUntilEvery(within, every time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(within)
 	for {
 		if cond() {
@@ -65,6 +70,6 @@ func WaitUntil(within time.Duration, cond func() bool) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(every)
 	}
 }

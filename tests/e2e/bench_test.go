@@ -1,0 +1,304 @@
+//go:build e2e && bench
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ucp-audit/ucp-audit/tests/peers"
+)
+
+// TestBench is `make bench`: the fake controller prints BENCH_N (300,000)
+// audit lines under each log driver, interleaved, BENCH_ROUNDS (5) times,
+// and the medians are written to BENCH_OUT (build/bench.md). It measures,
+// never asserts: machines are noisy, and BENCHMARKS.md reads the numbers.
+//
+//   - json-file: Docker's default driver;
+//   - syslog: Docker's built-in syslog driver to a local rsyslog over TCP;
+//   - discard: tests/discard, a plugin that decodes frames and drops them,
+//     the floor of any log-driver plugin;
+//   - ucp-audit: the file sink only;
+//   - ucp-audit+remote: file, RELP to rsyslog and Beats to go-lumber.
+//
+// Per run: run-to-exit (docker run -d to docker wait), the time from the
+// exit until the last event is in every destination, the CPU seconds of the
+// plugin process and of dockerd per 100,000 events, and the plugin's peak
+// RSS (VmHWM, reset before each run).
+func TestBench(t *testing.T) {
+	n := envInt(t, "BENCH_N", 300000)
+	rounds := envInt(t, "BENCH_ROUNDS", 5)
+	out := os.Getenv("BENCH_OUT")
+	if out == "" {
+		out = filepath.Join(repoRoot, "build", "bench.md")
+	}
+	installDiscard(t)
+	rs := peers.StartRsyslog(t, t.TempDir())
+	d := testDir(t)
+	syslogLines := &lineCounter{path: filepath.Join(rs.Dir, "msgs.log")}
+
+	args := []string{"-n", strconv.Itoa((n + 5) / 6), "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false", "-ordinary", "0"}
+	em := emit(t, args...)
+	events := len(em.Forwarded())
+	lines := len(em.StdoutLines())
+	t.Logf("workload: %d audit lines (%d MB) per run", events, len(em.Stdout)>>20)
+
+	type config struct {
+		name, driver string
+		opts         func(run int) []string
+		plugin       string // process name of the plugin, "" for built-in drivers
+		beats        bool
+	}
+	var beats *peers.Beats
+	configs := []config{
+		{"json-file", "json-file", func(int) []string { return nil }, "", false},
+		{"syslog (built-in, TCP to rsyslog)", "syslog", func(int) []string {
+			return []string{fmt.Sprintf("syslog-address=tcp://127.0.0.1:%d", rs.TCPPort), "syslog-format=rfc5424"}
+		}, "", false},
+		{"discard plugin", "ucp-audit-discard", func(int) []string { return nil }, "discard", false},
+		{"ucp-audit (file)", pluginName, func(run int) []string {
+			return []string{fmt.Sprintf("audit-file=%s/run-%d.log", d.Path, run)}
+		}, "ucp-audit", false},
+		{"ucp-audit (file+RELP+Beats)", pluginName, func(run int) []string {
+			return []string{fmt.Sprintf("audit-file=%s/run-%d.log", d.Path, run),
+				fmt.Sprintf("syslog-address=relp://127.0.0.1:%d", rs.RELPPort), "logstash-address=beats://" + beats.Addr}
+		}, "ucp-audit", true},
+	}
+	type sample struct{ exit, durable, pluginCPU, dockerdCPU, rss float64 }
+	results := make([][]sample, len(configs))
+	run := 0
+	for r := 0; r < rounds; r++ {
+		for i, c := range configs {
+			run++
+			if c.beats {
+				beats = peers.StartBeats(t)
+			}
+			opts := c.opts(run)
+			pluginPID := 0
+			if c.plugin != "" {
+				pluginPID = pidOf(t, c.plugin)
+				os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pluginPID), []byte("5"), 0) // reset VmHWM
+			}
+			dockerdPID := pidOf(t, "dockerd")
+			cpu0, dcpu0 := cpuSeconds(t, pluginPID), cpuSeconds(t, dockerdPID)
+			syslogBefore := syslogLines.count(t)
+
+			start := time.Now()
+			c0, stderr, err := startContainer(t, c.driver, opts, args...)
+			if err != nil {
+				t.Fatalf("%s: docker run: %v\n%s", c.name, err, stderr)
+			}
+			waitExit(t, c0)
+			exited := time.Now()
+
+			// Durable in every destination.
+			var done func() bool
+			switch {
+			case c.driver == "json-file":
+				done = func() bool { return true } // written before the copier returns
+			case c.driver == "syslog":
+				done = func() bool { return syslogLines.count(t)-syslogBefore >= lines }
+			case c.plugin == "discard":
+				done = func() bool { return true }
+			default:
+				file := &lineCounter{path: fmt.Sprintf("%s/run-%d.log", d.Path, run)}
+				done = func() bool {
+					// events + the stream-attached and -detached records
+					if file.count(t) < events+2 {
+						return false
+					}
+					if c.beats {
+						return syslogLines.count(t)-syslogBefore >= events && beats.Count() >= events
+					}
+					return true
+				}
+			}
+			if !peers.WaitUntilEvery(2*time.Minute, 5*time.Millisecond, done) {
+				t.Fatalf("%s: events not all delivered within 2 min of the exit", c.name)
+			}
+			durable := time.Now()
+			s := sample{
+				exit:       exited.Sub(start).Seconds(),
+				durable:    durable.Sub(exited).Seconds(),
+				pluginCPU:  (cpuSeconds(t, pluginPID) - cpu0) / float64(events) * 100000,
+				dockerdCPU: (cpuSeconds(t, dockerdPID) - dcpu0) / float64(events) * 100000,
+				rss:        float64(peakRSS(t, pluginPID)) / (1 << 20),
+			}
+			results[i] = append(results[i], s)
+			t.Logf("round %d %-30s exit %.2fs durable +%.3fs plugin CPU %.3fs/100k dockerd CPU %.3fs/100k RSS %.0f MiB",
+				r+1, c.name, s.exit, s.durable, s.pluginCPU, s.dockerdCPU, s.rss)
+			mustDocker(t, "rm", "-f", c0.ID)
+			os.Remove(fmt.Sprintf("%s/run-%d.log", d.Path, run))
+			if c.beats {
+				beats.Stop()
+				beats = nil
+			}
+		}
+	}
+
+	median := func(i int, f func(sample) float64) float64 {
+		var v []float64
+		for _, s := range results[i] {
+			v = append(v, f(s))
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	var b bytes.Buffer
+	host, _ := os.Hostname()
+	cpus, _ := exec.Command("nproc").Output()
+	dv, _ := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output()
+	fmt.Fprintf(&b, "Run %s on %s (%s CPUs, Docker %s): %d audit lines per run, %d rounds, medians.\n\n",
+		time.Now().UTC().Format(time.RFC3339), host, strings.TrimSpace(string(cpus)), strings.TrimSpace(string(dv)), events, rounds)
+	fmt.Fprintf(&b, "| driver | run-to-exit (s) | × discard | × syslog | durable after exit (s) | plugin CPU s/100k | dockerd CPU s/100k | plugin peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|\n")
+	exitOf := func(i int) float64 { return median(i, func(s sample) float64 { return s.exit }) }
+	for i, c := range configs {
+		rss := "–"
+		cpu := "–"
+		if c.plugin != "" {
+			rss = fmt.Sprintf("%.0f", median(i, func(s sample) float64 { return s.rss }))
+			cpu = fmt.Sprintf("%.3f", median(i, func(s sample) float64 { return s.pluginCPU }))
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %.3f | %s | %.3f | %s |\n", c.name, exitOf(i), exitOf(i)/exitOf(2), exitOf(i)/exitOf(1),
+			median(i, func(s sample) float64 { return s.durable }), cpu, median(i, func(s sample) float64 { return s.dockerdCPU }), rss)
+	}
+	t.Logf("\n%s", b.String())
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err == nil {
+		if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
+			t.Error(err)
+		}
+		t.Logf("written to %s", out)
+	}
+}
+
+// installDiscard builds tests/discard and installs it as the plugin
+// ucp-audit-discard (removed at the end), from a directory rootfs holding
+// only the binary.
+func installDiscard(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(filepath.Join(rootfs, "run", "docker", "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(rootfs, "discard"), "./tests/discard")
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building tests/discard: %v\n%s", err, b)
+	}
+	conf := `{"description":"discard: decodes log frames and drops them (benchmark floor)","entrypoint":["/discard"],` +
+		`"interface":{"types":["docker.logdriver/1.0"],"socket":"discard.sock"},"network":{"type":"host"}}`
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docker(nil, "plugin", "rm", "-f", "ucp-audit-discard")
+	mustDocker(t, "plugin", "create", "ucp-audit-discard", dir)
+	mustDocker(t, "plugin", "enable", "ucp-audit-discard")
+	t.Cleanup(func() { docker(nil, "plugin", "rm", "-f", "ucp-audit-discard") })
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+// pidOf returns the pid of the one process named name.
+func pidOf(t *testing.T, name string) int {
+	t.Helper()
+	out, err := exec.Command("pgrep", "-x", name).Output()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) != 1 {
+		t.Fatalf("want one process %q, found %q (%v)", name, out, err)
+	}
+	pid, _ := strconv.Atoi(f[0])
+	return pid
+}
+
+// cpuSeconds is the user+system CPU time of pid (0 for pid 0).
+func cpuSeconds(t *testing.T, pid int) float64 {
+	t.Helper()
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command (which may hold spaces) end with ')'.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+// peakRSS is VmHWM of pid in bytes (0 for pid 0).
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// lineCounter counts the lines of a growing file, reading only what was
+// added since the last call (0 while it does not exist).
+type lineCounter struct {
+	path string
+	off  int64
+	n    int
+	buf  []byte
+}
+
+func (c *lineCounter) count(t *testing.T) int {
+	t.Helper()
+	f, err := os.Open(c.path)
+	if err != nil {
+		return c.n
+	}
+	defer f.Close()
+	if c.buf == nil {
+		c.buf = make([]byte, 1<<20)
+	}
+	for {
+		k, err := f.ReadAt(c.buf, c.off)
+		c.n += bytes.Count(c.buf[:k], []byte{'\n'})
+		c.off += int64(k)
+		if err == io.EOF {
+			return c.n
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
