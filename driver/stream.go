@@ -205,24 +205,28 @@ func (s *stream) read() {
 	fr := newFrameReader(s.fifo, 256<<10)
 	var budget int // spool-full=block: bytes to read before pausing again
 	warn := rate.Sometimes{Interval: 10 * time.Second}
+	flush := func() {
+		if err := s.st.flush(); err != nil {
+			warn.Do(func() { s.log.Error("log store flush failed: log lines are lost", "error", err) })
+		}
+	}
 	for {
 		if fr.Buffered() == 0 {
-			// About to wait for the container: let readers see it all.
-			if err := s.st.flush(); err != nil {
-				warn.Do(func() { s.log.Error("log store flush failed: log lines are lost", "error", err) })
+			flush() // about to wait for the container: let readers see it all
+		}
+		// spool-full=block: the site prefers stalling the container to
+		// losing events, so while the spool is full the reader pauses,
+		// blockPause at most, then reads blockBudget (see there); what it
+		// reads then waits in the store. Checked at every frame: while
+		// the container writes without a break the buffer is never empty.
+		if s.block && budget <= 0 && s.backlogged() {
+			flush()
+			start := time.Now()
+			for s.backlogged() && time.Since(start) < blockPause {
+				time.Sleep(10 * time.Millisecond)
 			}
-			// spool-full=block: the site prefers stalling the container
-			// to losing events, so while the spool is full the reader
-			// pauses, blockPause at most, then reads blockBudget (see
-			// there); what it reads then waits in the store.
-			if s.block && budget <= 0 {
-				start := time.Now()
-				for s.backlogged() && time.Since(start) < blockPause {
-					time.Sleep(10 * time.Millisecond)
-				}
-				if time.Since(start) >= blockPause {
-					budget = blockBudget
-				}
+			if time.Since(start) >= blockPause {
+				budget = blockBudget
 			}
 		}
 		frame, skipped, err := fr.NextInStep()
