@@ -1,9 +1,6 @@
 package audit
 
 import (
-	"bytes"
-	"encoding/json"
-	"maps"
 	"strconv"
 	"time"
 )
@@ -41,39 +38,119 @@ type Enrichment struct {
 // object with sorted keys and no trailing newline, with the enrichment
 // annotations added. Existing annotations are kept; no other field is
 // changed. The event itself is not modified.
+//
+// The output is byte for byte what encoding/json (HTML escaping off) makes
+// of the event as maps: keys sorted, strings escaped as encoding/json
+// escapes them, raw values compacted. It is written directly, without
+// reflection: the fields are kept sorted and their raw JSON is copied.
 func (e *Event) Encode(en Enrichment) ([]byte, error) {
-	ann := make(map[string]string, len(e.annotations)+8)
-	maps.Copy(ann, e.annotations)
-	ann[AnnotationContainerID] = en.ContainerID
-	ann[AnnotationContainerName] = en.ContainerName
-	ann[AnnotationImage] = en.Image
-	ann[AnnotationHost] = en.Host
-	ann[AnnotationReceivedAt] = en.ReceivedAt.UTC().Format(time.RFC3339Nano)
-	ann[AnnotationStream] = en.Stream
-	ann[AnnotationSeq] = strconv.FormatUint(en.Seq, 10)
-	if u := e.HumanUser(); u != "" {
-		ann[AnnotationUser] = u
+	var tbuf [40]byte
+	var sbuf [20]byte
+	human := e.HumanUser()
+	// The enrichment annotations in key order; a nil b means the value is s.
+	enr := [...]struct {
+		key string
+		s   string
+		b   []byte
+	}{
+		{key: AnnotationContainerID, s: en.ContainerID},
+		{key: AnnotationContainerName, s: en.ContainerName},
+		{key: AnnotationHost, s: en.Host},
+		{key: AnnotationImage, s: en.Image},
+		{key: AnnotationReceivedAt, b: en.ReceivedAt.UTC().AppendFormat(tbuf[:0], time.RFC3339Nano)},
+		{key: AnnotationSeq, b: strconv.AppendUint(sbuf[:0], en.Seq, 10)},
+		{key: AnnotationStream, s: en.Stream},
+		{key: AnnotationUser, s: human},
+	}
+	nenr := len(enr)
+	if human == "" { // set only if there is one
+		nenr--
 	}
 
-	out := maps.Clone(e.fields)
-	var err error
-	if out["annotations"], err = marshal(ann); err != nil {
-		return nil, err
+	size := 64
+	for _, a := range e.annotations {
+		size += len(a.key) + len(a.value) + 6
 	}
-	if out["user"], err = marshal(e.user); err != nil {
-		return nil, err
+	for _, x := range enr[:nenr] {
+		size += len(x.key) + len(x.s) + len(x.b) + 6
 	}
-	return marshal(out)
+	for _, f := range e.fields {
+		size += len(f.key) + len(f.raw) + 4
+	}
+	for _, f := range e.user {
+		size += len(f.key) + len(f.raw) + 4
+	}
+	b := make([]byte, 0, size)
+
+	// The top-level keys in order, "annotations" and "user" rebuilt.
+	fs := e.fields
+	i := 0
+	b = append(b, '{')
+	for ; i < len(fs) && fs[i].key < "annotations"; i++ {
+		b = appendField(b, fs[i])
+		b = append(b, ',')
+	}
+	if i < len(fs) && fs[i].key == "annotations" {
+		i++
+	}
+
+	// Existing annotations merged with the enrichment, which wins a tie as
+	// it did when written into the same map after them.
+	b = append(b, `"annotations":{`...)
+	ann, j := e.annotations, 0
+	for n := 0; len(ann) > 0 || j < nenr; n++ {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		if j == nenr || len(ann) > 0 && ann[0].key < enr[j].key {
+			b = appendString(b, ann[0].key)
+			b = append(b, ':')
+			b = appendString(b, ann[0].value)
+			ann = ann[1:]
+			continue
+		}
+		if len(ann) > 0 && ann[0].key == enr[j].key {
+			ann = ann[1:]
+		}
+		b = appendString(b, enr[j].key)
+		b = append(b, ':')
+		if enr[j].b != nil {
+			b = appendString(b, enr[j].b)
+		} else {
+			b = appendString(b, enr[j].s)
+		}
+		j++
+	}
+	b = append(b, '}')
+
+	for ; i < len(fs) && fs[i].key < "user"; i++ {
+		b = append(b, ',')
+		b = appendField(b, fs[i])
+	}
+	if i < len(fs) && fs[i].key == "user" {
+		i++
+	}
+	b = append(b, `,"user":{`...)
+	for k, f := range e.user {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = appendField(b, f)
+	}
+	b = append(b, '}')
+	for ; i < len(fs); i++ {
+		b = append(b, ',')
+		b = appendField(b, fs[i])
+	}
+	return append(b, '}'), nil
 }
 
-// marshal encodes v compactly without HTML escaping ("<redacted>" stays
-// readable) and without a trailing newline.
-func marshal(v any) (json.RawMessage, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
+// appendField appends "key":value, the value compacted.
+func appendField(b []byte, f field) []byte {
+	b = appendString(b, f.key)
+	b = append(b, ':')
+	if f.space {
+		return appendCompact(b, f.raw)
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return append(b, f.raw...)
 }

@@ -3,8 +3,8 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,17 +14,97 @@ import (
 // Every field is kept as raw JSON so that it is written back as it came;
 // the fields Parse validated are also held in typed form.
 type Event struct {
-	fields map[string]json.RawMessage // the audit object; user and annotations are rebuilt by Encode
+	fields []field // the audit object, sorted by key; user and annotations are rebuilt by Encode
 
-	user        map[string]json.RawMessage // the "user" object
-	extra       map[string][]string        // user.extra; nil if absent or null
-	annotations map[string]string          // nil if absent or null; reserved keys removed
+	user        []field      // the "user" object, sorted by key
+	extra       []extraEntry // user.extra, sorted by key; nil if absent or null
+	annotations []kv         // sorted by key; nil if absent or null; reserved keys removed
 
 	auditID, stage, requestURI, verb, username string
 	level                                      Level
 	receivedAt                                 time.Time
 
 	licenseHashed bool // Apply already hashed user.extra.licenseKey
+}
+
+// field is one member of a decoded JSON object: the key (decoded) and the
+// value as raw JSON text. Objects are held as slices sorted by key, one
+// field per key (the last duplicate wins, as encoding/json decodes into a
+// map), which is the order Encode writes them in.
+type field struct {
+	key   string
+	raw   string // the value as it came; a substring of the line's private copy
+	space bool   // raw may hold insignificant white space: compact it on output
+}
+
+// extraEntry is one user.extra member. A nil list is JSON null.
+type extraEntry struct {
+	key  string
+	list []string
+}
+
+// kv is one annotation.
+type kv struct{ key, value string }
+
+// sortFields sorts fs by key, keeping for each key only the last field in
+// document order.
+func sortFields(fs []field) []field {
+	sorted := true
+	for i := 1; i < len(fs) && sorted; i++ {
+		sorted = fs[i-1].key < fs[i].key
+	}
+	if sorted { // the usual case: logrus and encoding/json write sorted keys
+		return fs
+	}
+	slices.SortStableFunc(fs, func(a, b field) int { return strings.Compare(a.key, b.key) })
+	return dedupLast(fs, func(f field) string { return f.key })
+}
+
+// dedupLast removes all but the last of each run of elements with equal
+// keys from the sorted s.
+func dedupLast[E any](s []E, key func(E) string) []E {
+	if len(s) < 2 {
+		return s
+	}
+	out := s[:0]
+	for i := range s {
+		if i+1 < len(s) && key(s[i]) == key(s[i+1]) {
+			continue
+		}
+		out = append(out, s[i])
+	}
+	return out
+}
+
+// lookup returns the index of key in the sorted fs.
+func lookup(fs []field, key string) (int, bool) {
+	if len(fs) <= 16 {
+		for i := range fs {
+			if fs[i].key >= key {
+				return i, fs[i].key == key
+			}
+		}
+		return len(fs), false
+	}
+	return slices.BinarySearchFunc(fs, key, func(f field, k string) int { return strings.Compare(f.key, k) })
+}
+
+// get returns the field named key.
+func get(fs []field, key string) (field, bool) {
+	if i, ok := lookup(fs, key); ok {
+		return fs[i], true
+	}
+	return field{}, false
+}
+
+// set sets or inserts the field named key in the sorted fs.
+func set(fs []field, f field) []field {
+	i, ok := slices.BinarySearchFunc(fs, f.key, func(f field, k string) int { return strings.Compare(f.key, k) })
+	if ok {
+		fs[i] = f
+		return fs
+	}
+	return slices.Insert(fs, i, f)
 }
 
 // AuditID returns the event's auditID.
@@ -47,10 +127,20 @@ func (e *Event) Username() string { return e.username }
 
 // HumanUser returns user.extra.username[0], the login name, or "".
 func (e *Event) HumanUser() string {
-	if u := e.extra["username"]; len(u) > 0 {
+	if u := e.extraList("username"); len(u) > 0 {
 		return u[0]
 	}
 	return ""
+}
+
+// extraList returns user.extra[key].
+func (e *Event) extraList(key string) []string {
+	for _, x := range e.extra {
+		if x.key == key {
+			return x.list
+		}
+	}
+	return nil
 }
 
 // ReceivedAt returns requestReceivedTimestamp.
@@ -82,21 +172,13 @@ func Parse(line []byte) (*Event, error) {
 	if !utf8.Valid(line) {
 		return nil, &ValidationError{Reason: fmt.Sprintf("not valid UTF-8 (first bad byte at offset %d)", invalidUTF8At(line))}
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(line, &top); err != nil {
-		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-			return nil, &ValidationError{Reason: "not a JSON object"}
-		}
-		return nil, &ValidationError{Reason: "not JSON: " + err.Error()}
+	if e, ok := parseFast(line); ok {
+		return e, nil
 	}
-	raw, ok := top["audit"]
-	if !ok {
-		return nil, &ValidationError{Reason: `no top-level "audit" object (line contains auditID)`}
-	}
-	if jsonKind(raw) != "object" {
-		return nil, &ValidationError{Reason: `top-level "audit" is not an object`}
-	}
-	return parseEvent(raw)
+	// Anything the fast path does not take (not JSON, a field to reject,
+	// or a rare spelling it leaves to encoding/json) goes the original way,
+	// which gives the same event and the exact original errors.
+	return parseSlow(line)
 }
 
 // invalidUTF8At returns the offset of the first byte of b that is not part
@@ -110,157 +192,6 @@ func invalidUTF8At(b []byte) int {
 		i += n
 	}
 	return -1
-}
-
-// parseEvent validates the audit object itself (without the logrus wrapper).
-func parseEvent(raw json.RawMessage) (*Event, error) {
-	e := &Event{}
-	if err := json.Unmarshal(raw, &e.fields); err != nil || e.fields == nil {
-		return nil, &ValidationError{Reason: `top-level "audit" is not an object`}
-	}
-	f := e.fields
-	if v, ok := f["apiVersion"]; ok && !isNull(v) {
-		s, err := stringField(f, "apiVersion", "apiVersion")
-		if err != nil {
-			return nil, err
-		}
-		if s != "audit.k8s.io/v1" && s != "audit.k8s.io/v1beta1" {
-			return nil, invalidValue("apiVersion", s, `want "audit.k8s.io/v1" or "audit.k8s.io/v1beta1"`)
-		}
-	}
-	var err error
-	if e.auditID, err = nonEmptyString(f, "auditID", "auditID"); err != nil {
-		return nil, err
-	}
-	lvl, err := nonEmptyString(f, "level", "level")
-	if err != nil {
-		return nil, err
-	}
-	switch strings.ToLower(lvl) {
-	case "metadata":
-		e.level = LevelMetadata
-	case "request":
-		e.level = LevelRequest
-	default:
-		return nil, invalidValue("level", lvl, `want "Metadata" or "Request"`)
-	}
-	stage, err := nonEmptyString(f, "stage", "stage")
-	if err != nil {
-		return nil, err
-	}
-	var ok bool
-	if e.stage, ok = stages[strings.ToLower(stage)]; !ok {
-		return nil, invalidValue("stage", stage, "want RequestReceived, ResponseStarted, ResponseComplete or Panic")
-	}
-	if e.requestURI, err = nonEmptyString(f, "requestURI", "requestURI"); err != nil {
-		return nil, err
-	}
-	if e.verb, err = nonEmptyString(f, "verb", "verb"); err != nil {
-		return nil, err
-	}
-	if err := e.parseUser(); err != nil {
-		return nil, err
-	}
-	ts, err := nonEmptyString(f, "requestReceivedTimestamp", "requestReceivedTimestamp")
-	if err != nil {
-		return nil, err
-	}
-	if e.receivedAt, err = time.Parse(time.RFC3339Nano, ts); err != nil {
-		return nil, invalidValue("requestReceivedTimestamp", ts, "not RFC 3339")
-	}
-	if err := e.parseAnnotations(); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-// parseUser validates "user", "user.username" and "user.extra".
-func (e *Event) parseUser() error {
-	raw, ok := e.fields["user"]
-	if !ok {
-		return &ValidationError{Field: "user", Reason: "missing"}
-	}
-	if k := jsonKind(raw); k != "object" {
-		return &ValidationError{Field: "user", Reason: "must be an object, got " + k}
-	}
-	if err := json.Unmarshal(raw, &e.user); err != nil {
-		return &ValidationError{Field: "user", Reason: err.Error()}
-	}
-	var err error
-	if e.username, err = nonEmptyString(e.user, "username", "user.username"); err != nil {
-		return err
-	}
-	raw, ok = e.user["extra"]
-	if !ok || isNull(raw) {
-		return nil
-	}
-	if k := jsonKind(raw); k != "object" {
-		return &ValidationError{Field: "user.extra", Reason: "must be an object, got " + k}
-	}
-	var extra map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &extra); err != nil {
-		return &ValidationError{Field: "user.extra", Reason: err.Error()}
-	}
-	e.extra = make(map[string][]string, len(extra))
-	for k, v := range extra {
-		var list []string // null is accepted, as Kubernetes writes a nil list
-		if err := json.Unmarshal(v, &list); err != nil {
-			return &ValidationError{Field: "user.extra." + k, Reason: "must be an array of strings, got " + describe(v)}
-		}
-		e.extra[k] = list
-	}
-	return nil
-}
-
-// parseAnnotations validates "annotations" and drops reserved keys.
-func (e *Event) parseAnnotations() error {
-	raw, ok := e.fields["annotations"]
-	if !ok || isNull(raw) {
-		return nil
-	}
-	if k := jsonKind(raw); k != "object" {
-		return &ValidationError{Field: "annotations", Reason: "must be an object, got " + k}
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return &ValidationError{Field: "annotations", Reason: err.Error()}
-	}
-	e.annotations = make(map[string]string, len(m))
-	for k := range m {
-		s, err := stringField(m, k, "annotations."+k)
-		if err != nil {
-			return err
-		}
-		if !strings.HasPrefix(k, reservedPrefix) {
-			e.annotations[k] = s
-		}
-	}
-	return nil
-}
-
-// stringField returns m[key] as a string; path names it in errors.
-func stringField(m map[string]json.RawMessage, key, path string) (string, error) {
-	raw, ok := m[key]
-	if !ok {
-		return "", &ValidationError{Field: path, Reason: "missing"}
-	}
-	if k := jsonKind(raw); k != "string" {
-		return "", &ValidationError{Field: path, Reason: "must be a string, got " + k}
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", &ValidationError{Field: path, Reason: err.Error()}
-	}
-	return s, nil
-}
-
-// nonEmptyString is stringField that also rejects "".
-func nonEmptyString(m map[string]json.RawMessage, key, path string) (string, error) {
-	s, err := stringField(m, key, path)
-	if err == nil && s == "" {
-		err = &ValidationError{Field: path, Reason: "empty"}
-	}
-	return s, err
 }
 
 // jsonKind names the JSON type of a valid raw value from its first byte.

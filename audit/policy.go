@@ -1,13 +1,12 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"slices"
-	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Policy is what the plugin does with a valid event: the level ceiling and
@@ -64,8 +63,8 @@ func (p Policy) Apply(e *Event) {
 	if p.Level < LevelRequest {
 		removed := false
 		for _, k := range []string{"requestObject", "responseObject"} {
-			if _, ok := e.fields[k]; ok {
-				delete(e.fields, k)
+			if i, ok := lookup(e.fields, k); ok {
+				e.fields = slices.Delete(e.fields, i, i+1)
 				removed = true
 			}
 		}
@@ -79,7 +78,7 @@ func (p Policy) Apply(e *Event) {
 
 // hashLicenseKeys replaces user.extra.licenseKey values by a short hash.
 func (e *Event) hashLicenseKeys() {
-	keys := e.extra["licenseKey"]
+	keys := e.extraList("licenseKey")
 	if e.licenseHashed || len(keys) == 0 {
 		return
 	}
@@ -87,53 +86,99 @@ func (e *Event) hashLicenseKeys() {
 		sum := sha256.Sum256([]byte(k))
 		keys[i] = "sha256:" + hex.EncodeToString(sum[:8])
 	}
-	raw, err := marshal(e.extra)
-	if err != nil { // cannot happen for map[string][]string; fail closed
-		raw = redactedRaw
+	size := 2
+	for _, x := range e.extra {
+		size += len(x.key) + 8
+		for _, s := range x.list {
+			size += len(s) + 3
+		}
 	}
-	e.user["extra"] = raw
+	e.user = set(e.user, field{key: "extra", raw: string(appendExtra(make([]byte, 0, size), e.extra))})
 	e.licenseHashed = true
 }
 
-// setAnnotation sets one of our annotations, creating the map if needed.
-func (e *Event) setAnnotation(key, value string) {
-	if e.annotations == nil {
-		e.annotations = make(map[string]string)
+// appendExtra appends user.extra as encoding/json encodes a
+// map[string][]string: keys sorted, a nil list as null.
+func appendExtra(b []byte, extra []extraEntry) []byte {
+	b = append(b, '{')
+	for i, x := range extra {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, x.key)
+		b = append(b, ':')
+		if x.list == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, '[')
+		for j, s := range x.list {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		b = append(b, ']')
 	}
-	e.annotations[key] = value
+	return append(b, '}')
+}
+
+// setAnnotation sets one of our annotations.
+func (e *Event) setAnnotation(key, value string) {
+	i, ok := slices.BinarySearchFunc(e.annotations, key, func(a kv, k string) int { return strings.Compare(a.key, k) })
+	if ok {
+		e.annotations[i].value = value
+		return
+	}
+	e.annotations = slices.Insert(e.annotations, i, kv{key, value})
+}
+
+// annotation returns the annotation key, or "".
+func (e *Event) annotation(key string) string {
+	for _, a := range e.annotations {
+		if a.key == key {
+			return a.value
+		}
+	}
+	return ""
 }
 
 // redact applies the redaction rules to requestObject and responseObject.
 func (e *Event) redact() {
-	r := redactor{dockerSecret: isDockerSecretWrite(apiPath(e.requestURI))}
-	var ref struct {
-		Resource string `json:"resource"`
-	}
-	if raw, ok := e.fields["objectRef"]; ok && jsonKind(raw) == "object" {
-		_ = json.Unmarshal(raw, &ref) // a malformed objectRef just gives no hint
-	}
+	var r *redactor
+	resource := ""
 	for _, name := range []string{"requestObject", "responseObject"} {
-		raw, ok := e.fields[name]
-		if !ok || isNull(raw) {
+		i, ok := lookup(e.fields, name)
+		if !ok || e.fields[i].raw == "null" {
 			continue
 		}
-		r.dirty = false
-		tree := r.decode(raw)
-		tree = r.root(tree, name, ref.Resource == "secrets")
-		if !r.dirty {
-			continue
+		if r == nil {
+			r = &redactor{dockerSecret: isDockerSecretWrite(apiPath(e.requestURI))}
+			resource = e.objectRefResource()
 		}
-		out, err := marshal(tree)
-		if err != nil {
-			out = redactedRaw
-			r.paths = append(r.paths, name)
+		if out, dirty := r.payload(e.fields[i].raw, name, resource == "secrets"); dirty {
+			e.fields[i] = field{key: name, raw: out}
 		}
-		e.fields[name] = out
 	}
-	if len(r.paths) > 0 {
+	if r != nil && len(r.paths) > 0 {
 		slices.Sort(r.paths)
 		e.setAnnotation(AnnotationRedacted, strings.Join(slices.Compact(r.paths), ","))
 	}
+}
+
+// objectRefResource returns objectRef.resource as encoding/json decodes it
+// into a struct field tagged "resource" (case-insensitive key match, the
+// last matching string wins, a value of another type is skipped), or "".
+func (e *Event) objectRefResource() string {
+	f, ok := get(e.fields, "objectRef")
+	if !ok || f.raw[0] != '{' {
+		return ""
+	}
+	var ref struct {
+		Resource string `json:"resource"`
+	}
+	_ = json.Unmarshal([]byte(f.raw), &ref) // a malformed objectRef just gives no hint
+	return ref.Resource
 }
 
 // isDockerSecretWrite reports whether path (version prefix dropped) is
@@ -161,287 +206,32 @@ var secretKeys = func() map[string]bool {
 
 // isSecretKey reports whether key names secret material.
 func isSecretKey(key string) bool {
+	// Without allocating for the usual ASCII key: lower-case it with "_"
+	// and "-" dropped into a small buffer. No entry is longer than 16.
+	var buf [16]byte
+	n := 0
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return isSecretKeySlow(key) // Unicode lower-casing
+		case c == '_' || c == '-':
+			continue
+		case n == len(buf):
+			return false
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf[n] = c
+		n++
+	}
+	return secretKeys[string(buf[:n])]
+}
+
+// isSecretKeySlow is isSecretKey for any key.
+func isSecretKeySlow(key string) bool {
 	k := strings.ToLower(key)
 	k = strings.ReplaceAll(k, "_", "")
 	k = strings.ReplaceAll(k, "-", "")
 	return secretKeys[k]
-}
-
-// redactor walks a payload decoded as a tree whose nodes are
-// map[string]any (objects), []any (arrays) and json.RawMessage (scalars).
-type redactor struct {
-	dockerSecret bool     // the request is a Docker secret create/update
-	dirty        bool     // the current tree changed and must be re-encoded
-	paths        []string // JSON paths redacted so far
-}
-
-// decode turns raw JSON into a tree. Objects with duplicate keys keep the
-// last value (as encoding/json does) and mark the tree dirty, so the
-// re-encoded payload is what was inspected. It makes one pass over raw:
-// decoding level by level with json.Unmarshal would rescan each subtree
-// once per enclosing level, which for a deeply nested payload (up to the
-// 10,000 levels encoding/json accepts) around a large value costs depth ×
-// size and stalls the pipeline for minutes on a single line.
-func (r *redactor) decode(raw json.RawMessage) any {
-	d := treeDecoder{data: raw}
-	node, ok := d.value()
-	if d.skipSpace(); !ok || d.i != len(d.data) {
-		return raw // not valid JSON: cannot happen for a payload Parse accepted
-	}
-	if d.dup {
-		r.dirty = true
-	}
-	return node
-}
-
-// treeDecoder builds the redactor's tree from valid JSON. Scalars are kept
-// as their raw bytes (sub-slices of data).
-type treeDecoder struct {
-	data []byte
-	i    int
-	dup  bool // an object had a duplicate key
-}
-
-func (d *treeDecoder) skipSpace() {
-	for d.i < len(d.data) {
-		switch d.data[d.i] {
-		case ' ', '\t', '\r', '\n':
-			d.i++
-		default:
-			return
-		}
-	}
-}
-
-// next skips white space and consumes the byte c, reporting whether it
-// was there.
-func (d *treeDecoder) next(c byte) bool {
-	d.skipSpace()
-	if d.i < len(d.data) && d.data[d.i] == c {
-		d.i++
-		return true
-	}
-	return false
-}
-
-func (d *treeDecoder) value() (any, bool) {
-	d.skipSpace()
-	if d.i >= len(d.data) {
-		return nil, false
-	}
-	switch d.data[d.i] {
-	case '{':
-		d.i++
-		m := map[string]any{}
-		if d.next('}') {
-			return m, true
-		}
-		for {
-			d.skipSpace()
-			raw, ok := d.str()
-			if !ok {
-				return nil, false
-			}
-			var key string
-			if bytes.IndexByte(raw, '\\') < 0 {
-				key = string(raw[1 : len(raw)-1])
-			} else if json.Unmarshal(raw, &key) != nil {
-				return nil, false
-			}
-			if !d.next(':') {
-				return nil, false
-			}
-			v, ok := d.value()
-			if !ok {
-				return nil, false
-			}
-			if _, seen := m[key]; seen {
-				d.dup = true
-			}
-			m[key] = v
-			if d.next('}') {
-				return m, true
-			}
-			if !d.next(',') {
-				return nil, false
-			}
-		}
-	case '[':
-		d.i++
-		a := []any{}
-		if d.next(']') {
-			return a, true
-		}
-		for {
-			v, ok := d.value()
-			if !ok {
-				return nil, false
-			}
-			a = append(a, v)
-			if d.next(']') {
-				return a, true
-			}
-			if !d.next(',') {
-				return nil, false
-			}
-		}
-	case '"':
-		raw, ok := d.str()
-		return json.RawMessage(raw), ok
-	}
-	start := d.i
-	for d.i < len(d.data) {
-		switch d.data[d.i] {
-		case ',', '}', ']', ' ', '\t', '\r', '\n':
-			return json.RawMessage(d.data[start:d.i]), d.i > start
-		}
-		d.i++
-	}
-	return json.RawMessage(d.data[start:d.i]), d.i > start
-}
-
-// str consumes a JSON string at d.i and returns it with its quotes.
-func (d *treeDecoder) str() ([]byte, bool) {
-	if d.i >= len(d.data) || d.data[d.i] != '"' {
-		return nil, false
-	}
-	for j := d.i + 1; j < len(d.data); j++ {
-		switch d.data[j] {
-		case '\\':
-			j++
-		case '"':
-			s := d.data[d.i : j+1]
-			d.i = j + 1
-			return s, true
-		}
-	}
-	return nil, false
-}
-
-// root applies the rules that depend on the request to the top of a
-// payload, then walks it. k8sSecret means objectRef.resource is "secrets".
-func (r *redactor) root(node any, path string, k8sSecret bool) any {
-	switch t := node.(type) {
-	case map[string]any:
-		if r.dockerSecret {
-			r.redactKey(t, "Data", path)
-		}
-	case []any:
-		if k8sSecret { // a JSON patch: its values may be secret data
-			for i, op := range t {
-				if m, ok := op.(map[string]any); ok {
-					r.redactKey(m, "value", index(path, i))
-				}
-			}
-		}
-	}
-	return r.walk(node, path, k8sSecret)
-}
-
-// walk redacts secret keys at any depth, and the data of any object that is
-// a Kubernetes Secret (isSecret, or "kind":"Secret").
-func (r *redactor) walk(node any, path string, isSecret bool) any {
-	switch t := node.(type) {
-	case map[string]any:
-		kind := stringValue(t["kind"])
-		if kind == "SecretList" {
-			if items, ok := t["items"].([]any); ok {
-				for i, it := range items {
-					items[i] = r.walk(it, index(member(path, "items"), i), true)
-				}
-			}
-		} else if isSecret || kind == "Secret" {
-			r.redactSecretData(t, path, "data")
-			r.redactSecretData(t, path, "stringData")
-		}
-		for _, k := range sortedKeys(t) {
-			if isSecretKey(k) {
-				r.redactKey(t, k, path)
-			} else if !(kind == "SecretList" && k == "items") {
-				t[k] = r.walk(t[k], member(path, k), false)
-			}
-		}
-	case []any:
-		for i, v := range t {
-			t[i] = r.walk(v, index(path, i), false)
-		}
-	}
-	return node
-}
-
-// redactSecretData redacts each value of the object obj[key]; if obj[key]
-// is not an object it is redacted whole.
-func (r *redactor) redactSecretData(obj map[string]any, path, key string) {
-	data, ok := obj[key]
-	if !ok {
-		return
-	}
-	m, ok := data.(map[string]any)
-	if !ok {
-		r.redactKey(obj, key, path)
-		return
-	}
-	p := member(path, key)
-	for _, k := range sortedKeys(m) {
-		r.redactKey(m, k, p)
-	}
-}
-
-// redactKey replaces obj[key] with "<redacted>" unless it is absent, null
-// or already redacted.
-func (r *redactor) redactKey(obj map[string]any, key, path string) {
-	v, ok := obj[key]
-	if !ok {
-		return
-	}
-	if raw, ok := v.(json.RawMessage); ok && (isNull(raw) || stringValue(raw) == redactedValue) {
-		return
-	}
-	obj[key] = redactedRaw
-	r.dirty = true
-	r.paths = append(r.paths, member(path, key))
-}
-
-// stringValue returns the string a scalar node holds, or "".
-func stringValue(node any) string {
-	raw, ok := node.(json.RawMessage)
-	if !ok || jsonKind(raw) != "string" {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	return s
-}
-
-// sortedKeys returns the keys of m in order, so paths come out stable.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// member appends an object key to a path: `a.b`, or `a["x.y"]` for keys
-// that are not plain words.
-func member(path, key string) string {
-	plain := key != ""
-	for _, c := range key {
-		if !(c == '_' || c == '-' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return path + "." + key
-	}
-	return path + "[" + strconv.Quote(key) + "]"
-}
-
-// index appends an array index to a path: `a[3]`.
-func index(path string, i int) string {
-	return path + "[" + strconv.Itoa(i) + "]"
 }

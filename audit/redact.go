@@ -1,0 +1,378 @@
+package audit
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// redactor applies the redaction rules to a payload. It decodes the
+// payload in one pass into a flat tree (nodes in an arena, scalars kept as
+// their raw text, object members sorted by key with the last duplicate
+// winning, as in a map), walks it, and re-encodes it only if something
+// changed, with sorted keys as encoding/json encodes maps. One pass
+// matters: decoding level by level would rescan each subtree once per
+// enclosing level, which for a deeply nested payload (up to the 10,000
+// levels encoding/json accepts) around a large value costs depth × size
+// and stalls the pipeline for minutes on a single line.
+type redactor struct {
+	dockerSecret bool     // the request is a Docker secret create/update
+	dirty        bool     // the current payload changed and must be re-encoded
+	paths        []string // JSON paths redacted so far
+
+	name  string  // the payload being walked: "requestObject" or "responseObject"
+	nodes []rnode // the payload's tree; node 0 is the root
+	kids  []int32 // the children of every container, each run contiguous
+	stack []int32 // children of the containers being decoded
+	path  []pseg  // scratch for walk
+}
+
+// rnode is one value of the payload tree.
+type rnode struct {
+	key  string // the decoded member key, if the node is an object member
+	raw  string // a scalar's JSON text
+	kind byte   // '{', '[' or 0 for a scalar
+	from int32  // children: kids[from : from+n]
+	n    int32
+}
+
+// pseg is one step of a JSON path: an object key, or an array index.
+type pseg struct {
+	key   string
+	index int // -1 for a key
+}
+
+var redactedString = string(redactedRaw)
+
+// payload applies the rules to the payload raw (valid JSON) named name,
+// and returns it re-encoded if anything changed. k8sSecret means
+// objectRef.resource is "secrets".
+func (r *redactor) payload(raw, name string, k8sSecret bool) (string, bool) {
+	r.dirty = false
+	r.name = name
+	if r.path == nil {
+		r.path = make([]pseg, 0, 32)
+	}
+	if est := len(raw)/32 + 8; cap(r.nodes) < est { // about one value per 32 bytes
+		r.nodes = make([]rnode, 0, est)
+		r.kids = make([]int32, 0, est)
+		r.stack = make([]int32, 0, est)
+	}
+	root, ok := r.tree(raw)
+	if !ok {
+		return "", false // not valid JSON: cannot happen for a payload Parse accepted
+	}
+	r.root(root, k8sSecret)
+	if !r.dirty {
+		return "", false
+	}
+	b := r.encode(make([]byte, 0, len(raw)+64), root)
+	return string(b), true
+}
+
+// decode builds the tree of raw and returns the root's index (an int32),
+// or raw itself if it is not valid JSON. Objects with duplicate keys keep
+// the last value (as encoding/json does) and mark the payload dirty, so
+// the re-encoded payload is what was inspected.
+func (r *redactor) decode(raw json.RawMessage) any {
+	if root, ok := r.tree(string(raw)); ok {
+		return root
+	}
+	return raw
+}
+
+// tree builds the tree of raw and returns the root's index.
+func (r *redactor) tree(raw string) (int32, bool) {
+	r.nodes, r.kids, r.stack = r.nodes[:0], r.kids[:0], r.stack[:0]
+	d := scanner{s: raw}
+	d.ws()
+	root, ok := r.value(&d)
+	if d.ws(); !ok || d.i != len(d.s) {
+		return 0, false
+	}
+	return root, true
+}
+
+// value decodes the value at d.i into a new node.
+func (r *redactor) value(d *scanner) (int32, bool) {
+	if d.i >= len(d.s) {
+		return 0, false
+	}
+	n := int32(len(r.nodes))
+	r.nodes = append(r.nodes, rnode{})
+	switch c := d.s[d.i]; c {
+	case '{', '[':
+		if d.depth++; d.depth > maxNesting {
+			return 0, false
+		}
+		d.i++
+		d.ws()
+		base := len(r.stack)
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		if d.i < len(d.s) && d.s[d.i] == end {
+			d.i++
+		} else {
+			for {
+				key := ""
+				if c == '{' {
+					if d.i >= len(d.s) || d.s[d.i] != '"' {
+						return 0, false
+					}
+					ks := d.i
+					esc, ok := d.str()
+					if !ok {
+						return 0, false
+					}
+					if key, ok = decodeString(d.s[ks:d.i], esc); !ok {
+						return 0, false
+					}
+					d.ws()
+					if d.i >= len(d.s) || d.s[d.i] != ':' {
+						return 0, false
+					}
+					d.i++
+					d.ws()
+				}
+				k, ok := r.value(d)
+				if !ok {
+					return 0, false
+				}
+				r.nodes[k].key = key
+				r.stack = append(r.stack, k)
+				d.ws()
+				if d.i >= len(d.s) {
+					return 0, false
+				}
+				if d.s[d.i] == end {
+					d.i++
+					break
+				}
+				if d.s[d.i] != ',' {
+					return 0, false
+				}
+				d.i++
+				d.ws()
+			}
+		}
+		d.depth--
+		kids := r.stack[base:]
+		if c == '{' {
+			kids = r.sortMembers(kids)
+		}
+		r.nodes[n] = rnode{kind: c, from: int32(len(r.kids)), n: int32(len(kids)), key: r.nodes[n].key}
+		r.kids = append(r.kids, kids...)
+		r.stack = r.stack[:base]
+		return n, true
+	}
+	start := d.i
+	if !d.value() {
+		return 0, false
+	}
+	r.nodes[n].raw = d.s[start:d.i]
+	return n, true
+}
+
+// sortMembers sorts an object's members by key and keeps only the last of
+// each key, marking the payload dirty if there was a duplicate.
+func (r *redactor) sortMembers(kids []int32) []int32 {
+	sorted := true
+	for i := 1; i < len(kids) && sorted; i++ {
+		sorted = r.nodes[kids[i-1]].key < r.nodes[kids[i]].key
+	}
+	if sorted {
+		return kids
+	}
+	slices.SortStableFunc(kids, func(a, b int32) int { return strings.Compare(r.nodes[a].key, r.nodes[b].key) })
+	out := dedupLast(kids, func(k int32) string { return r.nodes[k].key })
+	if len(out) < len(kids) {
+		r.dirty = true
+	}
+	return out
+}
+
+// children returns the children of node n.
+func (r *redactor) children(n int32) []int32 {
+	nd := &r.nodes[n]
+	return r.kids[nd.from : nd.from+nd.n]
+}
+
+// member returns the child of object n named key.
+func (r *redactor) member(n int32, key string) (int32, bool) {
+	kids := r.children(n)
+	i, ok := slices.BinarySearchFunc(kids, key, func(k int32, key string) int { return strings.Compare(r.nodes[k].key, key) })
+	if !ok {
+		return 0, false
+	}
+	return kids[i], true
+}
+
+// stringOf returns the string a scalar node holds, or "".
+func (r *redactor) stringOf(n int32) string {
+	nd := &r.nodes[n]
+	if nd.kind != 0 || len(nd.raw) == 0 || nd.raw[0] != '"' {
+		return ""
+	}
+	s, _ := decodeString(nd.raw, strings.IndexByte(nd.raw, '\\') >= 0)
+	return s
+}
+
+// root applies the rules that depend on the request to the top of a
+// payload, then walks it. k8sSecret means objectRef.resource is "secrets".
+func (r *redactor) root(n int32, k8sSecret bool) {
+	path := r.path[:0]
+	switch r.nodes[n].kind {
+	case '{':
+		if r.dockerSecret {
+			r.redactKey(n, "Data", path)
+		}
+	case '[':
+		if k8sSecret { // a JSON patch: its values may be secret data
+			for i, op := range r.children(n) {
+				if r.nodes[op].kind == '{' {
+					r.redactKey(op, "value", append(path, pseg{index: i}))
+				}
+			}
+		}
+	}
+	r.walk(n, path, k8sSecret)
+}
+
+// walk redacts secret keys at any depth, and the data of any object that is
+// a Kubernetes Secret (isSecret, or "kind":"Secret"). path is a scratch
+// stack: walk may overwrite what lies beyond its length.
+func (r *redactor) walk(n int32, path []pseg, isSecret bool) {
+	switch r.nodes[n].kind {
+	case '{':
+		kind := ""
+		if k, ok := r.member(n, "kind"); ok {
+			kind = r.stringOf(k)
+		}
+		if kind == "SecretList" {
+			if items, ok := r.member(n, "items"); ok && r.nodes[items].kind == '[' {
+				p := append(path, pseg{key: "items", index: -1})
+				for i, it := range r.children(items) {
+					r.walk(it, append(p, pseg{index: i}), true)
+				}
+			}
+		} else if isSecret || kind == "Secret" {
+			r.redactSecretData(n, path, "data")
+			r.redactSecretData(n, path, "stringData")
+		}
+		for _, c := range r.children(n) {
+			k := r.nodes[c].key
+			if isSecretKey(k) {
+				r.redactNode(c, path, k)
+			} else if !(kind == "SecretList" && k == "items") {
+				r.walk(c, append(path, pseg{key: k, index: -1}), false)
+			}
+		}
+	case '[':
+		for i, c := range r.children(n) {
+			r.walk(c, append(path, pseg{index: i}), false)
+		}
+	}
+}
+
+// redactSecretData redacts each value of the object obj[key]; if obj[key]
+// is not an object it is redacted whole.
+func (r *redactor) redactSecretData(obj int32, path []pseg, key string) {
+	data, ok := r.member(obj, key)
+	if !ok {
+		return
+	}
+	if r.nodes[data].kind != '{' {
+		r.redactNode(data, path, key)
+		return
+	}
+	p := append(path, pseg{key: key, index: -1})
+	for _, c := range r.children(data) {
+		r.redactNode(c, p, r.nodes[c].key)
+	}
+}
+
+// redactKey redacts obj[key], if there is one.
+func (r *redactor) redactKey(obj int32, key string, path []pseg) {
+	if c, ok := r.member(obj, key); ok {
+		r.redactNode(c, path, key)
+	}
+}
+
+// redactNode replaces node n, the member key of the object at path, with
+// "<redacted>" unless it is null or already redacted.
+func (r *redactor) redactNode(n int32, path []pseg, key string) {
+	nd := &r.nodes[n]
+	if nd.kind == 0 && (nd.raw == "null" || r.stringOf(n) == redactedValue) {
+		return
+	}
+	*nd = rnode{key: nd.key, raw: redactedString}
+	r.dirty = true
+	r.paths = append(r.paths, r.pathString(path, key))
+}
+
+// pathString writes a path as name, then `.key`, or `["key"]` for keys
+// that are not plain words, and `[3]` for indexes, ending with key.
+func (r *redactor) pathString(path []pseg, key string) string {
+	b := make([]byte, 0, 64)
+	b = append(b, r.name...)
+	for _, s := range path {
+		if s.index >= 0 {
+			b = append(b, '[')
+			b = strconv.AppendInt(b, int64(s.index), 10)
+			b = append(b, ']')
+		} else {
+			b = appendMember(b, s.key)
+		}
+	}
+	return string(appendMember(b, key))
+}
+
+// appendMember appends an object key to a path: `.b`, or `["x.y"]` for
+// keys that are not plain words.
+func appendMember(b []byte, key string) []byte {
+	plain := key != ""
+	for _, c := range key {
+		if !(c == '_' || c == '-' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return append(append(b, '.'), key...)
+	}
+	b = append(b, '[')
+	b = strconv.AppendQuote(b, key)
+	return append(b, ']')
+}
+
+// encode appends node n as encoding/json encodes the map[string]any /
+// []any / json.RawMessage tree it stands for.
+func (r *redactor) encode(b []byte, n int32) []byte {
+	nd := &r.nodes[n]
+	switch nd.kind {
+	case '{':
+		b = append(b, '{')
+		for i, c := range r.children(n) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, r.nodes[c].key)
+			b = append(b, ':')
+			b = r.encode(b, c)
+		}
+		return append(b, '}')
+	case '[':
+		b = append(b, '[')
+		for i, c := range r.children(n) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = r.encode(b, c)
+		}
+		return append(b, ']')
+	}
+	return append(b, nd.raw...)
+}
