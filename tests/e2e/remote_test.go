@@ -540,10 +540,12 @@ func gapRecords(t *testing.T, d Dir, c Container) (audit, quarantine []gap) {
 // 3 MB: the 1 MiB spool of a dead destination overflows.
 var dropArgs = []string{"-n", "500", "-big", "0", "-malformed=false", "-ignored=false"}
 
-// blockArgs prints 6 × 1500 = 9000 forwarded events, about 9.5 MB: more
-// than the 1 MiB spool plus the 4 MiB the reader may run ahead of the
-// pipeline with spool-full=block, plus the pipes' buffers.
-var blockArgs = []string{"-n", "1500", "-big", "0", "-malformed=false", "-ignored=false"}
+// blockArgs prints 6 × 3000 = 18000 forwarded events, about 13 MB of
+// output: far more than the reader takes in the test's first 6 s with
+// spool-full=block and a dead destination (the 1 MiB spool, about 0.7 MB
+// of output; the 4 MiB the reader may run ahead of the pipeline; one 1 MiB
+// read after a 5 s pause; the pipes' buffers).
+var blockArgs = []string{"-n", "3000", "-big", "0", "-malformed=false", "-ignored=false"}
 
 func TestRemoteSpoolFull(t *testing.T) {
 	t.Run("drop", func(t *testing.T) {
