@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -874,4 +875,51 @@ func (g *reattachGate) Write(p []byte) error {
 		<-g.gate
 	}
 	return g.Sink.Write(p)
+}
+
+// syncBuffer is a bytes.Buffer safe for the driver's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The plugin's own log never carries payloads, license keys or secrets:
+// not for forwarded events, not for quarantined ones (whose reasons can
+// quote a value), not for lines that are not audit, and not for lost input.
+func TestPluginLogHasNoPayloads(t *testing.T) {
+	var logs syncBuffer
+	h := newHarnessWith(t, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}, map[string]string{"max-line-size": "64k"})
+	const secret = "S3CR3T-hunter2"
+	h.write("stdout", strings.Replace(auditLine("ok", "/v1.41/nodes"), `"licenseKey":["k"]`, `"licenseKey":["`+secret+`"]`, 1))
+	h.write("stdout", strings.Replace(bigAuditLine("req", 10), `"Name":"svc"`, `"password":"`+secret+`"`, 1))
+	h.write("stdout", strings.Replace(auditLine("bad", "/v1.41/nodes"), `"verb":"GET"`, `"verb":"`+secret+`"`, 1))
+	h.write("stdout", strings.Replace(auditLine("bad-time", "/v1.41/nodes"), `"2024-03-02T10:04:05.123456Z"`, `"`+secret+`"`, 1))
+	h.write("stdout", `{"audit":{"auditID":"broken","token":"`+secret+`"`)
+	h.write("stderr", "plain line with "+secret)
+	h.writeSplit("stdout", `{"audit":{"auditID":"long","token":"`+secret+strings.Repeat("x", 70<<10), "p1", false)
+	if _, err := h.w.Write([]byte("garbage " + secret)); err != nil {
+		t.Fatal(err)
+	}
+	h.write("stdout", auditLine("after", "/v1.41/nodes"))
+	h.stop()
+	if n := len(h.file("quarantine.log")); n < 4 {
+		t.Fatalf("quarantine.log has %d records: the hostile lines did not get through", n)
+	}
+	if strings.Contains(logs.String(), secret) || strings.Contains(logs.String(), "hunter") {
+		t.Errorf("the plugin log quotes container output:\n%s", logs.String())
+	}
 }

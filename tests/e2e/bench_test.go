@@ -66,10 +66,10 @@ func TestBench(t *testing.T) {
 		}, "", false},
 		{"discard plugin", "ucp-audit-discard", func(int) []string { return nil }, "discard", false},
 		{"ucp-audit (file)", pluginName, func(run int) []string {
-			return []string{fmt.Sprintf("audit-file=%s/run-%d.log", d.Path, run)}
+			return []string{fmt.Sprintf("audit-file=%s/run-%d.log", d.Path, run), "audit-file-max-size=-1"}
 		}, "ucp-audit", false},
 		{"ucp-audit (file+RELP+Beats)", pluginName, func(run int) []string {
-			return []string{fmt.Sprintf("audit-file=%s/run-%d.log", d.Path, run),
+			return []string{fmt.Sprintf("audit-file=%s/run-%d.log", d.Path, run), "audit-file-max-size=-1",
 				fmt.Sprintf("syslog-address=relp://127.0.0.1:%d", rs.RELPPort), "logstash-address=beats://" + beats.Addr}
 		}, "ucp-audit", true},
 	}
