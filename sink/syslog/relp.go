@@ -159,6 +159,9 @@ func (c *conn) writeRelpFrame(txnr int, cmd string, data []byte) {
 // readRsp reads the next frame, which must be a rsp; serverclose is
 // errServerClose.
 func (c *conn) readRsp() (relpFrame, error) {
+	if c.r.Buffered() == 0 {
+		quickAck(c.nc)
+	}
 	fr, err := readRelpFrame(c.r, relpMaxRspData)
 	if err != nil {
 		return fr, err
