@@ -122,8 +122,8 @@ func TestBench(t *testing.T) {
 					return true
 				}
 			}
-			if !peers.WaitUntilEvery(2*time.Minute, 5*time.Millisecond, done) {
-				t.Fatalf("%s: events not all delivered within 2 min of the exit", c.name)
+			if !peers.WaitUntilEvery(10*time.Minute, 5*time.Millisecond, done) {
+				t.Fatalf("%s: events not all delivered within 10 min of the exit", c.name)
 			}
 			durable := time.Now()
 			s := sample{
