@@ -257,7 +257,25 @@ func (p *pipeline) toSpool(ctx context.Context, ev sink.Event) error {
 			Reason: fmt.Sprintf("event of %d bytes is larger than spool-max-size", len(ev.Line))})
 		return nil
 	}
+	if p.spoolFailed(err) {
+		return nil
+	}
 	return err
+}
+
+// spoolFailed records the events a failing disk under the spool took from
+// the remote destinations (they are in the audit file), and reports whether
+// err was such a failure: the spool has recovered, and the pipeline goes on.
+func (p *pipeline) spoolFailed(err error) bool {
+	var we *spool.WriteError
+	if !errors.As(err, &we) {
+		return false
+	}
+	if we.Lost.Lost > 0 {
+		p.gap(gapRecord{Destination: "all remote destinations", Lost: we.Lost.Lost, FirstSeq: we.Lost.FirstSeq, LastSeq: we.Lost.LastSeq,
+			Reason: fmt.Sprintf("the spool could not write them (%v)", we.Err)})
+	}
+	return true
 }
 
 func (p *pipeline) gap(g gapRecord) {
@@ -404,7 +422,9 @@ func (p *pipeline) checkpoint(ctx context.Context, pos position) error {
 	for {
 		err := errors.Join(p.auditSink.Sync(), p.quarantine.Sync())
 		if err == nil && p.spool != nil {
-			err = p.spool.Sync()
+			if err = p.spool.Sync(); p.spoolFailed(err) {
+				err = nil
+			}
 		}
 		if err == nil {
 			p.state.Safe = safe

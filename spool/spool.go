@@ -112,6 +112,46 @@ type Gap struct {
 	FirstSeq, LastSeq uint64
 }
 
+// WriteError is returned by Append and Sync when the disk failed under
+// the spool (full, or gone). The spool has recovered: the records it had
+// not made durable yet, Lost (the Destination is empty: every destination
+// lost them), are given up; what was synced stays readable, and the next
+// Append starts a new segment.
+type WriteError struct {
+	Lost Gap
+	Err  error
+}
+
+func (e *WriteError) Error() string {
+	return fmt.Sprintf("spool: write failed, %d events not spooled (seq %d-%d): %v", e.Lost.Lost, e.Lost.FirstSeq, e.Lost.LastSeq, e.Err)
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// failLocked gives up what was not synced (and ev, if not nil, which was
+// not appended) after err, and returns the WriteError saying so.
+func (s *Spool) failLocked(err error, ev *sink.Event) error {
+	lost := s.unsynced
+	if ev != nil {
+		if lost.Lost == 0 {
+			lost.FirstSeq = ev.Seq
+		}
+		lost.LastSeq = ev.Seq
+		lost.Lost++
+	}
+	s.unsynced = Gap{}
+	if s.w != nil {
+		cur := s.segs[len(s.segs)-1]
+		_ = s.w.Close()
+		_ = os.Truncate(s.segPath(cur.n), cur.size) // best effort: readers stop at cur.size anyway
+		s.total -= s.wsize - cur.size
+		s.wsize = cur.size
+		s.w = nil
+		s.bw.Reset(io.Discard)
+	}
+	return &WriteError{Lost: lost, Err: err}
+}
+
 type segment struct {
 	n    int64
 	size int64 // committed: visible to readers
@@ -129,7 +169,10 @@ type Spool struct {
 	wsize   int64 // bytes written to the current segment, flushed or not
 	cursors map[string]Position
 	waiting bool // an Append waits for room
-	closed  bool
+	// unsynced are the records appended since the last Sync: lost, for
+	// every destination, if the disk fails before the next one.
+	unsynced Gap
+	closed   bool
 	changed chan struct{}
 }
 
@@ -351,6 +394,11 @@ func (s *Spool) Append(ctx context.Context, ev sink.Event) ([]Gap, error) {
 	if size > s.o.MaxSize || size > 1<<31 {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, size)
 	}
+	if s.w == nil { // the last write failed: start afresh
+		if err := s.newSegmentLocked(); err != nil {
+			return nil, s.failLocked(err, &ev)
+		}
+	}
 	var gaps []Gap
 	for s.total+size > s.o.MaxSize {
 		if s.o.Full == Block {
@@ -360,14 +408,14 @@ func (s *Spool) Append(ctx context.Context, ev sink.Event) ([]Gap, error) {
 			continue
 		}
 		g, err := s.dropOldestLocked()
-		if err != nil {
-			return gaps, err
-		}
 		gaps = append(gaps, g...)
+		if err != nil {
+			return gaps, s.failLocked(err, &ev)
+		}
 	}
 	if s.wsize > 0 && s.wsize+size > s.o.SegmentSize {
 		if err := s.rotateLocked(); err != nil {
-			return gaps, err
+			return gaps, s.failLocked(err, &ev)
 		}
 	}
 	var hdr [hdrLen]byte
@@ -378,10 +426,15 @@ func (s *Spool) Append(ctx context.Context, ev sink.Event) ([]Gap, error) {
 	s.bw.Write(hdr[:])
 	s.bw.WriteString(ev.AuditID)
 	if _, err := s.bw.Write(ev.Line); err != nil {
-		return gaps, fmt.Errorf("spool: write: %w", err)
+		return gaps, s.failLocked(err, &ev)
 	}
 	s.wsize += size
 	s.total += size
+	if s.unsynced.Lost == 0 {
+		s.unsynced.FirstSeq = ev.Seq
+	}
+	s.unsynced.LastSeq = ev.Seq
+	s.unsynced.Lost++
 	return gaps, nil
 }
 
@@ -462,6 +515,7 @@ func (s *Spool) rotateLocked() error {
 		return fmt.Errorf("spool: fsync: %w", err)
 	}
 	s.segs[len(s.segs)-1].size = s.wsize
+	s.unsynced = Gap{}
 	s.broadcastLocked()
 	return s.newSegmentLocked()
 }
@@ -509,12 +563,16 @@ func (s *Spool) Sync() error {
 	if s.closed {
 		return ErrClosed
 	}
+	if s.w == nil {
+		return nil // nothing written since a failure gave it all up
+	}
 	if err := s.flushLocked(); err != nil {
-		return err
+		return s.failLocked(err, nil)
 	}
 	if err := s.w.Sync(); err != nil {
-		return fmt.Errorf("spool: fsync: %w", err)
+		return s.failLocked(fmt.Errorf("spool: fsync: %w", err), nil)
 	}
+	s.unsynced = Gap{}
 	cur := s.segs[len(s.segs)-1]
 	if cur.size != s.wsize {
 		cur.size = s.wsize
@@ -524,6 +582,9 @@ func (s *Spool) Sync() error {
 }
 
 func (s *Spool) flushLocked() error {
+	if s.w == nil {
+		return nil
+	}
 	if err := s.bw.Flush(); err != nil {
 		return fmt.Errorf("spool: flush: %w", err)
 	}
@@ -746,12 +807,15 @@ func (s *Spool) Close() error {
 	if s.closed {
 		return nil
 	}
-	err := s.flushLocked()
-	if err == nil {
-		err = s.w.Sync()
-	}
-	if cerr := s.w.Close(); err == nil {
-		err = cerr
+	var err error
+	if s.w != nil {
+		err = s.flushLocked()
+		if err == nil {
+			err = s.w.Sync()
+		}
+		if cerr := s.w.Close(); err == nil {
+			err = cerr
+		}
 	}
 	s.closed = true
 	s.broadcastLocked()

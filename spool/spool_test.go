@@ -2,6 +2,7 @@ package spool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -275,4 +276,47 @@ func FuzzSegment(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A disk failing under the spool (here: its file closed under it, so every
+// write fails) loses only what was not synced yet, says exactly which seqs
+// in a WriteError, and the spool goes on in a new segment: what was synced
+// and what comes after are delivered, for every destination.
+func TestWriteFailureRecovers(t *testing.T) {
+	for _, at := range []string{"sync", "append"} {
+		t.Run(at, func(t *testing.T) {
+			s := mustOpen(t, Options{Dir: t.TempDir(), MaxSize: 1 << 20}, "a", "b")
+			appendN(t, s, 1, 10, 100) // synced
+			for i := uint64(11); i <= 15; i++ {
+				if _, err := s.Append(context.Background(), ev(i, 100)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.mu.Lock()
+			s.w.Close() // the disk goes away
+			s.mu.Unlock()
+			var err error
+			want := Gap{Lost: 5, FirstSeq: 11, LastSeq: 15}
+			if at == "sync" {
+				err = s.Sync()
+			} else {
+				_, err = s.Append(context.Background(), ev(16, 70<<10)) // past the write buffer
+				want = Gap{Lost: 6, FirstSeq: 11, LastSeq: 16}
+			}
+			var we *WriteError
+			if !errors.As(err, &we) || we.Lost != want {
+				t.Fatalf("error %v, want a WriteError losing %+v", err, want)
+			}
+			if err := s.Sync(); err != nil {
+				t.Fatalf("Sync after the failure: %v", err)
+			}
+			appendN(t, s, 17, 5, 100)
+			for _, d := range []string{"a", "b"} {
+				got := fmt.Sprint(drain(t, s, d))
+				if want := "[1 2 3 4 5 6 7 8 9 10 17 18 19 20 21]"; got != want {
+					t.Errorf("%s read %s, want %s", d, got, want)
+				}
+			}
+		})
+	}
 }
