@@ -173,7 +173,7 @@ type Spool struct {
 	// every destination, if the disk fails before the next one.
 	unsynced Gap
 	closed   bool
-	changed chan struct{}
+	changed  chan struct{}
 }
 
 const (
