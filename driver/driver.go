@@ -253,6 +253,10 @@ func (d *Driver) Close() error {
 	}
 	d.mu.Unlock()
 
+	// Streams still here were not stopped by dockerd: their containers
+	// go on (the plugin is being disabled with -f, or upgraded). Each is
+	// suspended, not ended: what dockerd wrote is stored and handled,
+	// and the next start of the plugin re-attaches to the FIFO.
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.DrainTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -260,10 +264,9 @@ func (d *Driver) Close() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.stop(ctx); err != nil {
+			if err := s.suspend(ctx); err != nil {
 				d.log.Error("drain at shutdown", "container", s.id, "error", err)
 			}
-			s.kill()
 		}()
 	}
 	wg.Wait()

@@ -835,15 +835,7 @@ func TestReattachMidOverlongLine(t *testing.T) {
 // every event written meanwhile arrives.
 func TestReattachPinsUnreadSegments(t *testing.T) {
 	h := newHarness(t, map[string]string{"max-size": "64k", "max-file": "2"})
-	var ids []string
-	write := func(n int) {
-		for range n {
-			id := fmt.Sprintf("id-%d", len(ids))
-			ids = append(ids, id)
-			h.write("stdout", auditLine(id, "/v1.41/nodes"))
-		}
-	}
-	write(100)
+	ids := writeEvents(h, "before", 100)
 	h.waitFor("the first events", func() bool { return len(h.file("audit.log")) == 100 })
 	time.Sleep(100 * time.Millisecond) // the checkpoint after catching up
 	h.d.crash()
@@ -857,7 +849,7 @@ func TestReattachPinsUnreadSegments(t *testing.T) {
 	}
 	t.Cleanup(func() { d2.Close() })
 	h.d = d2
-	write(2000) // about 1 MB: 16 segments of 64 KiB
+	ids = append(ids, writeEvents(h, "after", 2000)...) // about 1 MB: 16 segments of 64 KiB
 	close(gate)
 	h.stop()
 	checkEvents(t, h, ids...)
@@ -922,4 +914,38 @@ func TestPluginLogHasNoPayloads(t *testing.T) {
 	if strings.Contains(logs.String(), secret) || strings.Contains(logs.String(), "hunter") {
 		t.Errorf("the plugin log quotes container output:\n%s", logs.String())
 	}
+}
+
+// The plugin stopped while its container goes on (`docker plugin disable
+// -f`, an upgrade): the stream is suspended, not ended. Everything dockerd
+// wrote is handled, a line in the middle of its partial chunks is not cut
+// into an "unfinished" one, and when the plugin starts again it re-attaches
+// and carries on: every event once, seq without a gap.
+func TestShutdownSuspendsRunningStreams(t *testing.T) {
+	h := newHarness(t, nil)
+	ids := writeEvents(h, "before", 50)
+	split := bigAuditLine("split", 30<<10)
+	part := func(text string, ord int32, last bool) {
+		e := &logdriver.LogEntry{Source: "stdout", Line: []byte(text), TimeNano: time.Now().UnixNano(), Partial: true,
+			PartialLogMetadata: &logdriver.PartialLogEntryMetadata{Id: "p", Ordinal: ord, Last: last}}
+		if err := h.enc.Encode(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	part(split[:16<<10], 1, false)
+	if err := h.d.Close(); err != nil { // SIGTERM
+		t.Fatal(err)
+	}
+	st, _, err := loadState(h.d.containerDir(h.id))
+	if err != nil || !st.Running || st.Seq != 50 {
+		t.Fatalf("state after the shutdown: running %v, seq %d (%v); want running, 50", st.Running, st.Seq, err)
+	}
+	part(split[16<<10:], 2, true) // written while the plugin is down
+	ids = append(ids, "split")
+	ids = append(ids, writeEvents(h, "down", 10)...)
+	h.reattach()
+	ids = append(ids, writeEvents(h, "after", 10)...)
+	h.stop()
+	checkEvents(t, h, ids...)
+	quarantineOf(t, h, 0)
 }

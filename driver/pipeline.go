@@ -39,13 +39,15 @@ type pipeline struct {
 	quarantine sink.Sink
 	spool      *spool.Spool  // nil without remote destinations
 	consumed   *atomic.Int64 // frame bytes handled; may be nil
-	loss       *inputLoss    // what the reader lost; may be nil
-	newSelf    func(typ string) selfEvent
-	lossAt     time.Time // last loss record, to write at most one per lossEvery
-	metrics    *metrics.Metrics
-	log        *slog.Logger
-	warn       rate.Sometimes // sink and checkpoint failures
-	qwarn      rate.Sometimes // quarantined lines
+	// checkpointed is set to consumed at each checkpoint; may be nil.
+	checkpointed *atomic.Int64
+	loss         *inputLoss // what the reader lost; may be nil
+	newSelf      func(typ string) selfEvent
+	lossAt       time.Time // last loss record, to write at most one per lossEvery
+	metrics      *metrics.Metrics
+	log          *slog.Logger
+	warn         rate.Sometimes // sink and checkpoint failures
+	qwarn        rate.Sometimes // quarantined lines
 
 	state    streamState
 	reasm    *reassembler
@@ -416,6 +418,7 @@ func (p *pipeline) checkpoint(ctx context.Context, pos position) error {
 		}
 	}
 	if !p.dirty && safe == p.state.Safe {
+		p.markCheckpointed()
 		return nil
 	}
 	backoff := 100 * time.Millisecond
@@ -445,7 +448,14 @@ func (p *pipeline) checkpoint(ctx context.Context, pos position) error {
 	p.unsynced = 0
 	p.dirty = false
 	p.st.setPin(safe.Seg)
+	p.markCheckpointed()
 	return nil
+}
+
+func (p *pipeline) markCheckpointed() {
+	if p.checkpointed != nil && p.consumed != nil {
+		p.checkpointed.Store(p.consumed.Load())
+	}
 }
 
 func containerName(info Info) string {

@@ -56,6 +56,8 @@ type stream struct {
 	// the pipeline handled in this run; with block the reader stays at
 	// most blockLag ahead.
 	appended, consumed atomic.Int64
+	// checkpointed is consumed as of the pipeline's last checkpoint.
+	checkpointed atomic.Int64
 
 	loss inputLoss // what the reader could not keep
 
@@ -158,6 +160,7 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 		p.spool = dl.sp
 	}
 	p.consumed = &s.consumed
+	p.checkpointed = &s.checkpointed
 	p.loss = &s.loss
 	p.newSelf = func(typ string) selfEvent { return d.selfEvent(typ, &info) }
 	p.metrics = d.opts.Metrics
@@ -346,6 +349,36 @@ func (s *stream) stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("container %s: %w", s.id, ErrDrainTimeout)
 	}
+}
+
+// suspend ends the stream for a plugin shutdown while its container goes
+// on: it takes what waits in the FIFO, lets the pipeline handle all of it
+// and checkpoint, then stops both without ending the stream (pending
+// partial lines stay pending, state.json keeps running), so the next
+// process re-attaches and carries on. Past ctx it stops anyway: the last
+// checkpoint stands, and the rest is handled after the re-attach.
+func (s *stream) suspend(ctx context.Context) error {
+	defer s.kill()
+	for {
+		n, err := s.pending()
+		if err != nil || n == 0 {
+			break
+		}
+		if !sleep(ctx, 5*time.Millisecond) {
+			return fmt.Errorf("container %s: %w", s.id, ErrDrainTimeout)
+		}
+	}
+	for s.consumed.Load() < s.appended.Load() || s.checkpointed.Load() < s.consumed.Load() {
+		select {
+		case <-s.pipeDone:
+			return nil
+		default:
+		}
+		if !sleep(ctx, 5*time.Millisecond) {
+			return fmt.Errorf("container %s: %w", s.id, ErrDrainTimeout)
+		}
+	}
+	return nil
 }
 
 // kill stops the stream at once; the last checkpoint stands.
