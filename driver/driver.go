@@ -518,6 +518,7 @@ func (d *Driver) crash() {
 	}
 	d.mu.Unlock()
 	for _, s := range all {
+		s.crashed.Store(true)
 		s.kill()
 	}
 	for _, dl := range dls {

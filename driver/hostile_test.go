@@ -949,3 +949,40 @@ func TestShutdownSuspendsRunningStreams(t *testing.T) {
 	checkEvents(t, h, ids...)
 	quarantineOf(t, h, 0)
 }
+
+// A kill -9 between the reader's read of the FIFO (which consumes the
+// bytes) and the store's write: the journal has them, and the new process
+// takes them first. Simulated by writing the journal as the killed process
+// left it: the last entries of its read, one of them cut in the middle and
+// continued in the FIFO.
+func TestReattachTakesTheJournal(t *testing.T) {
+	h := newHarness(t, nil)
+	ids := writeEvents(h, "before", 10)
+	h.waitFor("the first events", func() bool { return len(h.file("audit.log")) == 10 })
+	h.d.crash()
+	var taken bytes.Buffer
+	enc := logdriver.NewLogEntryEncoder(&taken)
+	for i := range 5 {
+		id := fmt.Sprintf("taken-%d", i)
+		ids = append(ids, id)
+		enc.Encode(&logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine(id, "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
+	}
+	ids = append(ids, "cut")
+	var cut bytes.Buffer
+	logdriver.NewLogEntryEncoder(&cut).Encode(&logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine("cut", "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
+	taken.Write(cut.Bytes()[:100])
+	if err := os.WriteFile(filepath.Join(h.d.containerDir(h.id), journalFile), taken.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.w.Write(cut.Bytes()[100:]); err != nil { // the rest is still in the pipe
+		t.Fatal(err)
+	}
+	h.reattach()
+	ids = append(ids, writeEvents(h, "after", 5)...)
+	h.stop()
+	checkEvents(t, h, ids...)
+	quarantineOf(t, h, 0)
+	if fi, err := os.Stat(filepath.Join(h.d.containerDir(h.id), journalFile)); err != nil || fi.Size() != 0 {
+		t.Errorf("journal after the stream ended: %v, %v", fi, err)
+	}
+}

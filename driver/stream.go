@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -59,7 +60,9 @@ type stream struct {
 	// checkpointed is consumed as of the pipeline's last checkpoint.
 	checkpointed atomic.Int64
 
-	loss inputLoss // what the reader could not keep
+	loss    inputLoss   // what the reader could not keep
+	journal *journal    // what the reader took from the FIFO and has not stored yet
+	crashed atomic.Bool // tests: end like kill -9, leaving the journal
 
 	cancel     context.CancelFunc // hard stop of the pipeline
 	readerDone chan struct{}
@@ -135,6 +138,12 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 	}
 	closers = append(closers, st.detach)
 
+	jr, err := openJournal(filepath.Join(dir, journalFile))
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, jr.close)
+
 	octx, ocancel := context.WithTimeout(context.Background(), d.fifoOpenTimeout)
 	defer ocancel()
 	f, err := fifo.OpenFifo(octx, fifoPath, syscall.O_RDONLY, 0o700)
@@ -148,7 +157,7 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stream{
-		id: info.ContainerID, file: fifoPath, dir: dir, st: st, fifo: f, dl: dl,
+		id: info.ContainerID, file: fifoPath, dir: dir, st: st, fifo: f, dl: dl, journal: jr,
 		block:      dl != nil && cfg.SpoolFull == spool.Block,
 		log:        d.log.With("container", info.ContainerID),
 		cancel:     cancel,
@@ -205,7 +214,11 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 // read drains the FIFO into the store until the FIFO is closed.
 func (s *stream) read() {
 	defer close(s.readerDone)
-	fr := newFrameReader(s.fifo, 256<<10)
+	// What the FIFO gives is written to the journal at once, before it is
+	// parsed: a kill -9 loses at most what it interrupts between the read
+	// and that write. A new process first takes what the journal holds
+	// (some of it may be stored already: at least once).
+	fr := newFrameReader(s.journal.reader(s.fifo), 256<<10)
 	var budget int // spool-full=block: bytes to read before pausing again
 	warn := rate.Sometimes{Interval: 10 * time.Second}
 	flush := func() {
@@ -216,6 +229,17 @@ func (s *stream) read() {
 	for {
 		if fr.Buffered() == 0 {
 			flush() // about to wait for the container: let readers see it all
+			// Everything taken from the FIFO is stored (or counted lost).
+			if err := s.journal.consumed(nil); err != nil {
+				warn.Do(func() { s.log.Error("log journal failed", "error", err) })
+			}
+		} else if s.journal.big() {
+			// The container never pauses: keep only what is not parsed.
+			flush()
+			rest, _ := fr.r.Peek(fr.Buffered())
+			if err := s.journal.consumed(rest); err != nil {
+				warn.Do(func() { s.log.Error("log journal failed", "error", err) })
+			}
 		}
 		// spool-full=block: the site prefers stalling the container to
 		// losing events, so while the spool is full the reader pauses,
@@ -256,6 +280,11 @@ func (s *stream) read() {
 	}
 	if err := s.st.detach(); err != nil {
 		s.log.Error("log store close failed", "error", err)
+	}
+	if !s.crashed.Load() && fr.Buffered() == 0 {
+		if err := s.journal.consumed(nil); err != nil {
+			s.log.Error("log journal failed", "error", err)
+		}
 	}
 }
 
