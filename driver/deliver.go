@@ -156,14 +156,8 @@ func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.
 func (dl *delivery) finish() { dl.finOnce.Do(func() { close(dl.finished) }) }
 
 // giveUpAt sets when a destination that still fails is given up (see
-// work); the zero time means never.
-func (dl *delivery) giveUpAt(t time.Time) {
-	if t.IsZero() {
-		dl.giveUp.Store(0)
-		return
-	}
-	dl.giveUp.Store(t.UnixNano())
-}
+// work). Until it is called, never.
+func (dl *delivery) giveUpAt(t time.Time) { dl.giveUp.Store(t.UnixNano()) }
 
 // abandon commits everything d has not taken and records it as a gap.
 func (dl *delivery) abandon(d destination, why string) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	lumbersrv "github.com/elastic/go-lumber/server/v2"
+
+	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
 // beatsPeer is go-lumber's v2 server standing in for Logstash's beats input.
@@ -289,5 +292,36 @@ func TestDeliveryGivesUpAfterRetention(t *testing.T) {
 		h.d.mu.Lock()
 		defer h.d.mu.Unlock()
 		return len(h.d.deliveries) == 0
+	})
+}
+
+// Events spooled for a stopped container whose options no longer parse
+// (its TLS CA file is gone) wait undelivered, and the audit trail says so:
+// a configuration-rejected event in the default audit file names the
+// container and the cause.
+func TestResumeWithOptionsThatNoLongerParse(t *testing.T) {
+	pki := peers.NewPKI(t, t.TempDir())
+	h := newHarness(t, map[string]string{"syslog-address": "tcp+tls://127.0.0.1:9", "syslog-tls-ca-cert": pki.CAFile})
+	writeEvents(h, "waiting", 3)
+	h.stop()
+	h.d.Close()
+	if err := os.Remove(pki.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := New(h.d.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.Close() })
+	h.d = d2
+	h.waitFor("a configuration-rejected event", func() bool {
+		for _, r := range h.file("self") {
+			ev := r["ucp-audit/self"].(map[string]any)
+			if ev["type"] == selfConfigRejected && ev["container-id"] == h.id &&
+				strings.Contains(ev["detail"].(string), "syslog-tls-ca-cert") && strings.Contains(ev["detail"].(string), "spooled events wait") {
+				return true
+			}
+		}
+		return false
 	})
 }

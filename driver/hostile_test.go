@@ -21,7 +21,6 @@ import (
 	"github.com/docker/docker/api/types/plugins/logdriver"
 
 	"github.com/ucp-audit/ucp-audit/sink"
-	"github.com/ucp-audit/ucp-audit/sink/file"
 )
 
 // Hostile input (issue 4, item 6). Every case checks that the events
@@ -613,19 +612,10 @@ func TestHostileOutputDiskFull(t *testing.T) {
 	var fail atomic.Bool
 	var failures atomic.Int64
 	fail.Store(true)
-	root := t.TempDir()
-	d, err := New(Options{StateDir: filepath.Join(root, "state"), LogDir: filepath.Join(root, "log"), DrainTimeout: 60 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	open := d.openSink
-	d.openSink = func(o file.Options) (sink.Sink, error) {
-		s, err := open(o)
-		return &failSink{Sink: s, fail: &fail, failures: &failures}, err
-	}
-	h := &harness{t: t, d: d, logDir: filepath.Join(root, "log"), id: strings.Repeat("ef", 32)}
-	h.start(nil)
+	h := newHarnessWith(t, func(o *Options) {
+		o.DrainTimeout = 60 * time.Second
+		o.wrapSink = func(s sink.Sink) sink.Sink { return &failSink{Sink: s, fail: &fail, failures: &failures} }
+	}, nil)
 
 	const n = 4000 // about 2 MB: 30 pipe buffers
 	var want []string
