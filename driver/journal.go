@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // journalFile holds, in a container's store directory, the bytes the
@@ -16,11 +20,20 @@ const journalFile = "fifo.journal"
 const journalMax = 4 << 20
 
 // journal is a write-ahead copy of what the reader takes from the FIFO.
-// Reading a pipe consumes it, so between the read and the store's write a
-// kill -9 would lose the bytes; the journal's write follows the read at
-// once. When a new process attaches, it first parses what the journal
-// holds, then the FIFO. Only the reader goroutine uses it.
+// Reading a pipe consumes it, so a kill -9 between a read(2) and the
+// store's write would lose the bytes. The journal therefore takes them with
+// splice(2), which moves them from the pipe into the journal file inside
+// the kernel: nothing leaves the pipe that is not in the file, and a kill
+// at any point loses nothing. The reader then reads them back from the
+// file (from the page cache: the same two copies as read(2) and write(2)).
+// Where splice is not possible (not a pipe, or a file system without it)
+// it falls back to read(2) followed at once by write(2), which a kill -9
+// between the two can still lose.
+//
+// When a new process attaches, it first parses what the journal holds,
+// then the FIFO. Only the reader goroutine uses it.
 type journal struct {
+	path string
 	f    *os.File
 	size int64 // bytes in the file
 	left int64 // bytes left by an earlier process, read first
@@ -36,21 +49,43 @@ func openJournal(path string) (*journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("log journal: %w", err)
 	}
-	return &journal{f: f, size: fi.Size(), left: fi.Size()}, nil
+	return &journal{path: path, f: f, size: fi.Size(), left: fi.Size()}, nil
 }
 
 // reader returns what the reader parses: the bytes left in the journal,
 // then the FIFO, each read of which is appended to the journal first.
-func (j *journal) reader(fifo io.Reader) io.Reader {
-	return io.MultiReader(io.NewSectionReader(j.f, 0, j.left), &journalTee{j: j, r: fifo})
+// closed reports whether the FIFO was closed on purpose, which ends the
+// reader with io.ErrClosedPipe.
+func (j *journal) reader(fifo io.Reader, closed *atomic.Bool) io.Reader {
+	return io.MultiReader(io.NewSectionReader(j.f, 0, j.left), j.tee(fifo, closed))
+}
+
+// tee returns the reader of fifo that journals what it reads.
+func (j *journal) tee(fifo io.Reader, closed *atomic.Bool) *journalTee {
+	t := &journalTee{j: j, r: fifo, closed: closed}
+	if sc, ok := fifo.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			t.rc = rc
+		}
+	}
+	return t
 }
 
 type journalTee struct {
-	j *journal
-	r io.Reader
+	j      *journal
+	r      io.Reader
+	rc     syscall.RawConn // the FIFO's, for splice; nil once splice failed
+	closed *atomic.Bool
 }
 
 func (t *journalTee) Read(p []byte) (int, error) {
+	if t.rc != nil {
+		n, err := t.splice(p)
+		if !errors.Is(err, errNoSplice) {
+			return n, err
+		}
+		t.rc = nil
+	}
 	n, err := t.r.Read(p)
 	if n > 0 {
 		t.j.left = 0 // the leftovers were all read before the FIFO
@@ -61,6 +96,41 @@ func (t *journalTee) Read(p []byte) (int, error) {
 		// next compaction starts the journal afresh.
 	}
 	return n, err
+}
+
+// errNoSplice says splice(2) cannot move the FIFO into the journal here.
+var errNoSplice = errors.New("splice not supported")
+
+// splice moves up to len(p) bytes from the FIFO to the journal's end, then
+// reads them back into p.
+func (t *journalTee) splice(p []byte) (int, error) {
+	var n int64
+	var serr error
+	err := t.rc.Read(func(fd uintptr) bool {
+		off := t.j.size
+		n, serr = unix.Splice(int(fd), nil, int(t.j.f.Fd()), &off, len(p), unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+		return !errors.Is(serr, unix.EAGAIN) && !errors.Is(serr, unix.EINTR)
+	})
+	switch {
+	case err != nil:
+		if t.closed.Load() {
+			return 0, io.ErrClosedPipe
+		}
+		return 0, fmt.Errorf("log fifo: %w", err)
+	case errors.Is(serr, unix.EINVAL) || errors.Is(serr, unix.ENOSYS) || errors.Is(serr, unix.EBADF):
+		return 0, errNoSplice
+	case serr != nil:
+		return 0, fmt.Errorf("log fifo: splice to the journal: %w", serr)
+	case n == 0:
+		return 0, io.EOF // every writer closed the FIFO
+	}
+	t.j.left = 0 // the leftovers were all read before the FIFO
+	got, err := t.j.f.ReadAt(p[:n], t.j.size)
+	t.j.size += int64(got)
+	if err != nil && got < int(n) {
+		return got, fmt.Errorf("log journal: %w", err)
+	}
+	return got, nil
 }
 
 // big reports whether the journal should be compacted.
@@ -77,12 +147,28 @@ func (j *journal) consumed(rest []byte) error {
 		return nil
 	}
 	if len(rest) > 0 {
-		if _, err := j.f.WriteAt(rest, 0); err != nil {
+		// Written beside and renamed over: a kill must find either the
+		// old journal or the new one, never rest over the old bytes.
+		tmp := j.path + ".new"
+		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
 			return fmt.Errorf("log journal: %w", err)
 		}
+		if _, err := f.Write(rest); err != nil {
+			f.Close()
+			return fmt.Errorf("log journal: %w", err)
+		}
+		if err := os.Rename(tmp, j.path); err != nil {
+			f.Close()
+			return fmt.Errorf("log journal: %w", err)
+		}
+		j.f.Close()
+		j.f = f
+		j.size = int64(len(rest))
+		return nil
 	}
-	j.size = int64(len(rest))
-	if err := j.f.Truncate(j.size); err != nil {
+	j.size = 0
+	if err := j.f.Truncate(0); err != nil {
 		return fmt.Errorf("log journal: %w", err)
 	}
 	return nil

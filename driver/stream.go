@@ -69,6 +69,7 @@ type stream struct {
 	pipeDone   chan struct{}
 	pipeErr    error // set before pipeDone closes
 	closeOnce  sync.Once
+	fifoClosed atomic.Bool // set by closeFifo before it closes the FIFO
 }
 
 // startStream opens everything a container's logging needs and starts its
@@ -214,11 +215,10 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 // read drains the FIFO into the store until the FIFO is closed.
 func (s *stream) read() {
 	defer close(s.readerDone)
-	// What the FIFO gives is written to the journal at once, before it is
-	// parsed: a kill -9 loses at most what it interrupts between the read
-	// and that write. A new process first takes what the journal holds
-	// (some of it may be stored already: at least once).
-	fr := newFrameReader(s.journal.reader(s.fifo), 256<<10)
+	// What the FIFO gives goes to the journal before it is parsed (see
+	// journal): a kill -9 loses none of it. A new process first takes what
+	// the journal holds (some of it may be stored already: at least once).
+	fr := newFrameReader(s.journal.reader(s.fifo, &s.fifoClosed), 256<<10)
 	var budget int // spool-full=block: bytes to read before pausing again
 	warn := rate.Sometimes{Interval: 10 * time.Second}
 	flush := func() {
@@ -320,7 +320,10 @@ func isClosedErr(err error) bool {
 
 // closeFifo ends the reader.
 func (s *stream) closeFifo() {
-	s.closeOnce.Do(func() { _ = s.fifo.Close() })
+	s.closeOnce.Do(func() {
+		s.fifoClosed.Store(true)
+		_ = s.fifo.Close()
+	})
 }
 
 // pending reports how many bytes wait in the FIFO, unread (FIONREAD, which

@@ -1,0 +1,154 @@
+package driver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/containerd/fifo"
+)
+
+// TestJournalSplicesTheFIFO: with a real FIFO the journal takes the bytes
+// with splice(2), so everything the reader got is in the journal file
+// before the reader sees it, and the end of the writers reads as io.EOF.
+func TestJournalSplicesTheFIFO(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r, err := fifo.OpenFifo(ctx, path, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := openJournal(filepath.Join(dir, journalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	var closed atomic.Bool
+	tee := j.tee(r, &closed)
+	if tee.rc == nil {
+		t.Fatal("the FIFO gives no syscall.RawConn: the journal cannot splice")
+	}
+
+	want := bytes.Repeat([]byte("0123456789abcdef"), 40<<10) // 640 KiB: several pipe buffers
+	go func() {
+		w.Write(want)
+		w.Close()
+	}()
+	got, err := io.ReadAll(tee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, want %d", len(got), len(want))
+	}
+	if tee.rc == nil {
+		t.Error("fell back from splice to read(2)")
+	}
+	journaled, err := os.ReadFile(filepath.Join(dir, journalFile))
+	if err != nil || !bytes.Equal(journaled, want) {
+		t.Errorf("journal holds %d bytes (%v), want the %d read", len(journaled), err, len(want))
+	}
+}
+
+// TestJournalClosedFIFO: closing the FIFO on purpose ends a reader waiting
+// in splice with io.ErrClosedPipe, which the stream takes as its end.
+func TestJournalClosedFIFO(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r, err := fifo.OpenFifo(ctx, path, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	j, err := openJournal(filepath.Join(dir, journalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	var closed atomic.Bool
+	tee := j.tee(r, &closed)
+	done := make(chan error, 1)
+	go func() {
+		_, err := tee.Read(make([]byte, 4096))
+		done <- err
+	}()
+	w.Write([]byte("x")) // the reader is in splice's wait or past it
+	closed.Store(true)
+	r.Close()
+	for {
+		err := <-done
+		if err == nil { // it took "x" first
+			go func() {
+				_, err := tee.Read(make([]byte, 4096))
+				done <- err
+			}()
+			continue
+		}
+		if !errors.Is(err, io.ErrClosedPipe) {
+			t.Fatalf("read after close: %v, want io.ErrClosedPipe", err)
+		}
+		return
+	}
+}
+
+// TestJournalCompaction: consumed(rest) leaves exactly rest in the journal
+// (renamed over it, so a kill finds the old or the new journal whole), and
+// what is read next is appended after it.
+func TestJournalCompaction(t *testing.T) {
+	dir := t.TempDir()
+	j, err := openJournal(filepath.Join(dir, journalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	var closed atomic.Bool
+	tee := j.tee(bytes.NewReader([]byte("stored-then-rest|next")), &closed) // no FIFO: read(2) and write
+	buf := make([]byte, 16)
+	if n, err := io.ReadFull(tee, buf); n != 16 || err != nil {
+		t.Fatal(n, err)
+	}
+	if err := j.consumed([]byte("rest")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, journalFile)); string(b) != "rest" {
+		t.Fatalf("journal after compaction: %q", b)
+	}
+	if _, err := io.ReadAll(tee); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, journalFile)); string(b) != "rest|next" {
+		t.Fatalf("journal after the next read: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, journalFile+".new")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary journal left: %v", err)
+	}
+	if err := j.consumed(nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, journalFile)); fi.Size() != 0 {
+		t.Errorf("journal not emptied: %d bytes", fi.Size())
+	}
+}
