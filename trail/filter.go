@@ -1,0 +1,171 @@
+package trail
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Filter selects events. Every non-empty criterion must hold (AND); a list
+// holds when any of its values matches (OR). The zero Filter selects every
+// event.
+type Filter struct {
+	// Since (inclusive) and Until (exclusive) bound the event's time
+	// (Event.Time). When either is set, an event without a time is not
+	// selected.
+	Since, Until time.Time
+	// Users match the human name (Event.HumanUser), user.username or
+	// user.uid, whole and case-insensitively.
+	Users []string
+	// Verbs match verb case-insensitively ("get" matches GET and get).
+	Verbs []string
+	// Paths are path.Match patterns on the requestURI's path (no query
+	// string, not unescaped): "*" does not cross "/", so
+	// /api/v1/namespaces/*/secrets matches every namespace's secrets.
+	Paths []string
+	// Kinds match the API family (kind) case-insensitively.
+	Kinds []string
+	// Codes match responseStatus.code; an event without one matches none.
+	Codes []Code
+	// Containers match a prefix of the container ID or the whole
+	// container name (a leading "/" ignored).
+	Containers []string
+	// Hosts match the ucp-audit/host annotation case-insensitively.
+	Hosts []string
+	// Grep are case-insensitive substrings of the requestURI.
+	Grep []string
+}
+
+// Match reports whether the filter selects e.
+func (f *Filter) Match(e *Event) bool {
+	if !f.Since.IsZero() || !f.Until.IsZero() {
+		if e.Time.IsZero() ||
+			!f.Since.IsZero() && e.Time.Before(f.Since) ||
+			!f.Until.IsZero() && !e.Time.Before(f.Until) {
+			return false
+		}
+	}
+	if len(f.Users) > 0 && !anyOf(f.Users, func(u string) bool {
+		return strings.EqualFold(u, e.HumanUser()) || strings.EqualFold(u, e.User.Username) || strings.EqualFold(u, e.User.UID)
+	}) {
+		return false
+	}
+	if len(f.Verbs) > 0 && !anyOf(f.Verbs, func(v string) bool { return strings.EqualFold(v, e.Verb) }) {
+		return false
+	}
+	if len(f.Paths) > 0 {
+		p := e.Path()
+		if !anyOf(f.Paths, func(pat string) bool { ok, _ := path.Match(pat, p); return ok }) {
+			return false
+		}
+	}
+	if len(f.Kinds) > 0 && !anyOf(f.Kinds, func(k string) bool { return strings.EqualFold(k, e.Kind) }) {
+		return false
+	}
+	if len(f.Codes) > 0 && !anyOf(f.Codes, func(c Code) bool { return c.Match(e.Code) }) {
+		return false
+	}
+	if len(f.Containers) > 0 {
+		id, name := e.ContainerID(), strings.TrimPrefix(e.ContainerName(), "/")
+		if !anyOf(f.Containers, func(c string) bool {
+			return c != "" && len(c) <= len(id) && strings.EqualFold(id[:len(c)], c) || strings.TrimPrefix(c, "/") == name && name != ""
+		}) {
+			return false
+		}
+	}
+	if len(f.Hosts) > 0 && !anyOf(f.Hosts, func(h string) bool { return strings.EqualFold(h, e.Host()) }) {
+		return false
+	}
+	if len(f.Grep) > 0 {
+		uri := strings.ToLower(e.RequestURI)
+		if !anyOf(f.Grep, func(g string) bool { return strings.Contains(uri, strings.ToLower(g)) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func anyOf[T any](list []T, ok func(T) bool) bool {
+	for _, x := range list {
+		if ok(x) {
+			return true
+		}
+	}
+	return false
+}
+
+// Code matches response codes from Min to Max: 403 is {403, 403}, 4xx is
+// {400, 499}.
+type Code struct{ Min, Max int }
+
+// Match reports whether code is in c's range; 0 (no code) never is.
+func (c Code) Match(code int) bool { return code != 0 && code >= c.Min && code <= c.Max }
+
+// ErrCode is returned (wrapped) by ParseCode.
+var ErrCode = errors.New("want a status code (403) or a class (4xx)")
+
+// ParseCode reads a response code (three digits, 100 to 599) or a class
+// (1xx to 5xx, any case).
+func ParseCode(s string) (Code, error) {
+	if len(s) == 3 && s[0] >= '1' && s[0] <= '5' && strings.EqualFold(s[1:], "xx") {
+		base := int(s[0]-'0') * 100
+		return Code{base, base + 99}, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil && len(s) == 3 && n >= 100 && n <= 599 {
+		return Code{n, n}, nil
+	}
+	return Code{}, ErrCode
+}
+
+// ErrTimeSpec is returned (wrapped) by ParseTimeSpec.
+var ErrTimeSpec = errors.New("want RFC 3339 time, a date (2006-01-02) or a duration before now (90m, 2h, 7d)")
+
+// maxDays bounds the days of a relative time, so that it cannot overflow.
+const maxDays = 100000
+
+// ParseTimeSpec reads a --since or --until value: an RFC 3339 time
+// ("2024-03-02T10:00:00Z", fractional seconds allowed), a date
+// ("2024-03-02", midnight UTC at its start), or a duration before now: a
+// Go duration ("90m", "2h30m") or a whole number of days, optionally
+// followed by one ("7d", "1d12h").
+func ParseTimeSpec(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	d, err := parseAgo(s)
+	if err != nil {
+		return time.Time{}, ErrTimeSpec
+	}
+	return now.Add(-d).UTC(), nil
+}
+
+// parseAgo reads a non-negative duration with an optional leading number
+// of days.
+func parseAgo(s string) (time.Duration, error) {
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err != nil || n < 0 || n > maxDays || s[0] == '+' || s[0] == '-' {
+			return 0, ErrTimeSpec
+		}
+		days = time.Duration(n) * 24 * time.Hour
+		s = s[i+1:]
+		if s == "" {
+			return days, nil
+		}
+	}
+	if s == "" || s[0] == '-' || s[0] == '+' {
+		return 0, ErrTimeSpec
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > time.Duration(1<<62)-days {
+		return 0, fmt.Errorf("%w: %v", ErrTimeSpec, err)
+	}
+	return days + d, nil
+}

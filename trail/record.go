@@ -1,0 +1,319 @@
+package trail
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/ucp-audit/ucp-audit/audit"
+)
+
+// Type says what one line of an audit file holds.
+type Type int
+
+// The line types. Only TypeEvent lines are audit events; the others are the
+// plugin's own records (marked by a top-level key starting with
+// "ucp-audit/", other than "ucp-audit/chain"), objects that are not events,
+// and lines that could not be read.
+const (
+	TypeEvent   Type = iota // an audit event
+	TypeSelf                // {"ucp-audit/self":…}, the plugin's lifecycle
+	TypeGap                 // {"ucp-audit/gap":…}, events lost for a destination
+	TypeSeal                // {"ucp-audit/seal":…}, a tamper-evidence seal
+	TypeOther               // another plugin record, or an object without auditID (a quarantine.log record)
+	TypeInvalid             // not a JSON object, or too long; Record.Err says which
+)
+
+var typeNames = [...]string{"event", "self", "gap", "seal", "other", "invalid"}
+
+func (t Type) String() string {
+	if t < 0 || int(t) >= len(typeNames) {
+		return "unknown"
+	}
+	return typeNames[t]
+}
+
+// ChainKey is the top-level key of the tamper-evidence data an event may
+// carry. It does not make a line a plugin record.
+const ChainKey = "ucp-audit/chain"
+
+const reservedPrefix = "ucp-audit/"
+
+// ErrNotJSON is Record.Err for a line that is not a JSON object.
+var ErrNotJSON = errors.New("not a JSON object")
+
+// Record is one line of an audit file.
+type Record struct {
+	File string // the file it was read from
+	Line int    // its line number in File, from 1
+	// Raw is the line as it is in the file, without its newline. It is
+	// only valid until the callback that received the Record returns.
+	Raw   []byte
+	Type  Type
+	Event *Event // set for TypeEvent
+	Err   error  // set for TypeInvalid: ErrNotJSON or ErrLineTooLong
+}
+
+// Event holds the fields of an audit event that query and report use.
+// Fields that are absent, null or of an unexpected JSON type are left
+// zero; the event is still an event.
+type Event struct {
+	AuditID                  string            `json:"auditID"`
+	Kind                     string            `json:"kind"` // the API family: kubernetes, docker-swarm, ucp …
+	Level                    string            `json:"level"`
+	Stage                    string            `json:"stage"`
+	Verb                     string            `json:"verb"`
+	RequestURI               string            `json:"requestURI"`
+	User                     User              `json:"user"`
+	SourceIPs                []string          `json:"sourceIPs"`
+	ObjectRef                ObjectRef         `json:"objectRef"`
+	Code                     int               `json:"-"` // responseStatus.code; 0 when absent
+	StageTimestamp           string            `json:"stageTimestamp"`
+	RequestReceivedTimestamp string            `json:"requestReceivedTimestamp"`
+	Timestamp                string            `json:"timestamp"`
+	Annotations              map[string]string `json:"annotations"`
+	// Time is the event's time (see EventTime); zero when none parses.
+	Time time.Time `json:"-"`
+}
+
+// User is the event's user.
+type User struct {
+	Username string              `json:"username"`
+	UID      string              `json:"uid"`
+	Groups   []string            `json:"groups"`
+	Extra    map[string][]string `json:"extra"`
+}
+
+// ObjectRef is the Kubernetes object an event acted on.
+type ObjectRef struct {
+	Namespace   string `json:"namespace"`
+	Resource    string `json:"resource"`
+	Subresource string `json:"subresource"`
+	Name        string `json:"name"`
+	APIGroup    string `json:"apiGroup"`
+	APIVersion  string `json:"apiVersion"`
+}
+
+// Parse classifies one line (without its newline) and, for an event,
+// decodes the fields Event holds. It returns TypeInvalid with ErrNotJSON
+// for a line that is not a JSON object. A line whose top-level keys include
+// one starting with "ucp-audit/" (other than ChainKey) is a plugin record;
+// an object without auditID is TypeOther; every other object is an event.
+func Parse(line []byte) (Type, *Event, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(line, &top); err != nil || top == nil {
+		return TypeInvalid, nil, ErrNotJSON
+	}
+	t := TypeEvent
+	for k := range top {
+		if !strings.HasPrefix(k, reservedPrefix) || k == ChainKey {
+			continue
+		}
+		var kt Type
+		switch k {
+		case "ucp-audit/self":
+			kt = TypeSelf
+		case "ucp-audit/gap":
+			kt = TypeGap
+		case "ucp-audit/seal":
+			kt = TypeSeal
+		default:
+			kt = TypeOther
+		}
+		// Several plugin keys in one line (not written today): the
+		// first in the order above wins, so the result is deterministic.
+		if t == TypeEvent || kt < t {
+			t = kt
+		}
+	}
+	if t != TypeEvent {
+		return t, nil, nil
+	}
+	if _, ok := top["auditID"]; !ok {
+		return TypeOther, nil, nil
+	}
+	e := &Event{}
+	// Each field on its own, so that one of an unexpected type loses
+	// only itself.
+	fields := []struct {
+		key string
+		dst any
+	}{
+		{"auditID", &e.AuditID}, {"kind", &e.Kind}, {"level", &e.Level}, {"stage", &e.Stage},
+		{"verb", &e.Verb}, {"requestURI", &e.RequestURI}, {"user", &e.User},
+		{"sourceIPs", &e.SourceIPs}, {"objectRef", &e.ObjectRef},
+		{"stageTimestamp", &e.StageTimestamp}, {"requestReceivedTimestamp", &e.RequestReceivedTimestamp},
+		{"timestamp", &e.Timestamp},
+	}
+	for _, f := range fields {
+		if raw, ok := top[f.key]; ok {
+			_ = json.Unmarshal(raw, f.dst) // a wrong type leaves the field as it was
+		}
+	}
+	if raw, ok := top["responseStatus"]; ok {
+		var rs struct {
+			Code int `json:"code"`
+		}
+		_ = json.Unmarshal(raw, &rs)
+		e.Code = rs.Code
+	}
+	if raw, ok := top["annotations"]; ok {
+		var ann map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &ann)
+		for k, v := range ann {
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				if e.Annotations == nil {
+					e.Annotations = make(map[string]string, len(ann))
+				}
+				e.Annotations[k] = s
+			}
+		}
+	}
+	e.Time = EventTime(e)
+	return TypeEvent, e, nil
+}
+
+// EventTime is the event's time: the first of stageTimestamp,
+// requestReceivedTimestamp, timestamp and the ucp-audit/received-at
+// annotation that is an RFC 3339 time (any number of fractional digits).
+// Absent, null and unparseable values are passed over; the zero time means
+// none parsed. The result is in UTC.
+func EventTime(e *Event) time.Time {
+	for _, s := range [...]string{e.StageTimestamp, e.RequestReceivedTimestamp, e.Timestamp, e.Annotations[audit.AnnotationReceivedAt]} {
+		if t, ok := parseRFC3339(s); ok {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+func parseRFC3339(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	// Parsing accepts a fractional second after the seconds even though
+	// the layout has none.
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// HumanUser is the person behind the event: the ucp-audit/user annotation,
+// else user.extra.username[0], else user.username (an account ID in UCP),
+// else user.uid; "" when there is none.
+func (e *Event) HumanUser() string {
+	if u := e.Annotations[audit.AnnotationUser]; u != "" {
+		return u
+	}
+	if u := e.User.Extra["username"]; len(u) > 0 && u[0] != "" {
+		return u[0]
+	}
+	if e.User.Username != "" {
+		return e.User.Username
+	}
+	return e.User.UID
+}
+
+// Path is the requestURI without its query string (and fragment), not
+// unescaped.
+func (e *Event) Path() string {
+	p := e.RequestURI
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	return p
+}
+
+// ContainerName is the ucp-audit/container-name annotation.
+func (e *Event) ContainerName() string { return e.Annotations[audit.AnnotationContainerName] }
+
+// ContainerID is the ucp-audit/container-id annotation.
+func (e *Event) ContainerID() string { return e.Annotations[audit.AnnotationContainerID] }
+
+// Host is the ucp-audit/host annotation.
+func (e *Event) Host() string { return e.Annotations[audit.AnnotationHost] }
+
+// Resource names what the event acted on, for grouping:
+//
+//   - with objectRef.resource: "NAMESPACE/RESOURCE", or "RESOURCE" for a
+//     cluster-scoped one ("default/pods", "nodes");
+//   - else, for a Kubernetes-shaped path (/api/VERSION/… or
+//     /apis/GROUP/VERSION/…), the same read from the path;
+//   - else the path's first segment after a Docker API version segment
+//     (/v1.41/services/x → "services", /auth/login → "auth"), or its first
+//     two when the first is "api" (/api/ucp/config → "api/ucp");
+//   - "" for an empty path.
+func (e *Event) Resource() string {
+	if r := e.ObjectRef.Resource; r != "" {
+		if ns := e.ObjectRef.Namespace; ns != "" {
+			return ns + "/" + r
+		}
+		return r
+	}
+	return pathResource(e.Path())
+}
+
+func pathResource(p string) string {
+	var segs []string
+	for s := range strings.SplitSeq(p, "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	if len(segs) == 0 {
+		return ""
+	}
+	// Kubernetes: /api/v1/[namespaces/NS/]RES…, /apis/G/V/[namespaces/NS/]RES…
+	var rest []string
+	switch {
+	case segs[0] == "api" && len(segs) >= 3 && isK8sVersion(segs[1]):
+		rest = segs[2:]
+	case segs[0] == "apis" && len(segs) >= 4 && isK8sVersion(segs[2]):
+		rest = segs[3:]
+	}
+	if rest != nil {
+		if rest[0] == "namespaces" && len(rest) >= 3 {
+			return rest[1] + "/" + rest[2]
+		}
+		return rest[0]
+	}
+	if isDockerVersion(segs[0]) {
+		segs = segs[1:]
+		if len(segs) == 0 {
+			return ""
+		}
+	}
+	if segs[0] == "api" && len(segs) > 1 {
+		return segs[0] + "/" + segs[1]
+	}
+	return segs[0]
+}
+
+// isK8sVersion reports whether s is a Kubernetes API version: v1, v1beta1,
+// v2alpha3.
+func isK8sVersion(s string) bool {
+	if len(s) < 2 || s[0] != 'v' || s[1] < '1' || s[1] > '9' {
+		return false
+	}
+	rest := strings.TrimLeft(s[1:], "0123456789")
+	for _, suf := range [...]string{"alpha", "beta"} {
+		if r, ok := strings.CutPrefix(rest, suf); ok && r != "" && strings.Trim(r, "0123456789") == "" {
+			return true
+		}
+	}
+	return rest == ""
+}
+
+// isDockerVersion reports whether s is a Docker API version segment: v1.41.
+func isDockerVersion(s string) bool {
+	v, ok := strings.CutPrefix(s, "v")
+	if !ok {
+		return false
+	}
+	maj, min, ok := strings.Cut(v, ".")
+	return ok && maj != "" && min != "" && strings.Trim(maj, "0123456789") == "" && strings.Trim(min, "0123456789") == ""
+}
