@@ -38,8 +38,12 @@ func main() {
 			return
 		case "status":
 			os.Exit(status(os.Args[2:]))
+		case "query":
+			os.Exit(query(os.Args[2:]))
+		case "report":
+			os.Exit(report(os.Args[2:]))
 		default:
-			fmt.Fprintf(os.Stderr, "ucp-audit: unknown command %q (commands: version, status [ADDRESS]; with no command it runs as the Docker plugin)\n", os.Args[1])
+			fmt.Fprintf(os.Stderr, "ucp-audit: unknown command %q (commands: version, status [ADDRESS], query, report; with no command it runs as the Docker plugin)\n", os.Args[1])
 			os.Exit(2)
 		}
 	}
