@@ -1,0 +1,495 @@
+package chain
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ucp-audit/ucp-audit/trail"
+)
+
+// Kind classifies a Problem. The package documentation gives the rule
+// behind each kind.
+type Kind string
+
+// The kinds of problem Verify reports.
+const (
+	KindModified       Kind = "modified"        // a line's hash does not match its content, or its chain field or seal is malformed
+	KindBadSignature   Kind = "bad-signature"   // a seal's signature does not verify with the given key
+	KindUnsigned       Kind = "unsigned"        // a key was given but a seal has no signature
+	KindDeleted        Kind = "deleted"         // records are missing
+	KindInserted       Kind = "inserted"        // a line that does not belong to the chain at its place
+	KindReordered      Kind = "reordered"       // records are present but out of order
+	KindDuplicated     Kind = "duplicated"      // a record appears a second time
+	KindTruncated      Kind = "truncated"       // a file ends before its last seal, or in the middle of a line
+	KindFileMissing    Kind = "file-missing"    // a whole file of the chain is missing
+	KindFileReplaced   Kind = "file-replaced"   // a file does not continue the chain where it should
+	KindFilesReordered Kind = "files-reordered" // files are out of order
+)
+
+// Problem is the first thing wrong with a chain, as Verify reports it in
+// Result.Err; use errors.As to get it.
+type Problem struct {
+	Kind   Kind
+	File   string // the file's path as in the Set (the live file's path for a missing live file)
+	Line   int64  // 1-based line number in File; 0 when a whole file is missing
+	N      uint64 // chain number of the record concerned; 0 when unknown
+	Detail string // what was found, for people
+}
+
+// Error returns "file:line: kind: detail".
+func (p *Problem) Error() string {
+	return fmt.Sprintf("%s:%d: %s: %s", p.File, p.Line, p.Kind, p.Detail)
+}
+
+// VerifyOptions are Verify's settings. The zero value checks an unsigned
+// chain that must end sealed.
+type VerifyOptions struct {
+	// Key, when set, must have signed every seal: a seal without a
+	// signature is KindUnsigned, a wrong one KindBadSignature. Nil: the
+	// signatures are not checked.
+	Key ed25519.PublicKey
+	// AllowUnsealedTail accepts records after the live file's last seal,
+	// and a partial last line there: a file that is still being written.
+	AllowUnsealedTail bool
+}
+
+// Result is what Verify found in one set.
+type Result struct {
+	Base    string // the set's live file
+	Files   int    // files read to the end
+	Records uint64 // chained lines accepted, seals included
+	Seals   uint64 // seals accepted (signed with Key, when one was given)
+	First   uint64 // N of the first line accepted; 0 when none
+	Last    uint64 // N of the last line accepted
+	// Err is nil when the whole set verifies; a *Problem for the first
+	// problem in chain order; any other error is one reading the files
+	// (wrapping the os error), which says nothing about tampering.
+	Err error
+}
+
+// OK reports whether the set verified.
+func (r Result) OK() bool { return r.Err == nil }
+
+// Verify checks one rotated set (trail.Files), oldest file first, against
+// the rules in the package documentation, and reports the first problem in
+// chain order. It streams the files (gzip-compressed ones too): memory is
+// bounded by the longest line, whatever the size of the files, and nothing
+// is kept per record. A problem that needs context to be classified
+// (records skipped, or a number seen before) costs a second read of the
+// set. Verify only reads; it is safe to call concurrently.
+func Verify(set trail.Set, opts VerifyOptions) Result {
+	v := &verifier{set: set, opts: opts, res: Result{Base: set.Base}}
+	if opts.Key != nil {
+		v.fp = Fingerprint(opts.Key)
+	}
+	err := eachLine(set.Files, v.line, v.eof)
+	if v.prob == nil && err != nil {
+		v.readProblem(err)
+	}
+	if v.prob == nil && v.res.Err == nil {
+		v.finish()
+	}
+	if v.prob != nil {
+		v.res.Err = v.prob
+	}
+	return v.res
+}
+
+type verifier struct {
+	set  trail.Set
+	opts VerifyOptions
+	fp   string
+	res  Result
+	prob *Problem
+
+	have      bool     // a record was accepted
+	expN      uint64   // the next N
+	prev      [32]byte // hash of the last accepted record
+	sealed    Reason   // reason of the last accepted record when a seal
+	file      uint64   // number of the file being read (its open seal)
+	first     int      // index of the file holding the first record
+	oldest    uint64   // number of that file
+	bound     uint64   // files numbered bound and above must be present
+	boundFile uint64   // the file whose opening set bound
+	boundKeep int      // and its keep
+	lines     int64    // lines accepted in the file being read
+	sealLine  int64    // line of the last seal in the file being read
+	unsealedN uint64   // N of the first record after the last seal
+	lastFile  int      // index of the last file with a record
+}
+
+func (v *verifier) fail(k Kind, i int, no int64, n uint64, format string, args ...any) bool {
+	v.prob = &Problem{Kind: k, File: v.set.Files[i], Line: no, N: n, Detail: fmt.Sprintf(format, args...)}
+	return false
+}
+
+// live reports whether file i is the set's live file.
+func (v *verifier) live(i int) bool {
+	return i == len(v.set.Files)-1 && (i >= len(v.set.Index) || v.set.Index[i] == 0)
+}
+
+// line checks one line; false stops the walk.
+func (v *verifier) line(i int, no int64, line []byte, torn bool) bool {
+	if torn {
+		if v.live(i) && v.opts.AllowUnsealedTail {
+			return true
+		}
+		return v.fail(KindTruncated, i, no, 0, "the last line has no newline: the file was cut in the middle of a line")
+	}
+	boundary := no == 1 && v.have
+	body, l, err := parse(line)
+	if err != nil {
+		if boundary && errors.Is(err, ErrNoChain) {
+			return v.fail(KindFileReplaced, i, no, 0, "the file does not begin with a chained open seal")
+		}
+		if errors.Is(err, ErrNoChain) {
+			return v.fail(KindInserted, i, no, 0, "a line without a chain field")
+		}
+		return v.fail(KindModified, i, no, 0, "%v", err)
+	}
+	if sum(l.Prev, l.N, body, []byte("}")) != l.Hash {
+		return v.fail(KindModified, i, no, l.N, "record %d: its hash does not match its content", l.N)
+	}
+	var seal *Seal
+	if bytes.HasPrefix(body, []byte(sealStart)) {
+		s, err := ParseSeal(append(body[:len(body):len(body)], '}'))
+		if err != nil {
+			return v.fail(KindModified, i, no, l.N, "record %d: %v", l.N, err)
+		}
+		seal = &s
+	}
+	open := seal != nil && seal.Reason == ReasonOpen
+	switch {
+	case !v.have:
+		if !open {
+			return v.fail(KindDeleted, i, no, l.N, "the oldest file does not begin with its open seal: records before %d were removed", l.N)
+		}
+		v.first, v.oldest = i, seal.File
+	case boundary && open:
+		switch prev := v.set.Files[v.lastFile]; {
+		case seal.File <= v.file:
+			return v.fail(KindFilesReordered, i, no, l.N, "file %d comes after file %d (%s)", seal.File, v.file, filepath.Base(prev))
+		case seal.File > v.file+1:
+			if f, ok := v.laterFile(i, v.file+1, seal.File-1); ok {
+				return v.fail(KindFilesReordered, i, no, l.N, "file %d comes before file %d, which is %s", seal.File, v.file+1, filepath.Base(v.set.Files[f]))
+			}
+			return v.fail(KindFileMissing, i, no, l.N, "%s between file %d (%s) and file %d", missing(v.file+1, seal.File-1), v.file, filepath.Base(prev), seal.File)
+		case l.N != v.expN || l.Prev != v.prev:
+			return v.fail(KindFileReplaced, i, no, l.N, "file %d does not continue the chain of file %d (%s): its open seal is record %d and does not chain to record %d", seal.File, v.file, filepath.Base(prev), l.N, v.expN-1)
+		}
+	default:
+		if !v.continues(i, no, l) {
+			return false
+		}
+		if boundary {
+			return v.fail(KindFileReplaced, i, no, l.N, "the file does not begin with an open seal")
+		}
+		if v.sealed == ReasonRotate {
+			return v.fail(KindFileReplaced, i, no, l.N, "a line after the rotate seal: the file holds more than one rotated file")
+		}
+		if open {
+			return v.fail(KindInserted, i, no, l.N, "an open seal in the middle of a file")
+		}
+	}
+	if seal != nil {
+		if !v.checkSeal(i, no, l, seal) {
+			return false
+		}
+	} else if l.Sig != nil {
+		return v.fail(KindModified, i, no, l.N, "record %d is signed but is not a seal", l.N)
+	}
+	v.accept(no, l, seal)
+	return true
+}
+
+func missing(lo, hi uint64) string {
+	if lo == hi {
+		return fmt.Sprintf("file %d is missing", lo)
+	}
+	return fmt.Sprintf("files %d to %d are missing", lo, hi)
+}
+
+// continues checks that l is the record that follows the last accepted one.
+func (v *verifier) continues(i int, no int64, l Link) bool {
+	switch {
+	case l.N == v.expN && l.Prev == v.prev:
+		return true
+	case l.N == v.expN:
+		return v.fail(KindInserted, i, no, l.N, "record %d does not chain to record %d: it was forged or taken from another chain", l.N, l.N-1)
+	case l.N > v.expN:
+		if f, at, n, ok := v.later(i, no, v.expN, l.N-1); ok {
+			return v.fail(KindReordered, i, no, l.N, "record %d comes where record %d belongs; record %d comes later, at %s:%d", l.N, v.expN, n, filepath.Base(v.set.Files[f]), at)
+		}
+		if l.N-v.expN == 1 {
+			return v.fail(KindDeleted, i, no, l.N, "1 record missing before record %d: %d", l.N, v.expN)
+		}
+		return v.fail(KindDeleted, i, no, l.N, "%d records missing before record %d: %d to %d", l.N-v.expN, l.N, v.expN, l.N-1)
+	}
+	if l.N == v.expN-1 && l.Hash == v.prev {
+		return v.fail(KindDuplicated, i, no, l.N, "record %d repeats the line before it", l.N)
+	}
+	f, at, hash, ok := v.earlier(i, no, l.N)
+	switch {
+	case ok && hash == l.Hash:
+		return v.fail(KindDuplicated, i, no, l.N, "record %d repeats %s:%d", l.N, filepath.Base(v.set.Files[f]), at)
+	case ok:
+		return v.fail(KindInserted, i, no, l.N, "a second, different record %d (the first is at %s:%d)", l.N, filepath.Base(v.set.Files[f]), at)
+	}
+	return v.fail(KindInserted, i, no, l.N, "record %d after record %d: it precedes the oldest record present", l.N, v.expN-1)
+}
+
+// checkSeal checks a seal's own fields and signature.
+func (v *verifier) checkSeal(i int, no int64, l Link, s *Seal) bool {
+	if v.opts.Key != nil {
+		if l.Sig == nil {
+			return v.fail(KindUnsigned, i, no, l.N, "seal %d (%s) is not signed", l.N, s.Reason)
+		}
+		if !ed25519.Verify(v.opts.Key, l.Hash[:], l.Sig) {
+			if s.Key != v.fp {
+				return v.fail(KindBadSignature, i, no, l.N, "seal %d (%s) was signed by key %.16s…, not by the given key %.16s…", l.N, s.Reason, s.Key, v.fp)
+			}
+			return v.fail(KindBadSignature, i, no, l.N, "seal %d (%s): the signature does not verify: the records since the previous seal were rewritten", l.N, s.Reason)
+		}
+	}
+	if s.Reason != ReasonOpen && s.File != v.file {
+		return v.fail(KindModified, i, no, l.N, "seal %d says file %d, in file %d", l.N, s.File, v.file)
+	}
+	if s.Records != uint64(no) {
+		return v.fail(KindModified, i, no, l.N, "seal %d counts %d lines in its file, but it is line %d", l.N, s.Records, no)
+	}
+	if s.Reason == ReasonResume && s.Clean && v.sealed != ReasonClose {
+		return v.fail(KindModified, i, no, l.N, "resume seal %d says the file was closed cleanly, but record %d is not a close seal", l.N, l.N-1)
+	}
+	return true
+}
+
+func (v *verifier) accept(no int64, l Link, s *Seal) {
+	v.have = true
+	v.expN, v.prev = l.N+1, l.Hash
+	v.lines = no
+	v.sealed = ""
+	if v.res.First == 0 {
+		v.res.First = l.N
+	}
+	v.res.Last = l.N
+	v.res.Records++
+	if s == nil {
+		if v.unsealedN == 0 {
+			v.unsealedN = l.N
+		}
+		return
+	}
+	v.res.Seals++
+	v.sealed = s.Reason
+	v.sealLine, v.unsealedN = no, 0
+	if s.Reason == ReasonOpen {
+		v.file = s.File
+	}
+	// The file opened by this seal, or by the rotation this seal announces,
+	// was opened keeping s.Keep files.
+	opened := s.File
+	if s.Reason == ReasonRotate {
+		opened++
+	}
+	if (s.Reason == ReasonOpen || s.Reason == ReasonRotate) && s.Keep > 0 && opened >= uint64(s.Keep) && opened-uint64(s.Keep)+1 > v.bound {
+		v.bound, v.boundFile, v.boundKeep = opened-uint64(s.Keep)+1, opened, s.Keep
+	}
+}
+
+// eof checks the end of file i, of the given number of lines.
+func (v *verifier) eof(i int, lines int64) bool {
+	v.res.Files++
+	if v.live(i) {
+		return true // finish checks the live file's end
+	}
+	if lines == 0 || v.lines != lines || v.sealed != ReasonRotate {
+		return v.fail(KindTruncated, i, lines+1, 0, "a rotated file must end with its rotate seal")
+	}
+	v.lastFile = i
+	v.lines, v.sealLine = 0, 0
+	return true
+}
+
+// finish checks what only the whole set shows.
+func (v *verifier) finish() {
+	last := len(v.set.Files) - 1
+	if !v.have {
+		return
+	}
+	if !v.live(last) {
+		if _, err := os.Lstat(v.set.Base); errors.Is(err, os.ErrNotExist) {
+			v.prob = &Problem{Kind: KindFileMissing, File: v.set.Base, Detail: fmt.Sprintf("the live file is missing: file %d (%s) was rotated away, so file %d should exist", v.file, filepath.Base(v.set.Files[last]), v.file+1)}
+		}
+		return // a part of the set, named explicitly
+	}
+	if v.bound > 0 && v.oldest > v.bound {
+		v.fail(KindFileMissing, v.first, 1, 0, "%s: file %d was opened keeping %d files, so files %d to %d must be present, but the oldest present is file %d", missing(v.bound, v.oldest-1), v.boundFile, v.boundKeep, v.bound, v.boundFile, v.oldest)
+		return
+	}
+	if v.lines > 0 && v.sealed == "" && !v.opts.AllowUnsealedTail {
+		where := "the file's last seal"
+		if v.sealLine > 0 {
+			where = fmt.Sprintf("the last seal (line %d)", v.sealLine)
+		}
+		v.fail(KindTruncated, last, v.lines+1, 0, "records %d to %d after %s are not sealed: the file was cut after them, or it is still being written", v.unsealedN, v.expN-1, where)
+	}
+}
+
+// readProblem classifies an error reading the files.
+func (v *verifier) readProblem(err error) {
+	var re *readError
+	if !errors.As(err, &re) {
+		v.res.Err = err
+		return
+	}
+	var corrupt flate.CorruptInputError
+	switch {
+	case errors.Is(re.err, errTooLong):
+		v.fail(KindModified, re.file, re.line, 0, "%v", re.err)
+	case errors.Is(re.err, io.ErrUnexpectedEOF):
+		v.fail(KindTruncated, re.file, re.line, 0, "the compressed file is cut short")
+	case errors.Is(re.err, gzip.ErrChecksum), errors.Is(re.err, gzip.ErrHeader), errors.As(re.err, &corrupt):
+		v.fail(KindModified, re.file, re.line, 0, "the compressed file is corrupt: %v", re.err)
+	default:
+		v.res.Err = re.err
+	}
+}
+
+// later looks after line no of file i for a valid record numbered lo to
+// hi, and returns where the first one is and its number.
+func (v *verifier) later(i int, no int64, lo, hi uint64) (fi int, at int64, n uint64, found bool) {
+	eachLine(v.set.Files[i:], func(j int, k int64, line []byte, torn bool) bool {
+		if (j == 0 && k <= no) || torn {
+			return true
+		}
+		if l, ok := validRecord(line); ok && l.N >= lo && l.N <= hi {
+			fi, at, n, found = i+j, k, l.N, true
+			return false
+		}
+		return true
+	}, nil)
+	return fi, at, n, found
+}
+
+// validRecord parses a line and checks its hash.
+func validRecord(line []byte) (Link, bool) {
+	body, l, err := parse(line)
+	return l, err == nil && sum(l.Prev, l.N, body, []byte("}")) == l.Hash
+}
+
+// laterFile looks in the files after file i for one whose first line is
+// the valid open seal of a file numbered lo to hi.
+func (v *verifier) laterFile(i int, lo, hi uint64) (int, bool) {
+	for j := i + 1; j < len(v.set.Files); j++ {
+		found := false
+		eachLine(v.set.Files[j:j+1], func(_ int, _ int64, line []byte, torn bool) bool {
+			body, l, err := parse(line)
+			if err != nil || torn || sum(l.Prev, l.N, body, []byte("}")) != l.Hash {
+				return false
+			}
+			s, err := ParseSeal(append(body[:len(body):len(body)], '}'))
+			found = err == nil && s.Reason == ReasonOpen && s.File >= lo && s.File <= hi
+			return false
+		}, nil)
+		if found {
+			return j, true
+		}
+	}
+	return 0, false
+}
+
+// earlier looks before line no of file i for the first valid record
+// numbered n, and returns where it is and its hash.
+func (v *verifier) earlier(i int, no int64, n uint64) (fi int, at int64, hash [32]byte, found bool) {
+	eachLine(v.set.Files[:i+1], func(j int, k int64, line []byte, torn bool) bool {
+		if j == i && k >= no {
+			return false
+		}
+		if l, ok := validRecord(line); ok && !torn && l.N == n {
+			fi, at, hash, found = j, k, l.Hash, true
+			return false
+		}
+		return true
+	}, nil)
+	return fi, at, hash, found
+}
+
+// errTooLong is a line longer than MaxLine.
+var errTooLong = fmt.Errorf("a line longer than %d bytes", MaxLine)
+
+// readError is an error reading line line of file file.
+type readError struct {
+	file int
+	line int64
+	err  error
+}
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// eachLine calls fn for each line of files (without its newline; torn for
+// a last line without one), then eof (when not nil) with the file's number
+// of lines. A false from either stops the walk, and eachLine returns nil.
+// The line is valid only during the call. Errors are *readError.
+func eachLine(files []string, fn func(i int, no int64, line []byte, torn bool) bool, eof func(i int, lines int64) bool) error {
+	var long []byte
+	for i, name := range files {
+		more, err := fileLines(i, name, &long, fn, eof)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileLines is eachLine for file i; long is the buffer for lines longer
+// than the reader's. It returns false when the walk stops.
+func fileLines(i int, name string, long *[]byte, fn func(i int, no int64, line []byte, torn bool) bool, eof func(i int, lines int64) bool) (bool, error) {
+	rc, err := trail.Open(name)
+	if err != nil {
+		return false, &readError{i, 1, err}
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 64<<10)
+	var no int64
+	for {
+		frag, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if len(*long)+len(frag) > MaxLine {
+				return false, &readError{i, no + 1, errTooLong}
+			}
+			*long = append(*long, frag...)
+			continue
+		}
+		line := frag
+		if len(*long) > 0 {
+			line = append(*long, frag...)
+			*long = line[:0]
+		}
+		switch {
+		case err == nil:
+			no++
+			if !fn(i, no, line[:len(line)-1], false) {
+				return false, nil
+			}
+		case err == io.EOF:
+			if len(line) > 0 {
+				no++
+				if !fn(i, no, line, true) {
+					return false, nil
+				}
+			}
+			return eof == nil || eof(i, no), nil
+		default:
+			return false, &readError{i, no + 1, fmt.Errorf("%s: %w", name, err)}
+		}
+	}
+}
