@@ -174,6 +174,8 @@ func TestParseInvalid(t *testing.T) {
 		field  string
 		want   string // the full error message
 	}{
+		{"reserved chain field", set("ucp-audit/chain", map[string]any{"n": 1}), "ucp-audit/chain", `invalid audit event: field "ucp-audit/chain": the "ucp-audit/" prefix is reserved for the plugin's own fields`},
+		{"reserved gap field", set("ucp-audit/gap", map[string]any{}), "ucp-audit/gap", `invalid audit event: field "ucp-audit/gap": the "ucp-audit/" prefix is reserved for the plugin's own fields`},
 		{"auditID missing", del("auditID"), "auditID", `invalid audit event: field "auditID": missing`},
 		{"auditID empty", set("auditID", ""), "auditID", `invalid audit event: field "auditID": empty`},
 		{"auditID number", set("auditID", 7), "auditID", `invalid audit event: field "auditID": must be a string, got number`},

@@ -166,6 +166,9 @@ func (e *Event) validate(d *scanner) bool {
 		case "annotations":
 			annotations = f
 		default:
+			if strings.HasPrefix(f.key, reservedPrefix) {
+				return false
+			}
 			continue
 		}
 		if !ok && (f.key == "auditID" || f.key == "requestURI" || f.key == "verb") {

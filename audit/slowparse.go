@@ -90,6 +90,13 @@ func parseEvent(raw json.RawMessage) (*slowEvent, error) {
 		return nil, &ValidationError{Reason: `top-level "audit" is not an object`}
 	}
 	f := e.fields
+	for _, k := range slices.Sorted(maps.Keys(f)) {
+		// The plugin's own records and the chain use these keys; an event
+		// holding one could pass for them.
+		if strings.HasPrefix(k, reservedPrefix) {
+			return nil, &ValidationError{Field: k, Reason: `the "` + reservedPrefix + `" prefix is reserved for the plugin's own fields`}
+		}
+	}
 	if v, ok := f["apiVersion"]; ok && !isNull(v) {
 		s, err := stringField(f, "apiVersion", "apiVersion")
 		if err != nil {
