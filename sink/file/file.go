@@ -56,6 +56,21 @@
 // filepath.Clean only; two different paths that reach the same file through a
 // symlink are not detected.
 //
+// # Tamper evidence
+//
+// A Registry made with NewSealedRegistry writes every file as a hash chain
+// (package chain): each line carries its number and the hash linking it to
+// the line before, across rotations, and seal lines mark where each file
+// opens, resumes after a restart or crash, is rotated away and is closed,
+// and appear at least every Sealing.Interval while lines are written
+// (checked at each Write and Sync). Seals are signed when Sealing.Key is
+// set. On open the chain is recovered from the file's last complete line
+// (after the torn tail is cut), or from path.1 when the file is empty, so
+// restarts and crashes continue it. A file that cannot be continued (not
+// chained, or its end damaged) starts a new chain after it: the break stays
+// visible to a verifier. With sealing a file may exceed MaxSize by its
+// rotate seal (under 500 bytes).
+//
 // The package starts no goroutines: everything happens synchronously under
 // the locks, so nothing is left running after Close.
 package file
@@ -63,6 +78,7 @@ package file
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -70,7 +86,9 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/sink"
 )
 
@@ -132,11 +150,34 @@ type Registry struct {
 	mu     sync.Mutex // guards files, closed and every file's refs; taken before file.mu
 	files  map[string]*file
 	closed bool
+	seal   *Sealing // nil: lines are written as given
 }
 
-// NewRegistry returns an empty Registry.
+// NewRegistry returns an empty Registry whose files hold the lines as given.
 func NewRegistry() *Registry {
 	return &Registry{files: make(map[string]*file)}
+}
+
+// DefaultSealInterval is Sealing.Interval's default.
+const DefaultSealInterval = time.Minute
+
+// Sealing configures the hash chain of a sealed Registry's files.
+type Sealing struct {
+	Key      ed25519.PrivateKey // signs the seals; nil: unsigned
+	Interval time.Duration      // a seal at least this often while lines are written; <= 0: DefaultSealInterval
+	Now      func() time.Time   // the seals' clock; nil: time.Now
+}
+
+// NewSealedRegistry returns an empty Registry whose files are hash chains
+// sealed as s says (see Tamper evidence).
+func NewSealedRegistry(s Sealing) *Registry {
+	if s.Interval <= 0 {
+		s.Interval = DefaultSealInterval
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	return &Registry{files: make(map[string]*file), seal: &s}
 }
 
 // Open returns a Sink for opts.Path, opening (creating with mode 0600, and
@@ -171,6 +212,13 @@ func (r *Registry) Open(opts Options) (sink.Sink, error) {
 		return &handle{r: r, f: f}, nil
 	}
 	f := &file{opts: opts, path: opts.Path}
+	if r.seal != nil {
+		f.chain = &chainState{
+			sealer:   &chain.Sealer{Key: r.seal.Key, Keep: opts.MaxFiles, Now: r.seal.Now},
+			interval: r.seal.Interval,
+			now:      r.seal.Now,
+		}
+	}
 	f.mu.Lock()
 	err := f.openLocked()
 	f.mu.Unlock()
@@ -258,6 +306,19 @@ type file struct {
 	size   int64         // bytes in the current file, including buffered ones
 	err    error         // sticky failure (flush or fsync): buffered data may be lost
 	closed bool
+	chain  *chainState // nil: lines are written as given
+}
+
+// chainState is a sealed file's chain; guarded by file.mu.
+type chainState struct {
+	head     chain.Head
+	known    bool // head continues what the files hold; false until recovered
+	sealer   *chain.Sealer
+	interval time.Duration
+	now      func() time.Time
+	lastSeal time.Time // of the last seal this process wrote
+	dirty    bool      // lines since the last seal
+	buf      []byte
 }
 
 func (f *file) errorf(op string, err error) error {
@@ -305,6 +366,95 @@ func (f *file) openLocked() error {
 		f.w = bufio.NewWriterSize(fd, BufferSize)
 	} else {
 		f.w.Reset(fd)
+	}
+	if f.chain != nil {
+		return f.startChainLocked()
+	}
+	return nil
+}
+
+// startChainLocked continues the chain in the file just opened: a resume
+// seal after an existing file's last line, or an open seal in a new file,
+// chaining to the rotated file before it. A file that ends with its rotate
+// seal (a rotation interrupted by a crash) is rotated first.
+func (f *file) startChainLocked() error {
+	c := f.chain
+	reason := chain.ReasonOpen
+	if f.size > 0 {
+		head, err := recoverFile(f.path)
+		switch {
+		case err != nil:
+			// Not chained, or its end is damaged: a new chain starts after
+			// it, and the break stays visible to a verifier.
+			c.head, c.known = chain.Head{}, true
+		case head.Sealed == chain.ReasonRotate && f.opts.MaxSize > 0:
+			c.head, c.known = head, true
+			return f.rotateLocked()
+		default:
+			c.head, c.known = head, true
+			reason = chain.ReasonResume
+		}
+	} else if !c.known {
+		// A new or empty file: the chain goes on from the newest rotated
+		// file, if any.
+		c.head = chain.Head{}
+		if head, err := recoverFile(f.rotated(1)); err == nil {
+			c.head = head
+		}
+		c.known = true
+	}
+	return f.sealLocked(reason)
+}
+
+// recoverFile returns the chain's head after the last complete line of the
+// file at path.
+func recoverFile(path string) (chain.Head, error) {
+	r, err := os.Open(path)
+	if err != nil {
+		return chain.Head{}, err
+	}
+	defer r.Close()
+	fi, err := r.Stat()
+	if err != nil {
+		return chain.Head{}, err
+	}
+	return chain.Recover(r, fi.Size())
+}
+
+// sealLocked writes a seal line.
+func (f *file) sealLocked(reason chain.Reason) error {
+	c := f.chain
+	head := c.head
+	line, err := c.head.Seal(c.buf[:0], reason, c.sealer)
+	if err != nil {
+		return err
+	}
+	c.buf = line
+	if err := f.writeLineLocked(line); err != nil {
+		c.head = head
+		return err
+	}
+	c.lastSeal, c.dirty = c.now(), false
+	return nil
+}
+
+// writeLineLocked writes line and its newline to the buffer.
+func (f *file) writeLineLocked(line []byte) error {
+	if _, err := f.w.Write(line); err != nil {
+		return f.fail("write", err)
+	}
+	if err := f.w.WriteByte('\n'); err != nil {
+		return f.fail("write", err)
+	}
+	f.size += int64(len(line)) + 1
+	return nil
+}
+
+// sealDueLocked writes an interval seal when lines were written since the
+// last seal and the interval has passed.
+func (f *file) sealDueLocked() error {
+	if c := f.chain; c != nil && c.dirty && f.fd != nil && c.now().Sub(c.lastSeal) >= c.interval {
+		return f.sealLocked(chain.ReasonInterval)
 	}
 	return nil
 }
@@ -354,19 +504,44 @@ func (f *file) write(p []byte) error {
 			return f.errorf("reopen", err)
 		}
 	}
-	n := int64(len(p)) + 1
+	line := p
+	var head chain.Head
+	if c := f.chain; c != nil {
+		head = c.head
+		var err error
+		if line, err = c.head.Append(c.buf[:0], p); err != nil {
+			return f.errorf("write", err)
+		}
+		c.buf = line
+	}
+	n := int64(len(line)) + 1
 	if f.opts.MaxSize > 0 && f.size > 0 && f.size+n > f.opts.MaxSize {
+		if c := f.chain; c != nil {
+			// The line was chained to the old head; the rotation's seals
+			// come first.
+			c.head = head
+		}
 		if err := f.rotateLocked(); err != nil {
 			return err
 		}
+		if c := f.chain; c != nil {
+			var err error
+			if line, err = c.head.Append(c.buf[:0], p); err != nil {
+				return f.errorf("write", err)
+			}
+			c.buf = line
+		}
 	}
-	if _, err := f.w.Write(p); err != nil {
-		return f.fail("write", err)
+	if err := f.writeLineLocked(line); err != nil {
+		if f.chain != nil {
+			f.chain.head = head
+		}
+		return err
 	}
-	if err := f.w.WriteByte('\n'); err != nil {
-		return f.fail("write", err)
+	if f.chain != nil {
+		f.chain.dirty = true
+		return f.sealDueLocked()
 	}
-	f.size += n
 	return nil
 }
 
@@ -374,6 +549,11 @@ func (f *file) write(p []byte) error {
 // opens a fresh one. On error the line must not be written: either the file
 // is failed (sticky) or fd is nil and the next write reopens and retries.
 func (f *file) rotateLocked() error {
+	if f.chain != nil && f.chain.head.Sealed != chain.ReasonRotate {
+		if err := f.sealLocked(chain.ReasonRotate); err != nil {
+			return err
+		}
+	}
 	if err := f.w.Flush(); err != nil {
 		return f.fail("rotate: flush", err)
 	}
@@ -437,6 +617,9 @@ func (f *file) sync() error {
 		// nothing is pending.
 		return nil
 	}
+	if err := f.sealDueLocked(); err != nil {
+		return err
+	}
 	if err := f.w.Flush(); err != nil {
 		return f.fail("sync: flush", err)
 	}
@@ -458,6 +641,11 @@ func (f *file) close() error {
 		return f.err
 	}
 	var errs []error
+	if f.err == nil && f.chain != nil {
+		if err := f.sealLocked(chain.ReasonClose); err != nil && f.err == nil {
+			errs = append(errs, f.errorf("close: seal", err))
+		}
+	}
 	if f.err != nil {
 		errs = append(errs, f.err)
 	} else {
