@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	lumbersrv "github.com/elastic/go-lumber/server/v2"
 
+	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
@@ -25,6 +27,7 @@ type beatsPeer struct {
 	srv  *lumbersrv.Server
 	got  map[string]int // auditID → times received
 	seqs []string
+	raw  [][]byte // every event as it came over the wire
 }
 
 // newBeatsPeer reserves a port; the peer is down until start.
@@ -57,6 +60,7 @@ func (p *beatsPeer) start() {
 		if err := json.Unmarshal(b, &m); err != nil {
 			return err
 		}
+		m[rawKey] = append([]byte(nil), b...)
 		*v.(*interface{}) = m
 		return nil
 	}))
@@ -71,6 +75,8 @@ func (p *beatsPeer) start() {
 			p.mu.Lock()
 			for _, e := range b.Events {
 				m := e.(map[string]any)
+				p.raw = append(p.raw, m[rawKey].([]byte))
+				delete(m, rawKey)
 				p.got[m["auditID"].(string)]++
 				p.seqs = append(p.seqs, annotations(m)["ucp-audit/seq"].(string))
 			}
@@ -79,6 +85,9 @@ func (p *beatsPeer) start() {
 		}
 	}()
 }
+
+// rawKey carries an event's bytes from the peer's decoder to its receiver.
+const rawKey = "\x00raw"
 
 func (p *beatsPeer) stop() {
 	p.mu.Lock()
@@ -324,4 +333,49 @@ func TestResumeWithOptionsThatNoLongerParse(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestForwardedRecordsAreLinked: every event a destination receives
+// carries the container's chain (n = seq, prev = the hash of the previous
+// event), which the receiver can check on the bytes it got and, as
+// Logstash parses them, on the fields re-encoded with sorted keys.
+func TestForwardedRecordsAreLinked(t *testing.T) {
+	peer := newBeatsPeer(t)
+	peer.start()
+	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr})
+	ids := writeEvents(h, "link", 50)
+	h.write("stdout", auditLine("html-<&>", "/v1.41/x?a=1&b=<2>"))
+	ids = append(ids, "html-<&>")
+	h.stop()
+	peer.waitFor(ids, 10*time.Second)
+	peer.mu.Lock()
+	defer peer.mu.Unlock()
+	var prev [32]byte
+	for i, raw := range peer.raw {
+		p, l, err := chain.ParseLine(raw)
+		if err != nil {
+			t.Fatalf("record %d: %v: %s", i, err, raw)
+		}
+		if l.N != uint64(i+1) || l.Prev != prev || !l.Valid(p) {
+			t.Fatalf("record %d: n %d, prev %x (want %x), valid %v", i, l.N, l.Prev, prev, l.Valid(p))
+		}
+		// As Logstash sees it: fields. Re-encoded canonically they are p.
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "ucp-audit/chain")
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(m); err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); chain.Sum(l.Prev, l.N, got) != l.Hash {
+			t.Fatalf("record %d: the fields re-encoded do not hash to the link:\n%s\n%s", i, got, p)
+		}
+		prev = l.Hash
+	}
 }

@@ -47,6 +47,9 @@ type Options struct {
 	Version string
 	// Metrics, if not nil, counts what the driver does.
 	Metrics *metrics.Metrics
+	// Sealing is the tamper evidence of every audit and quarantine file:
+	// they are always hash chains; Sealing.Key signs their seals.
+	Sealing file.Sealing
 
 	fifoOpenTimeout time.Duration // tests shorten it
 	// wrapSink, if set, wraps every output file the driver opens (tests).
@@ -94,7 +97,7 @@ func New(opts Options) (*Driver, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Driver{
-		opts: opts, log: opts.Logger, files: file.NewRegistry(),
+		opts: opts, log: opts.Logger, files: file.NewSealedRegistry(opts.Sealing),
 		streams: map[string]*stream{}, byID: map[string]*stream{}, deliveries: map[string]*delivery{},
 		ctx: ctx, cancel: cancel,
 	}

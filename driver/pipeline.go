@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ucp-audit/ucp-audit/audit"
+	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
@@ -240,9 +241,28 @@ func (p *pipeline) handle(ctx context.Context, l *line, end position) error {
 	p.state.Seq++
 	p.metrics.Event(metrics.OutcomeForwarded)
 	if p.spool != nil {
-		return p.toSpool(ctx, sink.Event{Line: out, AuditID: ev.AuditID(), Seq: p.state.Seq, Time: ev.ReceivedAt()})
+		return p.toSpool(ctx, sink.Event{Line: p.link(out), AuditID: ev.AuditID(), Seq: p.state.Seq, Time: ev.ReceivedAt()})
 	}
 	return nil
+}
+
+// link returns the event as remote destinations get it: with the chain
+// field of the container's own chain (package chain's format, with n the
+// event's seq and prev the hash of the container's previous forwarded
+// event), so a receiver can check each record and the order of a
+// container's records without the files. The hash is kept in the state:
+// an event handled again after a restart gets the same link.
+func (p *pipeline) link(out []byte) []byte {
+	h := chain.Head{N: p.state.Seq - 1, Hash: p.state.Chain}
+	line, err := h.Append(make([]byte, 0, len(out)+200), out)
+	if err != nil {
+		// Encode never makes such a record (Parse rejects the reserved
+		// keys); forward it unlinked rather than not at all.
+		p.warn.Do(func() { p.log.Error("cannot link a forwarded event", "seq", p.state.Seq, "error", err) })
+		return out
+	}
+	p.state.Chain = h.Hash
+	return line
 }
 
 // toSpool hands the event to the remote destinations. With spool-full=drop

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,10 +43,13 @@ type streamState struct {
 	// max-line-size whose start no longer pins the store: a restart
 	// resumes it without its head (see reassembler.resume), so it is
 	// still quarantined.
-	Overlong    map[string]overlongLine `json:"overlong,omitempty"`
-	Seq         uint64                  `json:"seq"`
-	Quarantined uint64                  `json:"quarantined"`
-	Skipped     uint64                  `json:"skipped"`
+	Overlong map[string]overlongLine `json:"overlong,omitempty"`
+	Seq      uint64                  `json:"seq"`
+	// Chain is the hash of the container's last forwarded event: the
+	// prev of the next one's link (see pipeline.link).
+	Chain       hash32 `json:"chain"`
+	Quarantined uint64 `json:"quarantined"`
+	Skipped     uint64 `json:"skipped"`
 	// Running is set while dockerd logs to FIFO: a plugin that starts and
 	// finds it set re-attaches to the FIFO (dockerd never calls
 	// StartLogging again after a plugin crash).
@@ -106,4 +110,17 @@ func saveState(dir string, st streamState) error {
 
 func (p position) before(q position) bool {
 	return p.Seg < q.Seg || (p.Seg == q.Seg && p.Off < q.Off)
+}
+
+// hash32 is a SHA-256 hash, kept in JSON as hex.
+type hash32 [32]byte
+
+func (h hash32) MarshalText() ([]byte, error) { return hex.AppendEncode(nil, h[:]), nil }
+
+func (h *hash32) UnmarshalText(b []byte) error {
+	if len(b) != 64 {
+		return fmt.Errorf("hash %q: want 64 hex digits", b)
+	}
+	_, err := hex.Decode(h[:], b)
+	return err
 }

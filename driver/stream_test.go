@@ -14,8 +14,10 @@ import (
 
 	"github.com/docker/docker/api/types/plugins/logdriver"
 
+	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
+	"github.com/ucp-audit/ucp-audit/trail"
 )
 
 // auditLine returns a logrus-wrapped metadata-level audit event.
@@ -169,6 +171,14 @@ func (h *harness) file(name string) []map[string]any {
 		h.t.Fatal(err)
 	}
 	defer f.Close()
+	// Every file the driver writes is a hash chain: it verifies (an
+	// unsealed tail is fine while streams run), and its seals and chain
+	// fields are not the driver's records.
+	if sets, err := trail.Files(path); err != nil {
+		h.t.Fatal(err)
+	} else if r := chain.Verify(sets[0], chain.VerifyOptions{AllowUnsealedTail: true}); !r.OK() {
+		h.t.Fatalf("%s: chain: %v", name, r.Err)
+	}
 	var out []map[string]any
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 8<<20)
@@ -177,6 +187,10 @@ func (h *harness) file(name string) []map[string]any {
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			h.t.Fatalf("%s: line not JSON: %v", name, err)
 		}
+		if _, seal := m["ucp-audit/seal"]; seal {
+			continue
+		}
+		delete(m, "ucp-audit/chain")
 		if _, self := m["ucp-audit/self"]; self != (name == "self") {
 			continue
 		}
