@@ -17,9 +17,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/driver"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/plugin"
+	"github.com/ucp-audit/ucp-audit/sink/file"
 )
 
 const socketPath = "/run/docker/plugins/ucp-audit.sock"
@@ -42,8 +44,12 @@ func main() {
 			os.Exit(query(os.Args[2:]))
 		case "report":
 			os.Exit(report(os.Args[2:]))
+		case "verify":
+			os.Exit(verify(os.Args[2:]))
+		case "keygen":
+			os.Exit(keygen(os.Args[2:], processEnv()))
 		default:
-			fmt.Fprintf(os.Stderr, "ucp-audit: unknown command %q (commands: version, status [ADDRESS], query, report; with no command it runs as the Docker plugin)\n", os.Args[1])
+			fmt.Fprintf(os.Stderr, "ucp-audit: unknown command %q (commands: version, status [ADDRESS], query, report, verify, keygen; with no command it runs as the Docker plugin)\n", os.Args[1])
 			os.Exit(2)
 		}
 	}
@@ -63,6 +69,8 @@ type settings struct {
 	logDir    string
 	socket    string
 	metrics   string // METRICS_ADDRESS: host:port, or "" for none
+	sealKey   string // SEAL_KEY: PEM Ed25519 private key signing the seals, or "" for unsigned
+	sealEvery time.Duration
 }
 
 func loadSettings(getenv func(string) string) (settings, error) {
@@ -80,7 +88,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	for _, d := range []struct {
 		key, def string
 		dst      *time.Duration
-	}{{"DRAIN_TIMEOUT", "20s", &s.drain}, {"STORE_RETENTION", "168h", &s.retention}} {
+	}{{"DRAIN_TIMEOUT", "20s", &s.drain}, {"STORE_RETENTION", "168h", &s.retention}, {"SEAL_INTERVAL", "1m", &s.sealEvery}} {
 		v := get(d.key, d.def)
 		if *d.dst, err = time.ParseDuration(v); err != nil || *d.dst < 0 {
 			return s, fmt.Errorf("setting %s: invalid value %q (want a duration such as %s)", d.key, v, d.def)
@@ -89,6 +97,10 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	s.stateDir = get("STATE_DIR", "/var/lib/ucp-audit")
 	s.logDir = get("LOG_DIR", "/var/log/ucp-audit")
 	s.socket = get("SOCKET", socketPath)
+	if s.sealEvery < time.Second {
+		return s, fmt.Errorf("setting SEAL_INTERVAL: invalid value %q (want a duration of at least 1s, such as 1m)", get("SEAL_INTERVAL", ""))
+	}
+	s.sealKey = getenv("SEAL_KEY")
 	s.metrics = getenv("METRICS_ADDRESS")
 	if s.metrics != "" {
 		if _, _, err := net.SplitHostPort(s.metrics); err != nil {
@@ -110,7 +122,14 @@ func run() error {
 		m = metrics.New()
 		m.SetBuildInfo(version, commit)
 	}
+	sealing := file.Sealing{Interval: set.sealEvery}
+	if set.sealKey != "" {
+		if sealing.Key, err = chain.LoadPrivateKey(set.sealKey); err != nil {
+			return fmt.Errorf("setting SEAL_KEY: %w", err)
+		}
+	}
 	d, err := driver.New(driver.Options{
+		Sealing:      sealing,
 		Version:      version,
 		Metrics:      m,
 		StateDir:     set.stateDir,
