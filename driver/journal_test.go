@@ -14,11 +14,11 @@ import (
 	"github.com/containerd/fifo"
 )
 
-// TestJournalSplicesTheFIFO: with a real FIFO the journal takes the bytes
-// with splice(2), so everything the reader got is in the journal file
-// before the reader sees it, and the end of the writers reads as io.EOF.
-func TestJournalSplicesTheFIFO(t *testing.T) {
-	dir := t.TempDir()
+// journalOnFIFO returns a directory with a FIFO, its two ends and a
+// journal beside it (closed at the end of the test).
+func journalOnFIFO(t *testing.T) (dir string, r, w io.ReadWriteCloser, j *journal) {
+	t.Helper()
+	dir = t.TempDir()
 	path := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(path, 0o600); err != nil {
 		t.Fatal(err)
@@ -28,16 +28,22 @@ func TestJournalSplicesTheFIFO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if w, err = fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0); err != nil {
+		t.Fatal(err)
+	}
+	if j, err = openJournal(filepath.Join(dir, journalFile)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.close() })
+	return dir, r, w, j
+}
+
+// TestJournalSplicesTheFIFO: with a real FIFO the journal takes the bytes
+// with splice(2), so everything the reader got is in the journal file
+// before the reader sees it, and the end of the writers reads as io.EOF.
+func TestJournalSplicesTheFIFO(t *testing.T) {
+	dir, r, w, j := journalOnFIFO(t)
 	defer r.Close()
-	w, err := fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := openJournal(filepath.Join(dir, journalFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.close()
 	var closed atomic.Bool
 	tee := j.tee(r, &closed)
 	if tee.rc == nil {
@@ -68,26 +74,8 @@ func TestJournalSplicesTheFIFO(t *testing.T) {
 // TestJournalClosedFIFO: closing the FIFO on purpose ends a reader waiting
 // in splice with io.ErrClosedPipe, which the stream takes as its end.
 func TestJournalClosedFIFO(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(path, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	r, err := fifo.OpenFifo(ctx, path, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, r, w, j := journalOnFIFO(t)
 	defer w.Close()
-	j, err := openJournal(filepath.Join(dir, journalFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.close()
 	var closed atomic.Bool
 	tee := j.tee(r, &closed)
 	done := make(chan error, 1)

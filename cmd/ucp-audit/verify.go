@@ -31,7 +31,7 @@ Flags:
 func runVerify(_ context.Context, args []string, env hostEnv) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	keyPath := fs.String("key", "", "the seals' public key (PEM, as `ucp-audit keygen` or `openssl pkey -pubout` writes it): every seal must be signed with it; without it signatures are not checked")
-	live := fs.Bool("live", false, "accept records after the live file's last seal (a file the plugin is still writing is sealed at most SEAL_INTERVAL later)")
+	live := fs.Bool("live", false, "accept records after the live file's last seal: a file the plugin is writing ends unsealed until its next interval seal (SEAL_INTERVAL after the last one, at the next write) or its close seal")
 	paths, err := parseCommand(fs, verifyUsage, args, env)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
