@@ -178,6 +178,8 @@ func TestCrashKill9(t *testing.T) {
 	if holes > 0 {
 		t.Errorf("seq numbering has %d holes", holes)
 	}
+	// The trail, rotated and written across three kills, verifies clean.
+	mustVerifyClean(t, d.Path)
 }
 
 // TestUpgradeKeepsUndelivered: events spooled for a destination that is

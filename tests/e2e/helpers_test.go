@@ -277,7 +277,7 @@ func (r Record) Annotation(k string) string {
 func (r Record) Key() Key { return Key{r.Str("auditID"), r.Str("stage")} }
 
 // readJSONLines reads a JSON-lines file. Every line must be a whole JSON
-// object; a missing file reads as empty.
+// object; a missing file reads as empty. Seal lines are records too.
 func readJSONLines(t *testing.T, path string) []Record {
 	t.Helper()
 	f, err := os.Open(path)
@@ -301,6 +301,9 @@ func readJSONLines(t *testing.T, path string) []Record {
 		if err := dec.Decode(&ev); err != nil || dec.More() {
 			t.Fatalf("%s line %d is not one JSON object (%v): %.300s", path, n, err, line)
 		}
+		// Every line carries the file's chain (Raw keeps it); the record
+		// is what the plugin chained.
+		delete(ev, "ucp-audit/chain")
 		recs = append(recs, Record{Raw: line, Event: ev})
 	}
 	if err := sc.Err(); err != nil {

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
@@ -126,8 +128,32 @@ func (e *errLimit) Errorf(format string, args ...any) {
 	}
 }
 
+// sameEvent says how a forwarded record differs from the audit.log line
+// of the same seq, or "" when it is the same event: byte for byte the same
+// record under a different chain field (the file's chain there, the
+// container's here: n is the seq and the hash matches the record).
+func sameEvent(seq uint64, remote, fileLine string) string {
+	rp, rl, err := chain.ParseLine([]byte(remote))
+	if err != nil {
+		return fmt.Sprintf("seq %d: forwarded record without its link: %v: %.300q", seq, err, remote)
+	}
+	fp, _, err := chain.ParseLine([]byte(fileLine))
+	if err != nil {
+		return fmt.Sprintf("seq %d: audit.log line not chained: %v: %.300q", seq, err, fileLine)
+	}
+	if !bytes.Equal(rp, fp) {
+		return fmt.Sprintf("seq %d (%d bytes) differs from its audit.log line (%d bytes); JSON-equal: %v\n got %.300q\nwant %.300q",
+			seq, len(rp), len(fp), jsonEqual(string(rp), string(fp)), rp, fp)
+	}
+	if rl.N != seq || !rl.Valid(rp) {
+		return fmt.Sprintf("seq %d: link n %d, valid %v", seq, rl.N, rl.Valid(rp))
+	}
+	return ""
+}
+
 // jsonArrivals checks that every event a Logstash peer received is, byte
-// for byte, the audit.log line of the same seq, and counts them by seq.
+// for byte, the audit.log line of the same seq (see sameEvent), and counts
+// them by seq.
 func jsonArrivals(t *testing.T, dest string, events []string, c Container, tr trail) map[uint64]int {
 	t.Helper()
 	el := &errLimit{t: t}
@@ -150,9 +176,8 @@ func jsonArrivals(t *testing.T, dest string, events []string, c Container, tr tr
 			el.Errorf("%s: event with seq %d not in audit.log: %.200s", dest, seq, raw)
 			continue
 		}
-		if raw != rec.Raw {
-			el.Errorf("%s: seq %d (%d bytes) differs from its audit.log line (%d bytes); JSON-equal: %v\n got %.300q\nwant %.300q",
-				dest, seq, len(raw), len(rec.Raw), jsonEqual(raw, rec.Raw), raw, rec.Raw)
+		if msg := sameEvent(seq, raw, rec.Raw); msg != "" {
+			el.Errorf("%s: %s", dest, msg)
 		}
 		got[seq]++
 	}
@@ -212,8 +237,8 @@ func syslogArrivals(t *testing.T, dest string, msgs []peers.SyslogMessage, tr tr
 			continue
 		}
 		got[seq]++
-		if msg != rec.Raw {
-			el.Errorf("%s: seq %d: MSG (%d bytes) differs from the audit.log line (%d bytes)\n got %.300q\nwant %.300q", dest, seq, len(msg), len(rec.Raw), msg, rec.Raw)
+		if d := sameEvent(seq, msg, rec.Raw); d != "" {
+			el.Errorf("%s: MSG: %s", dest, d)
 		}
 		evTime, err := time.Parse(time.RFC3339Nano, rec.Str("requestReceivedTimestamp"))
 		if err != nil {

@@ -1,0 +1,236 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// verifyBin is the host binary `make install` builds.
+func verifyBin() string { return filepath.Join(repoRoot, "bin", "ucp-audit") }
+
+// runVerify runs `ucp-audit verify args...` and returns its output and
+// exit code.
+func runVerify(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(verifyBin(), append([]string{"verify"}, args...)...).CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee):
+		return string(out), ee.ExitCode()
+	default:
+		t.Fatalf("ucp-audit verify: %v\n%s", err, out)
+		return "", -1
+	}
+}
+
+// mustVerifyClean fails unless verify exits 0 for every set in paths. The
+// files are sealed when the plugin closes them, after the container's
+// stream ended: it waits up to 30 s for that.
+func mustVerifyClean(t *testing.T, args ...string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, code := runVerify(t, args...)
+		if code == 0 && !strings.Contains(out, "FAIL") {
+			t.Logf("verify: %s", strings.TrimSpace(out))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("verify %q: exit %d\n%s", args, code, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// rotatedTrail runs a container that writes enough to rotate its audit
+// file a dozen times (audit-file-max-size 256k, 5 files kept, so older
+// files are pruned as rotation intends), waits until the plugin has closed
+// and sealed the files (they verify clean) and returns their directory.
+func rotatedTrail(t *testing.T, verifyArgs ...string) Dir {
+	t.Helper()
+	d := testDir(t)
+	args := []string{"-n", "600", "-big", "0", "-malformed=true", "-ignored=false", "-stderr=false"}
+	runContainer(t, pluginName, append(d.Opts(), "audit-file-max-size=256k", "audit-file-max-files=5"), args...)
+	mustVerifyClean(t, append(verifyArgs, d.Path)...)
+	if _, err := os.Stat(d.Audit + ".4"); err != nil {
+		t.Fatalf("the trail did not rotate 4 times: %v", err)
+	}
+	return d
+}
+
+// copyTrail copies the audit files of d into a fresh directory.
+func copyTrail(t *testing.T, d Dir) string {
+	t.Helper()
+	dst := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(d.Path, "audit.log*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dst, "audit.log")
+}
+
+func readLines(t *testing.T, path string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.SplitAfter(b, []byte("\n"))[:bytes.Count(b, []byte("\n"))]
+}
+
+func writeLines(t *testing.T, path string, lines [][]byte) {
+	t.Helper()
+	if err := os.WriteFile(path, bytes.Join(lines, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventLine returns the number (1-based) of the first event line at or
+// after line from in path: a line that is not a seal.
+func eventLine(t *testing.T, path string, from int) int {
+	t.Helper()
+	lines := readLines(t, path)
+	for i := from - 1; i < len(lines); i++ {
+		if bytes.Contains(lines[i], []byte(`"auditID"`)) && !bytes.HasPrefix(lines[i], []byte(`{"ucp-audit/`)) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%s: no event line after line %d", path, from)
+	return 0
+}
+
+var failLine = regexp.MustCompile(`(?m)^FAIL \S+: (\S+?):(\d+): ([a-z-]+): `)
+
+// TestVerifyTamper: a real trail, with rotations, verifies clean; each kind
+// of tampering of a copy is reported as that kind, at that file and line.
+func TestVerifyTamper(t *testing.T) {
+	d := rotatedTrail(t)
+	other := rotatedTrail(t) // a second chain, for a replaced file
+
+	type tamper struct {
+		name     string
+		edit     func(live string) (file string, line int) // where verify must point
+		wantKind string
+	}
+	lineEdit := func(rot string, f func(lines [][]byte, i int) ([][]byte, int)) func(string) (string, int) {
+		return func(live string) (string, int) {
+			p := live + rot
+			i := eventLine(t, p, 10) - 1
+			lines, at := f(readLines(t, p), i)
+			writeLines(t, p, lines)
+			return filepath.Base(p), at
+		}
+	}
+	cases := []tamper{
+		{"modified", lineEdit(".2", func(l [][]byte, i int) ([][]byte, int) {
+			l[i] = bytes.Replace(l[i], []byte(`"auditID":"`), []byte(`"auditID":"x`), 1)
+			return l, i + 1
+		}), "modified"},
+		{"deleted", lineEdit(".2", func(l [][]byte, i int) ([][]byte, int) {
+			return slices.Delete(l, i, i+1), i + 1
+		}), "deleted"},
+		{"inserted", lineEdit(".2", func(l [][]byte, i int) ([][]byte, int) {
+			return slices.Insert(l, i+1, []byte(`{"auditID":"forged","verb":"get"}`+"\n")), i + 2
+		}), "inserted"},
+		{"reordered", lineEdit(".2", func(l [][]byte, i int) ([][]byte, int) {
+			l[i], l[i+1] = l[i+1], l[i]
+			return l, i + 1
+		}), "reordered"},
+		{"duplicated", lineEdit(".2", func(l [][]byte, i int) ([][]byte, int) {
+			return slices.Insert(l, i+1, l[i]), i + 2
+		}), "duplicated"},
+		{"truncated", func(live string) (string, int) {
+			l := readLines(t, live)
+			i := eventLine(t, live, len(l)/2)
+			writeLines(t, live, l[:i])
+			return "audit.log", i + 1
+		}, "truncated"},
+		{"torn", func(live string) (string, int) {
+			b, _ := os.ReadFile(live)
+			os.WriteFile(live, b[:len(b)-20], 0o600)
+			return "audit.log", len(readLines(t, live)) + 1
+		}, "truncated"},
+		{"middle-file-deleted", func(live string) (string, int) {
+			os.Remove(live + ".2")
+			return "audit.log.1", 1
+		}, "file-missing"},
+		{"oldest-file-deleted", func(live string) (string, int) {
+			os.Remove(live + ".4")
+			return "audit.log.3", 1
+		}, "file-missing"},
+		{"file-replaced", func(live string) (string, int) {
+			b, err := os.ReadFile(other.Audit + ".2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(live+".2", b, 0o600)
+			return "audit.log.2", 1
+		}, "file-replaced"},
+		{"files-reordered", func(live string) (string, int) {
+			os.Rename(live+".1", live+".tmp")
+			os.Rename(live+".2", live+".1")
+			os.Rename(live+".tmp", live+".2")
+			return "audit.log.2", 1
+		}, "files-reordered"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			live := copyTrail(t, d)
+			file, line := tc.edit(live)
+			out, code := runVerify(t, filepath.Dir(live))
+			m := failLine.FindStringSubmatch(out)
+			if code != 1 || m == nil {
+				t.Fatalf("verify: exit %d, want 1 and a FAIL line:\n%s", code, out)
+			}
+			if got := fmt.Sprintf("%s:%s: %s", filepath.Base(m[1]), m[2], m[3]); got != fmt.Sprintf("%s:%d: %s", file, line, tc.wantKind) {
+				t.Errorf("verify reported %s, want %s:%d: %s\n%s", got, file, line, tc.wantKind, out)
+			}
+		})
+	}
+}
+
+// TestVerifySigned: with SEAL_KEY set the seals are signed: the trail
+// verifies with the public key, and not with another key.
+func TestVerifySigned(t *testing.T) {
+	dir := tempUnder(t, "/var/lib/ucp-audit")
+	priv, pub := filepath.Join(dir, "seal.key"), filepath.Join(dir, "seal.pub")
+	if out, err := exec.Command(verifyBin(), "keygen", priv, pub).CombinedOutput(); err != nil {
+		t.Fatalf("keygen: %v\n%s", err, out)
+	}
+	otherDir := t.TempDir()
+	if out, err := exec.Command(verifyBin(), "keygen", filepath.Join(otherDir, "k"), filepath.Join(otherDir, "k.pub")).CombinedOutput(); err != nil {
+		t.Fatalf("keygen: %v\n%s", err, out)
+	}
+	setPlugin := func(kv string) {
+		mustDocker(t, "plugin", "disable", "-f", pluginName)
+		mustDocker(t, "plugin", "set", pluginName, kv)
+		mustDocker(t, "plugin", "enable", "--timeout", "0", pluginName) // as make install: docker logs -f past 30 s
+	}
+	setPlugin("SEAL_KEY=" + priv)
+	t.Cleanup(func() { setPlugin("SEAL_KEY=") })
+
+	d := rotatedTrail(t, "--key", pub)
+	out, code := runVerify(t, "--key", filepath.Join(otherDir, "k.pub"), d.Path)
+	if m := failLine.FindStringSubmatch(out); code != 1 || m == nil || m[3] != "bad-signature" {
+		t.Errorf("verify with another key: exit %d, want 1 and bad-signature:\n%s", code, out)
+	}
+}
