@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ucp-audit/ucp-audit/audit"
+	"github.com/ucp-audit/ucp-audit/sink/logstash"
 )
 
 var env = Env{LogDir: "/var/log/ucp-audit"}
@@ -126,6 +127,12 @@ func TestParseRemote(t *testing.T) {
 	if got := c.AppName(TagContext{ID: "0123456789ab", Name: "ucp-controller"}); got != "ucp-controller/0123456789ab" {
 		t.Errorf("AppName = %q", got)
 	}
+	for level, want := range map[string]int{"0": logstash.NoCompression, "1": 1, "9": 9} {
+		c, err := Parse(map[string]string{"logstash-address": "beats+tls://h:1", "logstash-compression-level": level}, env)
+		if err != nil || c.Logstash.Options.CompressionLevel != want {
+			t.Errorf("logstash-compression-level=%s: %v, %+v", level, err, c)
+		}
+	}
 	d, _ := Parse(nil, env)
 	if d.Syslog != nil || d.Logstash != nil || d.AppName(TagContext{ID: "abc"}) != "abc" || d.SpoolFull.String() != "drop" {
 		t.Fatalf("defaults: %+v", d)
@@ -146,6 +153,10 @@ func TestParseRemoteErrors(t *testing.T) {
 		{map[string]string{"syslog-address": "tcp://127.0.0.1:1", "syslog-tls-ca-cert": "/x"}, `log-opt "syslog-tls-ca-cert": invalid value "/x": "tcp://127.0.0.1:1" is not a TLS address`},
 		{map[string]string{"syslog-address": "tcp+tls://127.0.0.1:1", "syslog-tls-ca-cert": "/nonexistent/ca.pem"}, `log-opt "syslog-tls-ca-cert": invalid value "/nonexistent/ca.pem"`},
 		{map[string]string{"logstash-address": "https://h:1", "logstash-tls-skip-verify": "maybe"}, `log-opt "logstash-tls-skip-verify": invalid value "maybe"`},
+		{map[string]string{"logstash-address": "beats://h:1", "logstash-compression-level": "10"}, `log-opt "logstash-compression-level": invalid value "10": not allowed (want a zlib level from 0 (no compression) to 9`},
+		{map[string]string{"logstash-address": "beats://h:1", "logstash-compression-level": "fast"}, `log-opt "logstash-compression-level": invalid value "fast"`},
+		{map[string]string{"logstash-address": "https://h:1", "logstash-compression-level": "1"}, `log-opt "logstash-compression-level": invalid value "1": "https://h:1" is not a beats address`},
+		{map[string]string{"logstash-compression-level": "1"}, `log-opt "logstash-compression-level": invalid value "1": set without "logstash-address"`},
 		{map[string]string{"tag": "{{.Nope}}"}, `log-opt "tag": invalid value "{{.Nope}}"`},
 		{map[string]string{"tag": "{{"}, `log-opt "tag"`},
 		{map[string]string{"spool-full": "sometimes"}, `log-opt "spool-full": invalid value "sometimes": not allowed (want drop or block)`},

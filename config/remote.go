@@ -38,9 +38,11 @@ type TagContext struct {
 	ID, FullID, Name, ImageID, ImageFullID, ImageName, DaemonName string
 }
 
-// remote holds the raw TLS options until the cross-checks.
+// remote holds the raw TLS options and the Beats compression level until
+// the cross-checks.
 type remote struct {
 	syslogTLS, logstashTLS tlsOpts
+	beatsLevel             *int
 }
 
 type tlsOpts struct{ ca, cert, key, skip string }
@@ -83,6 +85,14 @@ var remoteOptions = map[string]option{
 		}
 		c.Logstash = &Logstash{Options: logstash.Options{Address: a}}
 		return "", nil
+	}},
+	"logstash-compression-level": {func(c *Config, _ Env, v string) (string, error) {
+		n, err := strconv.Atoi(v)
+		if err == nil && (n < 0 || n > 9) {
+			err = errors.New("out of range")
+		}
+		c.remote.beatsLevel = &n
+		return "a zlib level from 0 (no compression) to 9, as Filebeat's compression_level", bareReason(err)
 	}},
 	"logstash-tls-ca-cert":     tlsOpt("logstash", func(t *tlsOpts, v string) { t.ca = v }),
 	"logstash-tls-cert":        tlsOpt("logstash", func(t *tlsOpts, v string) { t.cert = v }),
@@ -162,6 +172,15 @@ func (c *Config) checkRemote(opts map[string]string) error {
 			return err
 		}
 		d.setTLS(t)
+	}
+	if l := c.remote.beatsLevel; l != nil {
+		if s := c.Logstash.Options.Address.Scheme; s != "beats" && s != "beats+tls" {
+			return invalid("logstash-compression-level", opts["logstash-compression-level"], "", fmt.Errorf("%q is not a beats address: only the Beats protocol compresses", opts["logstash-address"]))
+		}
+		c.Logstash.Options.CompressionLevel = *l
+		if *l == 0 {
+			c.Logstash.Options.CompressionLevel = logstash.NoCompression
+		}
 	}
 	if c.Syslog != nil {
 		c.Syslog.Options.Format = c.syslogFormat
