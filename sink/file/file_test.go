@@ -553,7 +553,9 @@ func TestNoGoroutines(t *testing.T) {
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if after := runtime.NumGoroutine(); after != before {
+	// More would be the package's; fewer is an earlier test's goroutine
+	// ending meanwhile (CI saw 13 before, 12 while open).
+	if after := runtime.NumGoroutine(); after > before {
 		t.Errorf("goroutines: %d before, %d while open", before, after)
 	}
 	if err := s.Close(); err != nil {
