@@ -21,9 +21,13 @@ import (
 	"github.com/ucp-audit/ucp-audit/spool"
 )
 
-// Delivery tuning.
+// Delivery tuning. A batch is what one Send carries: up to batchEvents
+// events and batchBytes bytes. Beats pays a fixed cost per batch (go-lumber
+// sets up a new zlib compressor, about 1 MiB, for each), which 256-event
+// batches made the largest part of the remote path's CPU; 1024 events of a
+// typical 0.7 KB still fit the byte bound.
 const (
-	batchEvents  = 256
+	batchEvents  = 1024
 	batchBytes   = 1 << 20
 	sendTimeout  = 60 * time.Second
 	backoffFirst = 200 * time.Millisecond
