@@ -123,6 +123,7 @@ func diffLines(t testing.TB) [][]byte {
 			strings.ReplaceAll(s, `"requestReceivedTimestamp":"`, `"requestReceivedTimestamp":"x`),
 			strings.ReplaceAll(s, `"user":{`, `"user":{"extra":{"a":[1]},`),
 			strings.ReplaceAll(s, `"audit":{`, `"audit":{"annotations":{"a":1},`),
+			strings.ReplaceAll(s, `"audit":{`, "\"audit\":{\"k\u00e9y\u2028x\":1,\"long key with \u2029 in it\":2,\"annotations\":{\"a-long-key-\u2028\":\"a long value \u2029 \x7f \u00e9\"},"),
 			s[:len(s)-1] + `,"audit":{"auditID":"w","level":"metadata","stage":"Panic","requestURI":"/","verb":"V","user":{"username":"u"},"requestReceivedTimestamp":"2024-03-02T10:04:05Z"}}`,
 			s[:len(s)-1] + `,"audit":[]}`,
 			s + " \n",

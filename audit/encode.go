@@ -80,6 +80,9 @@ func (e *Event) Encode(en Enrichment) ([]byte, error) {
 	for _, f := range e.user {
 		size += len(f.key) + len(f.raw) + 4
 	}
+	if e.licenseHashed {
+		size += e.extraSize()
+	}
 	b := make([]byte, 0, size)
 
 	// The top-level keys in order, "annotations" and "user" rebuilt.
@@ -112,10 +115,10 @@ func (e *Event) Encode(en Enrichment) ([]byte, error) {
 		if len(ann) > 0 && ann[0].key == enr[j].key {
 			ann = ann[1:]
 		}
-		b = appendString(b, enr[j].key)
+		b = appendPlain(b, enr[j].key) // our keys need no escaping
 		b = append(b, ':')
 		if enr[j].b != nil {
-			b = appendString(b, enr[j].b)
+			b = appendPlain(b, enr[j].b) // nor digits and time punctuation
 		} else {
 			b = appendString(b, enr[j].s)
 		}
@@ -135,6 +138,12 @@ func (e *Event) Encode(en Enrichment) ([]byte, error) {
 		if k > 0 {
 			b = append(b, ',')
 		}
+		if f.key == "extra" && e.licenseHashed { // rewritten by Apply
+			b = appendString(b, f.key)
+			b = append(b, ':')
+			b = appendExtra(b, e.extra)
+			continue
+		}
 		b = appendField(b, f)
 	}
 	b = append(b, '}')
@@ -147,10 +156,21 @@ func (e *Event) Encode(en Enrichment) ([]byte, error) {
 
 // appendField appends "key":value, the value compacted.
 func appendField(b []byte, f field) []byte {
-	b = appendString(b, f.key)
+	if f.plainKey {
+		b = appendPlain(b, f.key)
+	} else {
+		b = appendString(b, f.key)
+	}
 	b = append(b, ':')
 	if f.space {
 		return appendCompact(b, f.raw)
 	}
 	return append(b, f.raw...)
+}
+
+// appendPlain appends s between quotes: a string that needs no escaping.
+func appendPlain[T ~string | ~[]byte](b []byte, s T) []byte {
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

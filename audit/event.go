@@ -25,6 +25,11 @@ type Event struct {
 	receivedAt                                 time.Time
 
 	licenseHashed bool // Apply already hashed user.extra.licenseKey
+
+	// Room for the usual small user.extra, so that it needs no
+	// allocation of its own.
+	extraBuf [2]extraEntry
+	strBuf   [4]string
 }
 
 // field is one member of a decoded JSON object: the key (decoded) and the
@@ -35,6 +40,10 @@ type field struct {
 	key   string
 	raw   string // the value as it came; a substring of the line's private copy
 	space bool   // raw may hold insignificant white space: compact it on output
+	// plainKey says that key needs no escaping in JSON: it came without
+	// escapes and is all ASCII (and the line has no control characters in
+	// strings, nor '"' or '\\' unescaped).
+	plainKey bool
 }
 
 // extraEntry is one user.extra member. A nil list is JSON null.
@@ -49,15 +58,21 @@ type kv struct{ key, value string }
 // sortFields sorts fs by key, keeping for each key only the last field in
 // document order.
 func sortFields(fs []field) []field {
+	return sortByKey(fs, func(f field) string { return f.key })
+}
+
+// sortByKey sorts s by key, keeping for each key only the last element in
+// the original order.
+func sortByKey[E any](s []E, key func(E) string) []E {
 	sorted := true
-	for i := 1; i < len(fs) && sorted; i++ {
-		sorted = fs[i-1].key < fs[i].key
+	for i := 1; i < len(s) && sorted; i++ {
+		sorted = key(s[i-1]) < key(s[i])
 	}
 	if sorted { // the usual case: logrus and encoding/json write sorted keys
-		return fs
+		return s
 	}
-	slices.SortStableFunc(fs, func(a, b field) int { return strings.Compare(a.key, b.key) })
-	return dedupLast(fs, func(f field) string { return f.key })
+	slices.SortStableFunc(s, func(a, b E) int { return strings.Compare(key(a), key(b)) })
+	return dedupLast(s, key)
 }
 
 // dedupLast removes all but the last of each run of elements with equal

@@ -18,6 +18,9 @@ func appendString[T ~string | ~[]byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && !plainStop(load64(s, i)) { // eight bytes at a time
+			i += 8
+		}
 		for i < len(s) && plainByte[s[i]] {
 			i++
 		}
@@ -75,6 +78,12 @@ var plainByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// plainStop reports whether the word x holds a byte plainByte does not
+// mark.
+func plainStop(x uint64) bool {
+	return strStop(x) || x&msb != 0
+}
 
 // appendCompact appends the valid JSON text raw without insignificant
 // white space, as encoding/json writes a json.RawMessage with HTML

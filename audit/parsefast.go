@@ -80,31 +80,60 @@ func parseFast(line []byte) (*Event, bool) {
 		return nil, false
 	}
 
-	e := &Event{fields: d.fields(members)}
-	if !e.validate(&d) {
+	e := &Event{}
+	if !e.setFields(&d, members) || !e.validate() {
 		return nil, false
 	}
 	return e, true
 }
 
-// fields turns members into a sorted field slice.
-func (d *scanner) fields(ms []span) []field {
-	fs := make([]field, len(ms))
-	for i, m := range ms {
-		fs[i] = field{key: m.key, raw: d.s[m.start:m.end], space: m.space}
+// setFields sets e.fields from members, the members of the audit object
+// in d.s, and e.user from the members of its "user" object, if it is one.
+// Both share one allocation.
+func (e *Event) setFields(d *scanner, members []span) bool {
+	var (
+		ubuf [16]span
+		user scanner
+		ums  []span
+	)
+	for i := len(members) - 1; i >= 0; i-- { // the last "user" wins
+		if m := members[i]; m.key == "user" {
+			if user.s = d.s[m.start:m.end]; user.s[0] != '{' {
+				return false
+			}
+			var ok bool
+			if ums, ok = user.members(ubuf[:0], true); !ok {
+				return false
+			}
+			break
+		}
 	}
-	return sortFields(fs)
+	fs := appendFields(make([]field, 0, len(members)+len(ums)), d.s, members)
+	n := len(fs)
+	e.fields = fs[:n:n] // full: inserting into it must not overwrite user
+	e.user = appendFields(fs[n:], user.s, ums)
+	return true
 }
 
-// objectFields returns the members of the object raw (a substring of d.s).
-func (d *scanner) objectFields(raw string) ([]field, bool) {
-	var buf [16]span
+// appendFields appends the members ms of the object in s to dst, sorted by
+// key with the last duplicate kept.
+func appendFields(dst []field, s string, ms []span) []field {
+	start := len(dst)
+	for _, m := range ms {
+		dst = append(dst, field{key: m.key, raw: s[m.start:m.end], space: m.space, plainKey: m.plain})
+	}
+	return dst[:start+len(sortFields(dst[start:]))]
+}
+
+// objectMembers returns the members of the object raw, sorted by key with
+// the last duplicate kept, as spans of raw; buf is scratch space for them.
+func objectMembers(raw string, buf []span) ([]span, bool) {
 	sub := scanner{s: raw}
 	ms, ok := sub.members(buf[:0], true)
 	if !ok {
 		return nil, false
 	}
-	return sub.fields(ms), true
+	return sortByKey(ms, func(m span) string { return m.key }), true
 }
 
 // stringValue returns the string f holds (false if it is not a string).
@@ -121,28 +150,30 @@ func (f field) nonEmpty() (string, bool) {
 	return s, ok && s != ""
 }
 
-// asciiLower returns s lower-cased if it is all ASCII.
-func asciiLower(s string) (string, bool) {
-	upper := false
+// lowerASCII returns s lower-cased in buf, if s is all ASCII and fits.
+func lowerASCII(buf []byte, s string) ([]byte, bool) {
+	if len(s) > len(buf) {
+		return nil, false
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= 0x80 {
-			return "", false
+			return nil, false
 		}
-		upper = upper || c >= 'A' && c <= 'Z'
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
 	}
-	if !upper {
-		return s, true
-	}
-	return strings.ToLower(s), true
+	return buf[:len(s)], true
 }
 
 // validate is parseEvent on the sorted fields: it reports false where
 // parseEvent returns an error (and for non-ASCII level or stage, whose
 // lower-casing it leaves to parseEvent). Which check fails first does not
 // matter here: parseEvent redoes them all in its order.
-func (e *Event) validate(d *scanner) bool {
-	var apiVersion, level, stage, ts, user, annotations field
+func (e *Event) validate() bool {
+	var apiVersion, level, stage, ts, annotations field
 	var haveUser bool
 	for _, f := range e.fields {
 		var ok bool
@@ -162,7 +193,7 @@ func (e *Event) validate(d *scanner) bool {
 		case "requestReceivedTimestamp":
 			ts = f
 		case "user":
-			user, haveUser = f, true
+			haveUser = true
 		case "annotations":
 			annotations = f
 		default:
@@ -184,14 +215,19 @@ func (e *Event) validate(d *scanner) bool {
 			return false
 		}
 	}
+	// Lower-cased without allocating; nothing longer than 16 bytes is
+	// a level or a stage. parseEvent lower-cases non-ASCII too: leave
+	// that to it.
+	var lbuf [16]byte
 	lvl, ok := level.nonEmpty()
 	if !ok {
 		return false
 	}
-	if lvl, ok = asciiLower(lvl); !ok {
+	low, ok := lowerASCII(lbuf[:], lvl)
+	if !ok {
 		return false
 	}
-	switch lvl {
+	switch string(low) {
 	case "metadata":
 		e.level = LevelMetadata
 	case "request":
@@ -203,13 +239,13 @@ func (e *Event) validate(d *scanner) bool {
 	if !ok {
 		return false
 	}
-	if st, ok = asciiLower(st); !ok {
+	if low, ok = lowerASCII(lbuf[:], st); !ok {
 		return false
 	}
-	if e.stage, ok = stages[st]; !ok {
+	if e.stage, ok = stages[string(low)]; !ok {
 		return false
 	}
-	if !e.validateUser(d, user) {
+	if !haveUser || !e.validateUser() {
 		return false
 	}
 	t, ok := ts.nonEmpty()
@@ -220,18 +256,12 @@ func (e *Event) validate(d *scanner) bool {
 	if e.receivedAt, err = time.Parse(time.RFC3339Nano, t); err != nil {
 		return false
 	}
-	return e.validateAnnotations(d, annotations)
+	return e.validateAnnotations(annotations)
 }
 
-// validateUser is parseUser on the sorted fields.
-func (e *Event) validateUser(d *scanner, u field) bool {
-	if u.raw[0] != '{' {
-		return false
-	}
-	var ok bool
-	if e.user, ok = d.objectFields(u.raw); !ok {
-		return false
-	}
+// validateUser is parseUser on the sorted fields of user (setFields has
+// checked that it is an object).
+func (e *Event) validateUser() bool {
 	var x field
 	for _, f := range e.user {
 		switch f.key {
@@ -250,35 +280,47 @@ func (e *Event) validateUser(d *scanner, u field) bool {
 	if x.raw[0] != '{' {
 		return false
 	}
-	xs, ok := d.objectFields(x.raw)
+	var buf [8]span
+	xs, ok := objectMembers(x.raw, buf[:])
 	if !ok {
 		return false
 	}
-	e.extra = make([]extraEntry, len(xs))
-	for i, f := range xs {
-		e.extra[i].key = f.key
-		if e.extra[i].list, ok = stringList(f.raw); !ok {
+	// The usual few entries and strings fit in the event itself.
+	e.extra = e.extraBuf[:0]
+	if len(xs) > len(e.extraBuf) {
+		e.extra = make([]extraEntry, 0, len(xs))
+	}
+	strs := e.strBuf[:0]
+	for _, m := range xs {
+		start := len(strs)
+		var null bool
+		if strs, null, ok = appendStringList(strs, x.raw[m.start:m.end]); !ok {
 			return false
 		}
+		var list []string // null
+		if !null {
+			list = strs[start:len(strs):len(strs)]
+		}
+		e.extra = append(e.extra, extraEntry{key: m.key, list: list})
 	}
 	return true
 }
 
-// stringList decodes raw as json.Unmarshal decodes into a []string: null
-// is a nil list and a null element is "". It reports false for anything
-// else that is not an array of strings.
-func stringList(raw string) ([]string, bool) {
+// appendStringList decodes raw as json.Unmarshal decodes into a []string,
+// appending the strings to dst: null is a nil list (null reports true) and
+// a null element is "". It reports false for anything else that is not an
+// array of strings.
+func appendStringList(dst []string, raw string) (_ []string, null, ok bool) {
 	if raw == "null" {
-		return nil, true
+		return dst, true, true
 	}
 	if raw[0] != '[' {
-		return nil, false
+		return dst, false, false
 	}
 	d := scanner{s: raw, i: 1}
-	list := []string{}
 	d.ws()
 	if d.s[d.i] == ']' {
-		return list, true
+		return dst, false, true
 	}
 	for {
 		switch d.s[d.i] {
@@ -286,20 +328,20 @@ func stringList(raw string) ([]string, bool) {
 			start := d.i
 			esc, ok := d.str()
 			if !ok {
-				return nil, false
+				return dst, false, false
 			}
 			s, ok := decodeString(d.s[start:d.i], esc)
 			if !ok {
-				return nil, false
+				return dst, false, false
 			}
-			list = append(list, s)
+			dst = append(dst, s)
 		case 'n':
 			if !d.lit("null") {
-				return nil, false
+				return dst, false, false
 			}
-			list = append(list, "")
+			dst = append(dst, "")
 		default:
-			return nil, false
+			return dst, false, false
 		}
 		d.ws()
 		switch d.s[d.i] {
@@ -307,33 +349,34 @@ func stringList(raw string) ([]string, bool) {
 			d.i++
 			d.ws()
 		case ']':
-			return list, true
+			return dst, false, true
 		default:
-			return nil, false
+			return dst, false, false
 		}
 	}
 }
 
 // validateAnnotations is parseAnnotations on the sorted fields.
-func (e *Event) validateAnnotations(d *scanner, a field) bool {
+func (e *Event) validateAnnotations(a field) bool {
 	if a.raw == "" || a.raw == "null" {
 		return true
 	}
 	if a.raw[0] != '{' {
 		return false
 	}
-	as, ok := d.objectFields(a.raw)
+	var buf [16]span
+	as, ok := objectMembers(a.raw, buf[:])
 	if !ok {
 		return false
 	}
 	e.annotations = make([]kv, 0, len(as))
-	for _, f := range as {
-		s, ok := f.stringValue()
+	for _, m := range as {
+		s, ok := field{raw: a.raw[m.start:m.end]}.stringValue()
 		if !ok {
 			return false
 		}
-		if !strings.HasPrefix(f.key, reservedPrefix) {
-			e.annotations = append(e.annotations, kv{f.key, s})
+		if !strings.HasPrefix(m.key, reservedPrefix) {
+			e.annotations = append(e.annotations, kv{m.key, s})
 		}
 	}
 	return true

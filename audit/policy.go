@@ -77,15 +77,30 @@ func (p Policy) Apply(e *Event) {
 }
 
 // hashLicenseKeys replaces user.extra.licenseKey values by a short hash.
+// Encode then writes user.extra from e.extra.
 func (e *Event) hashLicenseKeys() {
 	keys := e.extraList("licenseKey")
 	if e.licenseHashed || len(keys) == 0 {
 		return
 	}
-	for i, k := range keys {
+	// All the hashes in one string.
+	const n = len("sha256:") + 16
+	var buf [2 * n]byte
+	b := buf[:0]
+	for _, k := range keys {
 		sum := sha256.Sum256([]byte(k))
-		keys[i] = "sha256:" + hex.EncodeToString(sum[:8])
+		b = append(b, "sha256:"...)
+		b = hex.AppendEncode(b, sum[:8])
 	}
+	all := string(b)
+	for i := range keys {
+		keys[i] = all[i*n : (i+1)*n]
+	}
+	e.licenseHashed = true
+}
+
+// extraSize estimates the length of appendExtra's output.
+func (e *Event) extraSize() int {
 	size := 2
 	for _, x := range e.extra {
 		size += len(x.key) + 8
@@ -93,8 +108,7 @@ func (e *Event) hashLicenseKeys() {
 			size += len(s) + 3
 		}
 	}
-	e.user = set(e.user, field{key: "extra", raw: string(appendExtra(make([]byte, 0, size), e.extra))})
-	e.licenseHashed = true
+	return size
 }
 
 // appendExtra appends user.extra as encoding/json encodes a

@@ -3,6 +3,7 @@ package audit
 import (
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxNesting is encoding/json's nesting limit: the outermost object or
@@ -28,6 +29,7 @@ type span struct {
 	key        string
 	start, end int
 	space      bool // the value holds insignificant white space
+	plain      bool // key is written back as it is between quotes (see plainKey)
 }
 
 // ws skips white space.
@@ -128,6 +130,9 @@ func (d *scanner) str() (escaped, ok bool) {
 	s := d.s
 	i := d.i + 1
 	for {
+		for i+8 <= len(s) && !strStop(load64(s, i)) { // eight bytes at a time
+			i += 8
+		}
 		for i < len(s) && strSafe[s[i]] {
 			i++
 		}
@@ -163,6 +168,30 @@ func (d *scanner) str() (escaped, ok bool) {
 			return false, false
 		}
 	}
+}
+
+// Bytes in words of eight, for the loops that look for the few bytes that
+// need attention (as in "Bit Twiddling Hacks": a word has a zero byte if
+// (x-lsb)&^x&msb != 0, and a byte below n <= 128 if (x-n*lsb)&^x&msb != 0;
+// neither test reports a byte that is not there).
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// load64 returns the eight bytes of s from i as a little-endian word.
+func load64[T ~string | ~[]byte](s T, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// strStop reports whether the word x holds a control character, '"' or
+// '\\': a byte that str must look at.
+func strStop(x uint64) bool {
+	q := x ^ (lsb * '"')
+	b := x ^ (lsb * '\\')
+	return ((x-lsb*0x20)&^x|(q-lsb)&^q|(b-lsb)&^b)&msb != 0
 }
 
 func isHex(c byte) bool {
@@ -249,7 +278,7 @@ func (d *scanner) members(dst []span, keep bool) ([]span, bool) {
 			if !ok {
 				return dst, false
 			}
-			dst = append(dst, span{key: key, start: vs, end: d.i, space: inner})
+			dst = append(dst, span{key: key, start: vs, end: d.i, space: inner, plain: !esc && isASCII(key)})
 		}
 		d.ws()
 		if d.i >= len(d.s) {
@@ -267,6 +296,22 @@ func (d *scanner) members(dst []span, keep bool) ([]span, bool) {
 			return dst, false
 		}
 	}
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if load64(s, i)&msb != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeString returns the value of a valid JSON string literal (quotes
