@@ -59,4 +59,6 @@ func TestDisableEnableWhileLogging(t *testing.T) {
 	if out := mustDocker(t, "plugin", "inspect", "--format", "{{.Enabled}}", pluginName); strings.TrimSpace(out) != "true" {
 		t.Errorf("plugin enabled: %s", out)
 	}
+	// Closed at the disable, resumed at the enable: the trail verifies.
+	mustVerifyClean(t, d.Path)
 }
