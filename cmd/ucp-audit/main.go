@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -110,10 +111,19 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	return s, nil
 }
 
+// gcPercent is the plugin's garbage-collection target unless GOGC is set:
+// its live heap is small (a few buffers per stream) while every event
+// allocates, so collecting at 5× the live heap instead of 2× gives the
+// CPU back to the containers for a few MiB.
+const gcPercent = 400
+
 func run() error {
 	set, err := loadSettings(os.Getenv)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 	level := set.level
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
