@@ -59,6 +59,11 @@ type VerifyOptions struct {
 	// AllowUnsealedTail accepts records after the live file's last seal,
 	// and a partial last line there: a file that is still being written.
 	AllowUnsealedTail bool
+	// Fragment checks the files as a part of a set, such as rotated files
+	// copied off the node: a live file that does not exist, and files
+	// older than the oldest given, are not reported missing. Everything
+	// else is checked as usual.
+	Fragment bool
 }
 
 // Result is what Verify found in one set.
@@ -325,12 +330,12 @@ func (v *verifier) finish() {
 		return
 	}
 	if !v.live(last) {
-		if _, err := os.Lstat(v.set.Base); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Lstat(v.set.Base); errors.Is(err, os.ErrNotExist) && !v.opts.Fragment {
 			v.prob = &Problem{Kind: KindFileMissing, File: v.set.Base, Detail: fmt.Sprintf("the live file is missing: file %d (%s) was rotated away, so file %d should exist", v.file, filepath.Base(v.set.Files[last]), v.file+1)}
 		}
 		return // a part of the set, named explicitly
 	}
-	if v.bound > 0 && v.oldest > v.bound {
+	if v.bound > 0 && v.oldest > v.bound && !v.opts.Fragment {
 		v.fail(KindFileMissing, v.first, 1, 0, "%s: file %d was opened keeping %d files, so files %d to %d must be present, but the oldest present is file %d", missing(v.bound, v.oldest-1), v.boundFile, v.boundKeep, v.bound, v.boundFile, v.oldest)
 		return
 	}

@@ -56,6 +56,38 @@ func TestVerifyClean(t *testing.T) {
 	}
 }
 
+// TestVerifyFragment: rotated files copied without the live file verify
+// as a fragment, and only so.
+func TestVerifyFragment(t *testing.T) {
+	dir := t.TempDir()
+	genSet(t, dir, nil, "a")
+	copyDir := t.TempDir()
+	for _, name := range []string{gzFile, middle} { // not the oldest, not the live file
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(copyDir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sets, err := trail.Files(filepath.Join(copyDir, middle), filepath.Join(copyDir, gzFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := trail.Set{Base: filepath.Join(copyDir, live)}
+	for _, s := range []trail.Set{sets[1], sets[0]} { // oldest first
+		set.Files, set.Index = append(set.Files, s.Files...), append(set.Index, s.Index...)
+	}
+	var p *chain.Problem
+	if r := chain.Verify(set, chain.VerifyOptions{}); !errors.As(r.Err, &p) || p.Kind != chain.KindFileMissing {
+		t.Errorf("without Fragment: %v, want file-missing", r.Err)
+	}
+	if r := chain.Verify(set, chain.VerifyOptions{Fragment: true}); !r.OK() || r.Files != 2 {
+		t.Errorf("as a fragment: %+v", r)
+	}
+}
+
 // TestVerifyLimits shows changes the files alone cannot reveal (see the
 // package documentation), and what AllowUnsealedTail accepts.
 func TestVerifyLimits(t *testing.T) {

@@ -17,7 +17,7 @@ const defaultLogDir = "/var/log/ucp-audit"
 // verify runs `ucp-audit verify` and returns its exit code.
 func verify(args []string) int { return hostCommand(runVerify, args) }
 
-const verifyUsage = `usage: ucp-audit verify [--key PUBLIC.pem] [--live] [PATH...]
+const verifyUsage = `usage: ucp-audit verify [--key PUBLIC.pem] [--live] [--part] [PATH...]
 
 Checks the hash chain and the seals of the audit files in PATH (default
 ` + defaultLogDir + `): a directory (every *.log with its rotated and
@@ -32,6 +32,7 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	keyPath := fs.String("key", "", "the seals' public key (PEM, as `ucp-audit keygen` or `openssl pkey -pubout` writes it): every seal must be signed with it; without it signatures are not checked")
 	live := fs.Bool("live", false, "accept records after the live file's last seal: a file the plugin is writing ends unsealed until its next interval seal (SEAL_INTERVAL after the last one, at the next write) or its close seal")
+	part := fs.Bool("part", false, "the files are part of a trail, such as rotated files copied off the node: a missing live file and missing older files are not reported")
 	paths, err := parseCommand(fs, verifyUsage, args, env)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -56,7 +57,7 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 	}
 	code := 0
 	for _, set := range sets {
-		r := chain.Verify(set, chain.VerifyOptions{Key: key, AllowUnsealedTail: *live})
+		r := chain.Verify(set, chain.VerifyOptions{Key: key, AllowUnsealedTail: *live, Fragment: *part})
 		if !r.OK() {
 			code = 1
 			var p *chain.Problem
