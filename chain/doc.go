@@ -111,8 +111,10 @@
 //     AllowUnsealedTail. An empty live file after a rotated file that ends
 //     with its rotate seal is accepted (a rotation interrupted before the
 //     open seal). When the set has no live file and the live path does not
-//     exist, that is file-missing (line 0); a set of one rotated file named
-//     explicitly is verified as far as it goes.
+//     exist, that is file-missing (line 0); when it exists, the rotated
+//     files named are verified as far as they go. With Fragment (files
+//     copied off the node) neither the live file nor the files the keep
+//     rule asks for are required.
 //
 // A gzip file that is cut short is truncated, one whose compressed data is
 // corrupt is modified. Verify streams: its memory is the longest line
