@@ -571,12 +571,18 @@ func BenchmarkWrite(b *testing.B) {
 	for _, bc := range []struct {
 		name      string
 		syncEvery int
+		sealed    bool
 	}{
-		{"NoSync", 0},
-		{"Sync256", 256},
+		{"NoSync", 0, false},
+		{"Sync256", 256, false},
+		{"Sealed/NoSync", 0, true}, // the hash chain, as the plugin writes
+		{"Sealed/Sync256", 256, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			r := NewRegistry()
+			if bc.sealed {
+				r = NewSealedRegistry(Sealing{})
+			}
 			defer r.Close()
 			s, err := r.Open(Options{Path: filepath.Join(b.TempDir(), "audit.log"), MaxSize: 64 << 20, MaxFiles: 2})
 			if err != nil {

@@ -19,9 +19,11 @@ import (
 )
 
 // TestBench is `make bench`: the fake controller prints BENCH_N (300,000)
-// audit lines under each log driver, interleaved, BENCH_ROUNDS (5) times,
-// and the medians are written to BENCH_OUT (build/bench.md). It measures,
-// never asserts: machines are noisy, and BENCHMARKS.md reads the numbers.
+// metadata audit lines under each log driver, interleaved, BENCH_ROUNDS (5)
+// times, then BENCH_N/60 request events of 20-40 KiB under json-file, the
+// discard plugin and ucp-audit (file); the medians are written to BENCH_OUT
+// (build/bench.md). It measures, never asserts: machines are noisy, and
+// BENCHMARKS.md reads the numbers.
 //
 //   - json-file: Docker's default driver;
 //   - syslog: Docker's built-in syslog driver to a local rsyslog over TCP;
@@ -44,14 +46,46 @@ func TestBench(t *testing.T) {
 	installDiscard(t)
 	rs := peers.StartRsyslog(t, t.TempDir())
 	d := testDir(t)
-	syslogLines := &lineCounter{path: filepath.Join(rs.Dir, "msgs.log")}
+	var b bytes.Buffer
+	host, _ := os.Hostname()
+	cpus, _ := exec.Command("nproc").Output()
+	dv, _ := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output()
+	fmt.Fprintf(&b, "Run %s on %s (%s CPUs, Docker %s), %d rounds, medians.\n",
+		time.Now().UTC().Format(time.RFC3339), host, strings.TrimSpace(string(cpus)), strings.TrimSpace(string(dv)), rounds)
+	for _, w := range []benchWorkload{
+		{name: "metadata events", args: []string{"-n", strconv.Itoa((n + 5) / 6), "-big", "0"}, all: true},
+		// Request-level events of 20 and 40 KiB, which dockerd splits into
+		// 16 KiB partial frames: a sixtieth as many lines, about as many bytes.
+		{name: "request events (20-40 KiB, partial frames)", args: []string{"-n", "0", "-big", strconv.Itoa(max(n/120, 1))}},
+	} {
+		benchWorkloadRun(t, w, rounds, rs, d, &b)
+	}
+	t.Logf("\n%s", b.String())
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err == nil {
+		if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
+			t.Error(err)
+		}
+		t.Logf("written to %s", out)
+	}
+}
 
-	args := []string{"-n", strconv.Itoa((n + 5) / 6), "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false", "-ordinary", "0"}
+// benchWorkload is one emitter workload; all runs it under every driver,
+// otherwise only json-file, the discard plugin and ucp-audit (file).
+type benchWorkload struct {
+	name string
+	args []string
+	all  bool
+}
+
+// benchWorkloadRun runs w under the drivers, interleaved, rounds times, and
+// appends the table of medians to b.
+func benchWorkloadRun(t *testing.T, w benchWorkload, rounds int, rs *peers.Rsyslog, d Dir, b *bytes.Buffer) {
+	syslogLines := &lineCounter{path: filepath.Join(rs.Dir, "msgs.log")}
+	args := append(append([]string(nil), w.args...), "-malformed=false", "-ignored=false", "-stderr=false", "-ordinary", "0")
 	em := emit(t, args...)
 	events := len(em.Forwarded())
 	lines := len(em.StdoutLines())
-	t.Logf("workload: %d audit lines (%d MB) per run", events, len(em.Stdout)>>20)
-
+	t.Logf("workload %s: %d audit lines (%d MB) per run", w.name, events, len(em.Stdout)>>20)
 	type config struct {
 		name, driver string
 		opts         func(run int) []string
@@ -72,6 +106,9 @@ func TestBench(t *testing.T) {
 			return []string{fmt.Sprintf("audit-file=%s/run-%d.log", d.Path, run), "audit-file-max-size=-1",
 				fmt.Sprintf("syslog-address=relp://127.0.0.1:%d", rs.RELPPort), "logstash-address=beats://" + beats.Addr}
 		}, "ucp-audit", true},
+	}
+	if !w.all {
+		configs = slices.DeleteFunc(configs, func(c config) bool { return c.driver == "syslog" || c.beats })
 	}
 	type sample struct{ exit, durable, pluginCPU, dockerdCPU, rss float64 }
 	results := make([][]sample, len(configs))
@@ -112,7 +149,8 @@ func TestBench(t *testing.T) {
 			default:
 				file := &lineCounter{path: fmt.Sprintf("%s/run-%d.log", d.Path, run)}
 				done = func() bool {
-					// events + the stream-attached and -detached records
+					// the open seal, the stream-attached record and
+					// the events
 					if file.count(t) < events+2 {
 						return false
 					}
@@ -156,14 +194,17 @@ func TestBench(t *testing.T) {
 		}
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
-	var b bytes.Buffer
-	host, _ := os.Hostname()
-	cpus, _ := exec.Command("nproc").Output()
-	dv, _ := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Output()
-	fmt.Fprintf(&b, "Run %s on %s (%s CPUs, Docker %s): %d audit lines per run, %d rounds, medians.\n\n",
-		time.Now().UTC().Format(time.RFC3339), host, strings.TrimSpace(string(cpus)), strings.TrimSpace(string(dv)), events, rounds)
-	fmt.Fprintf(&b, "| driver | run-to-exit (s) | × discard | × syslog | durable after exit (s) | plugin CPU s/100k | dockerd CPU s/100k | plugin peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(b, "\n### %s: %d audit lines (%d MB) per run\n\n", w.name, events, len(em.Stdout)>>20)
+	fmt.Fprintf(b, "| driver | run-to-exit (s) | × discard | × syslog | durable after exit (s) | plugin CPU s/100k | dockerd CPU s/100k | plugin peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|\n")
 	exitOf := func(i int) float64 { return median(i, func(s sample) float64 { return s.exit }) }
+	ratio := func(i int, driver string) string {
+		for j, c := range configs {
+			if c.driver == driver {
+				return fmt.Sprintf("%.2f", exitOf(i)/exitOf(j))
+			}
+		}
+		return "–"
+	}
 	for i, c := range configs {
 		rss := "–"
 		cpu := "–"
@@ -171,15 +212,8 @@ func TestBench(t *testing.T) {
 			rss = fmt.Sprintf("%.0f", median(i, func(s sample) float64 { return s.rss }))
 			cpu = fmt.Sprintf("%.3f", median(i, func(s sample) float64 { return s.pluginCPU }))
 		}
-		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %.3f | %s | %.3f | %s |\n", c.name, exitOf(i), exitOf(i)/exitOf(2), exitOf(i)/exitOf(1),
+		fmt.Fprintf(b, "| %s | %.2f | %s | %s | %.3f | %s | %.3f | %s |\n", c.name, exitOf(i), ratio(i, "ucp-audit-discard"), ratio(i, "syslog"),
 			median(i, func(s sample) float64 { return s.durable }), cpu, median(i, func(s sample) float64 { return s.dockerdCPU }), rss)
-	}
-	t.Logf("\n%s", b.String())
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err == nil {
-		if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
-			t.Error(err)
-		}
-		t.Logf("written to %s", out)
 	}
 }
 
