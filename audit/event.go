@@ -26,8 +26,9 @@ type Event struct {
 
 	licenseHashed bool // Apply already hashed user.extra.licenseKey
 
-	// Room for the usual small user.extra, so that it needs no
-	// allocation of its own.
+	// Room for the fields of the usual event and its small user.extra,
+	// so that they need no allocation of their own.
+	fieldBuf [16]field
 	extraBuf [2]extraEntry
 	strBuf   [4]string
 }

@@ -89,7 +89,8 @@ func parseFast(line []byte) (*Event, bool) {
 
 // setFields sets e.fields from members, the members of the audit object
 // in d.s, and e.user from the members of its "user" object, if it is one.
-// Both share one allocation.
+// Both share the event's room for fields, or one allocation if they do not
+// fit.
 func (e *Event) setFields(d *scanner, members []span) bool {
 	var (
 		ubuf [16]span
@@ -108,7 +109,11 @@ func (e *Event) setFields(d *scanner, members []span) bool {
 			break
 		}
 	}
-	fs := appendFields(make([]field, 0, len(members)+len(ums)), d.s, members)
+	fs := e.fieldBuf[:0]
+	if n := len(members) + len(ums); n > len(e.fieldBuf) {
+		fs = make([]field, 0, n)
+	}
+	fs = appendFields(fs, d.s, members)
 	n := len(fs)
 	e.fields = fs[:n:n] // full: inserting into it must not overwrite user
 	e.user = appendFields(fs[n:], user.s, ums)
@@ -119,8 +124,13 @@ func (e *Event) setFields(d *scanner, members []span) bool {
 // key with the last duplicate kept.
 func appendFields(dst []field, s string, ms []span) []field {
 	start := len(dst)
-	for _, m := range ms {
+	sorted := true
+	for i, m := range ms {
+		sorted = sorted && (i == 0 || ms[i-1].key < m.key)
 		dst = append(dst, field{key: m.key, raw: s[m.start:m.end], space: m.space, plainKey: m.plain})
+	}
+	if sorted { // the usual case: logrus and encoding/json write sorted keys
+		return dst
 	}
 	return dst[:start+len(sortFields(dst[start:]))]
 }

@@ -167,7 +167,8 @@ func (e *Event) redact() {
 			continue
 		}
 		if r == nil {
-			r = &redactor{dockerSecret: isDockerSecretWrite(apiPath(e.requestURI))}
+			r = getRedactor(isDockerSecretWrite(apiPath(e.requestURI)))
+			defer r.release()
 			resource = e.objectRefResource()
 		}
 		if out, dirty := r.payload(e.fields[i].raw, name, resource == "secrets"); dirty {

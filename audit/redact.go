@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"unsafe"
 )
 
 // redactor applies the redaction rules to a payload. It decodes the
@@ -45,6 +47,33 @@ type pseg struct {
 
 var redactedString = string(redactedRaw)
 
+// redactors keeps redactors, with their scratch slices, between events.
+var redactors = sync.Pool{New: func() any { return new(redactor) }}
+
+// maxKeptNodes bounds the scratch a released redactor keeps (a huge
+// payload's tree is not held on to).
+const maxKeptNodes = 1 << 14
+
+// getRedactor returns a redactor for one event, from the pool.
+func getRedactor(dockerSecret bool) *redactor {
+	r := redactors.Get().(*redactor)
+	r.dockerSecret = dockerSecret
+	return r
+}
+
+// release returns r to the pool. The strings it holds (into the event's
+// line, and the paths) are cleared so that the pool keeps none alive.
+func (r *redactor) release() {
+	if cap(r.nodes) > maxKeptNodes {
+		return
+	}
+	clear(r.nodes[:cap(r.nodes)])
+	clear(r.paths)
+	clear(r.path[:cap(r.path)])
+	*r = redactor{nodes: r.nodes[:0], kids: r.kids[:0], stack: r.stack[:0], path: r.path[:0], paths: r.paths[:0]}
+	redactors.Put(r)
+}
+
 // payload applies the rules to the payload raw (valid JSON) named name,
 // and returns it re-encoded if anything changed. k8sSecret means
 // objectRef.resource is "secrets".
@@ -68,7 +97,9 @@ func (r *redactor) payload(raw, name string, k8sSecret bool) (string, bool) {
 		return "", false
 	}
 	b := r.encode(make([]byte, 0, len(raw)+64), root)
-	return string(b), true
+	// b is new and never written again: the string can share it, as
+	// strings.Builder does.
+	return unsafe.String(unsafe.SliceData(b), len(b)), true
 }
 
 // decode builds the tree of raw and returns the root's index (an int32),
