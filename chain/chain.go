@@ -199,6 +199,31 @@ type Sealer struct {
 // a Key. Errors (dst and h unchanged): ErrReason, or ErrKey for a key that
 // is not ed25519.PrivateKeySize bytes long.
 func (h *Head) Seal(dst []byte, reason Reason, s *Sealer) ([]byte, error) {
+	return h.seal(dst, reason, s, Lost{})
+}
+
+// SealChecked is Seal for the first seal a writer adds when it opens a file
+// (reason ReasonOpen or ReasonResume, else ErrReason), with h recovered
+// from the files and sealed the head as of the last seal that the writer
+// knows reached them, from a record it keeps outside them (the zero Head
+// when it has none). When h is behind sealed (sealed.N > h.N, or the same
+// N with another hash) sealed records were cut off or deleted since, and
+// the seal says so in its Lost: After h.N, Expected sealed.N, File
+// sealed.File, Hash sealed.Hash. Verify reports such a seal. A sealed
+// older than h is normal (lines were written after that seal) and the
+// seal is a plain one.
+func (h *Head) SealChecked(dst []byte, reason Reason, s *Sealer, sealed Head) ([]byte, error) {
+	if reason != ReasonOpen && reason != ReasonResume {
+		return dst, fmt.Errorf("%w %q: SealChecked writes open and resume seals only", ErrReason, reason)
+	}
+	var lost Lost
+	if sealed.N > h.N || sealed.N == h.N && sealed.N > 0 && sealed.Hash != h.Hash {
+		lost = Lost{After: h.N, Expected: sealed.N, File: sealed.File, Hash: sealed.Hash}
+	}
+	return h.seal(dst, reason, s, lost)
+}
+
+func (h *Head) seal(dst []byte, reason Reason, s *Sealer, lost Lost) ([]byte, error) {
 	if !reason.valid() {
 		return dst, fmt.Errorf("%w %q", ErrReason, reason)
 	}
@@ -228,6 +253,7 @@ func (h *Head) Seal(dst []byte, reason Reason, s *Sealer) ([]byte, error) {
 		File:    next.File,
 		Keep:    keep,
 		Records: next.Records + 1,
+		Lost:    lost,
 	}
 	if key != nil {
 		seal.Key = Fingerprint(key.Public().(ed25519.PublicKey))

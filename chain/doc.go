@@ -37,15 +37,26 @@
 //
 // A seal is a record whose p is
 //
-//	{"ucp-audit/seal":{"reason":R,"clean":B,"time":T,"file":F,"keep":K,"key":FP,"records":C}}
+//	{"ucp-audit/seal":{"reason":R,"clean":B,"time":T,"file":F,"keep":K,"key":FP,"records":C,"lost":L}}
 //
 // in exactly that field order ("clean" only in resume seals, "key" only in
-// signed ones). T is the time written (RFC 3339, UTC); F the file's number
+// signed ones, "lost" only in open and resume seals that report a loss). T is the time written (RFC 3339, UTC); F the file's number
 // in the chain (1 for the chain's first file, +1 at each rotation: the live
 // file keeps its number until it is rotated); K how many files rotation
 // keeps, the live one included (0: no rotation); FP the Fingerprint of the
 // public key; C the number of lines in this file so far, this seal
-// included. The reasons R:
+// included. L is
+//
+//	{"after":A,"expected":E,"file":G,"hash":"H"}
+//
+// written when the writer, opening the file, found the chain ending at
+// record A (the seal's N - 1; 0 when no record was left) although, by a
+// record it keeps outside the log directory, its last seal that had
+// reached the files was record E >= A, of hash H (64 lowercase hex
+// digits), in file G: records A+1 to E were cut off or deleted since (or,
+// when E = A, the file ending at record A is another one). Seals without
+// "lost" are the ones written before it existed, and every seal that
+// found nothing missing. The reasons R:
 //
 //   - "open": the first line of every file (a new chain's first file, or the
 //     fresh file after a rotation);
@@ -96,8 +107,13 @@
 //     signature does not verify is bad-signature (the detail says when the
 //     seal names another key). A seal whose "file" or "records" disagrees
 //     with its place, an open seal in the middle of a file (inserted), a
-//     signature on an ordinary record, or a resume seal saying clean after
-//     anything but a close seal: modified;
+//     signature on an ordinary record, a resume seal saying clean after
+//     anything but a close seal, or a "lost" whose "after" is not the
+//     seal's N - 1 (or that names the record before it): modified;
+//   - a valid seal with "lost" reports the loss it records, at the seal:
+//     truncated for a resume seal (the live file was cut back), file-missing
+//     for an open seal (the newest files were deleted), file-replaced when
+//     E = A;
 //   - pruning: the open seal of file F with keep K > 0 (or the rotate
 //     seal of file F-1, which announces its opening) means files
 //     max(1, F-K+1) to F must be present; a file number missing below the
@@ -137,10 +153,14 @@
 //   - cutting the live file back to exactly the end of an earlier seal, or
 //     emptying it right after a rotation, or deleting the newest files
 //     together with everything after: what remains is a valid, sealed
-//     chain. Only something outside the files detects that, such as the
-//     last N and hash kept elsewhere (a remote syslog or Logstash copy,
-//     which carries the same chain fields, or a monitoring system), to be
-//     compared with Recover's Head;
+//     chain. The files alone cannot show it; something outside them can.
+//     The writer keeps one such record (see SealChecked): when it opens
+//     the file again, its first seal carries "lost" and Verify reports it.
+//     Until then (while the writer keeps the file open, or when its record
+//     is lost too) only a copy kept elsewhere shows it, such as the last N
+//     and hash of a remote syslog or Logstash copy (which carries the same
+//     chain fields) or of a monitoring system, to be compared with
+//     Recover's Head;
 //   - records after the last seal are only as trustworthy as the hash chain
 //     (unsigned): the interval seal bounds how many there are;
 //   - deleting whole chains (all files of a path) and the seals' times: a
@@ -156,7 +176,10 @@
 // rotate seal before rotating, interval seals periodically, a close seal on
 // close. On start it calls Recover on the live file's bytes and writes a
 // resume seal (see Recover for the cases of a file ending with a rotate
-// seal and of an empty live file). Keys: LoadPrivateKey, LoadPublicKey,
+// seal and of an empty live file), with SealChecked when it keeps a record
+// of the head as of its last seal that reached the file (that record must
+// never be ahead of the file: it is written only once the seal was written
+// out, or a crash would raise a false alarm). Keys: LoadPrivateKey, LoadPublicKey,
 // GenerateKey and Fingerprint; the private key must stay readable by the
 // writer only, and the public key be kept off the node for verification.
 package chain

@@ -18,7 +18,8 @@ func FuzzParseLine(f *testing.F) {
 	var h chain.Head
 	seal, _ := h.Seal(nil, chain.ReasonOpen, &chain.Sealer{Key: priv})
 	rec, _ := h.Append(nil, []byte(`{"a":1}`))
-	for _, s := range [][]byte{seal, rec, []byte(`{}`), []byte(`{"a":"b"}`), []byte(`{"ucp-audit/chain":{"n":1}}`)} {
+	lost, _ := h.SealChecked(nil, chain.ReasonResume, &chain.Sealer{Key: priv}, chain.Head{N: 9, Hash: [32]byte{1}, File: 1})
+	for _, s := range [][]byte{seal, rec, lost, []byte(`{}`), []byte(`{"a":"b"}`), []byte(`{"ucp-audit/chain":{"n":1}}`)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -45,6 +46,9 @@ func FuzzRecover(f *testing.F) {
 	b, _ := chainBytes(f, chain.ReasonOpen, `{"a":1}`)
 	f.Add(b)
 	f.Add(b[:len(b)-5])
+	var h chain.Head
+	lost, _ := h.SealChecked(nil, chain.ReasonOpen, nil, chain.Head{N: 9, Hash: [32]byte{1}, File: 3})
+	f.Add(append(lost, '\n'))
 	f.Add([]byte("{}\n"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {

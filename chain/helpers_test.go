@@ -53,6 +53,22 @@ func newSim(t testing.TB, path string, keep int, key ed25519.PrivateKey, tag str
 // recovered (its torn tail cut) and gets a resume seal.
 func (w *sim) start() {
 	w.t.Helper()
+	size := w.openLive()
+	if size == 0 {
+		w.seal(chain.ReasonOpen)
+		return
+	}
+	var err error
+	if w.h, err = chain.Recover(w.f, size); err != nil {
+		w.t.Fatal(err)
+	}
+	w.seal(chain.ReasonResume)
+}
+
+// openLive opens the live file for appending as w.f, cuts its torn tail
+// and returns its size.
+func (w *sim) openLive() int64 {
+	w.t.Helper()
 	f, err := os.OpenFile(w.path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		w.t.Fatal(err)
@@ -69,14 +85,7 @@ func (w *sim) start() {
 		w.t.Fatal(err)
 	}
 	w.f = f
-	if size == 0 {
-		w.seal(chain.ReasonOpen)
-		return
-	}
-	if w.h, err = chain.Recover(f, size); err != nil {
-		w.t.Fatal(err)
-	}
-	w.seal(chain.ReasonResume)
+	return size
 }
 
 func (w *sim) writeLine(line []byte) {

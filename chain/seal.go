@@ -2,6 +2,7 @@ package chain
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +14,11 @@ var ErrNotSeal = errors.New("chain: not a seal")
 
 // Seal is the content of a seal record, whose p is
 //
-//	{"ucp-audit/seal":{"reason":R,"clean":B,"time":T,"file":F,"keep":K,"key":FP,"records":C}}
+//	{"ucp-audit/seal":{"reason":R,"clean":B,"time":T,"file":F,"keep":K,"key":FP,"records":C,"lost":L}}
 //
-// with the fields in that order, "clean" only in resume seals and "key"
-// only in signed ones.
+// with the fields in that order, "clean" only in resume seals, "key" only
+// in signed ones and "lost" only in open and resume seals whose writer
+// found sealed records missing (see Lost).
 type Seal struct {
 	Reason  Reason
 	Clean   bool      // resume seals: the file's last line before it was a close seal
@@ -25,16 +27,46 @@ type Seal struct {
 	Keep    int       // files rotation keeps, the current one included; 0: no rotation
 	Key     string    // Fingerprint of the signing key; "" when unsigned
 	Records uint64    // lines in this file so far, this seal included
+	Lost    Lost      // open and resume seals: sealed records the files no longer hold; zero when none
+}
+
+// Lost is what a writer found missing when it re-opened a file: the files
+// ended at record After (the seal carrying Lost is record After+1), but by
+// the record it keeps outside the files its last seal that had reached
+// them was record Expected, of hash Hash, in file File. Its JSON form is
+//
+//	"lost":{"after":A,"expected":E,"file":F,"hash":"HASH"}
+//
+// with HASH 64 lowercase hex digits. Expected > After: records After+1 to
+// Expected were cut off (a resume seal) or went with the newest files (an
+// open seal). Expected == After with another hash: the file ending at
+// record After is not the one the writer sealed. The zero Lost is none.
+type Lost struct {
+	After    uint64   // N of the last record in the files when the writer re-opened them
+	Expected uint64   // N of the last seal the writer had recorded
+	File     uint64   // the number of the file that seal was in
+	Hash     [32]byte // that seal's hash_N
+}
+
+// IsZero reports whether l is none.
+func (l Lost) IsZero() bool { return l == Lost{} }
+
+type lostWire struct {
+	After    uint64 `json:"after"`
+	Expected uint64 `json:"expected"`
+	File     uint64 `json:"file"`
+	Hash     string `json:"hash"`
 }
 
 type sealWire struct {
-	Reason  Reason `json:"reason"`
-	Clean   *bool  `json:"clean,omitempty"`
-	Time    string `json:"time"`
-	File    uint64 `json:"file"`
-	Keep    int    `json:"keep"`
-	Key     string `json:"key,omitempty"`
-	Records uint64 `json:"records"`
+	Reason  Reason    `json:"reason"`
+	Clean   *bool     `json:"clean,omitempty"`
+	Time    string    `json:"time"`
+	File    uint64    `json:"file"`
+	Keep    int       `json:"keep"`
+	Key     string    `json:"key,omitempty"`
+	Records uint64    `json:"records"`
+	Lost    *lostWire `json:"lost,omitempty"`
 }
 
 type sealRecord struct {
@@ -47,6 +79,10 @@ func (s Seal) appendJSON(dst []byte) []byte {
 	if s.Reason == ReasonResume {
 		w.Clean = &s.Clean
 	}
+	if !s.Lost.IsZero() {
+		l := s.Lost
+		w.Lost = &lostWire{After: l.After, Expected: l.Expected, File: l.File, Hash: hex.EncodeToString(l.Hash[:])}
+	}
 	b, err := json.Marshal(sealRecord{w})
 	if err != nil {
 		panic(err) // strings and numbers only: cannot fail
@@ -57,7 +93,10 @@ func (s Seal) appendJSON(dst []byte) []byte {
 // ParseSeal decodes the record p (as ParseLine returns it) as a seal. A
 // record that does not begin with a "ucp-audit/seal" field is ErrNotSeal;
 // one that does but is not exactly in the canonical form Seal writes
-// (fields, order, spelling, valid reason) is an error wrapping ErrMalformed.
+// (fields, order, spelling, valid reason, "lost" only in open and resume
+// seals with Expected >= After, Expected and File > 0) is an error
+// wrapping ErrMalformed. Seals written before "lost" existed parse as
+// before, with a zero Lost.
 func ParseSeal(p []byte) (Seal, error) {
 	if !bytes.HasPrefix(p, []byte(sealStart)) {
 		return Seal{}, ErrNotSeal
@@ -85,6 +124,21 @@ func ParseSeal(p []byte) (Seal, error) {
 	}
 	if s.Keep < 0 || s.File == 0 || s.Records == 0 {
 		return Seal{}, fmt.Errorf("%w: seal: file, records must be > 0 and keep >= 0", ErrMalformed)
+	}
+	if l := w.Lost; l != nil {
+		if w.Reason != ReasonOpen && w.Reason != ReasonResume {
+			return Seal{}, fmt.Errorf("%w: seal: \"lost\" belongs to open and resume seals only", ErrMalformed)
+		}
+		if l.Expected == 0 || l.File == 0 || l.Expected < l.After {
+			return Seal{}, fmt.Errorf("%w: seal: lost: expected and file must be > 0, expected >= after", ErrMalformed)
+		}
+		if len(l.Hash) != 64 {
+			return Seal{}, fmt.Errorf("%w: seal: lost: hash is not 64 hex digits", ErrMalformed)
+		}
+		if _, err := hex.Decode(s.Lost.Hash[:], []byte(l.Hash)); err != nil {
+			return Seal{}, fmt.Errorf("%w: seal: lost: hash: %v", ErrMalformed, err)
+		}
+		s.Lost.After, s.Lost.Expected, s.Lost.File = l.After, l.Expected, l.File
 	}
 	if !bytes.Equal(s.appendJSON(nil), p) {
 		return Seal{}, fmt.Errorf("%w: seal is not in canonical form", ErrMalformed)

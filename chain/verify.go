@@ -6,6 +6,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,9 +29,9 @@ const (
 	KindInserted       Kind = "inserted"        // a line that does not belong to the chain at its place
 	KindReordered      Kind = "reordered"       // records are present but out of order
 	KindDuplicated     Kind = "duplicated"      // a record appears a second time
-	KindTruncated      Kind = "truncated"       // a file ends before its last seal, or in the middle of a line
-	KindFileMissing    Kind = "file-missing"    // a whole file of the chain is missing
-	KindFileReplaced   Kind = "file-replaced"   // a file does not continue the chain where it should
+	KindTruncated      Kind = "truncated"       // a file ends before its last seal, or in the middle of a line; or a resume seal says sealed records were cut off
+	KindFileMissing    Kind = "file-missing"    // a whole file of the chain is missing; or an open seal says the newest files were
+	KindFileReplaced   Kind = "file-replaced"   // a file does not continue the chain where it should; or a seal says its file is not the one sealed
 	KindFilesReordered Kind = "files-reordered" // files are out of order
 )
 
@@ -273,7 +274,41 @@ func (v *verifier) checkSeal(i int, no int64, l Link, s *Seal) bool {
 	if s.Reason == ReasonResume && s.Clean && v.sealed != ReasonClose {
 		return v.fail(KindModified, i, no, l.N, "resume seal %d says the file was closed cleanly, but record %d is not a close seal", l.N, l.N-1)
 	}
+	if !s.Lost.IsZero() {
+		return v.lost(i, no, l, s)
+	}
 	return true
+}
+
+// lost reports the records that the seal s, which carries a Lost, says
+// were missing when the writer opened the file.
+func (v *verifier) lost(i int, no int64, l Link, s *Seal) bool {
+	lost := s.Lost
+	if lost.After != l.N-1 {
+		return v.fail(KindModified, i, no, l.N, "seal %d says the chain ended at record %d when it was written, but it follows record %d", l.N, lost.After, l.N-1)
+	}
+	if lost.Expected == lost.After && lost.Hash == l.Prev {
+		return v.fail(KindModified, i, no, l.N, "seal %d reports lost records, but the record it names is the one before it", l.N)
+	}
+	what := "the chain"
+	if s.Reason == ReasonResume {
+		what = "the file"
+	}
+	found := fmt.Sprintf("it ended at record %d", lost.After)
+	if lost.After == 0 {
+		found = "no record of the chain was left"
+	}
+	if lost.Expected == lost.After {
+		return v.fail(KindFileReplaced, i, no, l.N, "when the plugin re-opened %s it ended at record %d, but that is not the record %d the plugin had sealed in file %d (hash %.16s…): the file was replaced", what, lost.After, lost.Expected, lost.File, hex.EncodeToString(lost.Hash[:]))
+	}
+	records := fmt.Sprintf("records %d to %d were", lost.After+1, lost.Expected)
+	if lost.After+1 == lost.Expected {
+		records = fmt.Sprintf("record %d was", lost.Expected)
+	}
+	if s.Reason == ReasonResume {
+		return v.fail(KindTruncated, i, no, l.N, "when the plugin re-opened the file %s, but the plugin had sealed up to record %d: %s cut off", found, lost.Expected, records)
+	}
+	return v.fail(KindFileMissing, i, no, l.N, "when the plugin opened file %d %s, but the plugin had sealed up to record %d in file %d: %s deleted with the newest files", s.File, found, lost.Expected, lost.File, records)
 }
 
 func (v *verifier) accept(no int64, l Link, s *Seal) {
