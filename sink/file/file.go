@@ -71,6 +71,22 @@
 // visible to a verifier. With sealing a file may exceed MaxSize by its
 // rotate seal (under 500 bytes).
 //
+// With Sealing.StateDir set, the sink also keeps, per path, a record of
+// the chain's head as of the last seal it knows reached the file (its N,
+// hash and file number) as JSON, {"path":P,"n":N,"hash":"H","file":F},
+// in StateDir/X.json, X being the first 16 bytes of the SHA-256 of the
+// cleaned path P in hex; it is replaced atomically (a temporary file,
+// fsync'd, renamed). It is written only after the buffer
+// holding the seal was flushed and the file fsync'd (at Sync, at rotation
+// and at close), never for a seal still buffered, so a crash never leaves
+// the record ahead of the file; and only when there is a newer seal, so at
+// most once per seal. On open, when the head recovered from the file (or
+// from path.1) is behind that record, sealed records were cut off or the
+// newest files deleted since: the resume or open seal then carries "lost"
+// (chain.Head.SealChecked) and a verifier reports it. A record that cannot
+// be written is tried again at the next flush; it never fails the file.
+// A record that cannot be read or names another path counts as none.
+//
 // The package starts no goroutines: everything happens synchronously under
 // the locks, so nothing is left running after Close.
 package file
@@ -79,6 +95,9 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -166,6 +185,11 @@ type Sealing struct {
 	Key      ed25519.PrivateKey // signs the seals; nil: unsigned
 	Interval time.Duration      // a seal at least this often while lines are written; <= 0: DefaultSealInterval
 	Now      func() time.Time   // the seals' clock; nil: time.Now
+	// StateDir, when set, holds the record of each file's last seal that
+	// reached it (created with mode 0700), against which the chain is
+	// checked when the file is opened (see Tamper evidence). It must be
+	// outside the log directory. Empty: no record, no check.
+	StateDir string
 }
 
 // NewSealedRegistry returns an empty Registry whose files are hash chains
@@ -217,6 +241,9 @@ func (r *Registry) Open(opts Options) (sink.Sink, error) {
 			sealer:   &chain.Sealer{Key: r.seal.Key, Keep: opts.MaxFiles, Now: r.seal.Now},
 			interval: r.seal.Interval,
 			now:      r.seal.Now,
+		}
+		if r.seal.StateDir != "" {
+			f.chain.record = recordPath(r.seal.StateDir, opts.Path)
 		}
 	}
 	f.mu.Lock()
@@ -319,6 +346,11 @@ type chainState struct {
 	lastSeal time.Time // of the last seal this process wrote
 	dirty    bool      // lines since the last seal
 	buf      []byte
+
+	record   string     // path of the record of the last seal that reached the file; "": none kept
+	recorded chain.Head // what the record holds (N, Hash, File), as read or last written
+	check    bool       // the next open or resume seal is checked against recorded
+	sealed   chain.Head // the head after the last seal written, flushed or not
 }
 
 func (f *file) errorf(op string, err error) error {
@@ -380,6 +412,11 @@ func (f *file) openLocked() error {
 func (f *file) startChainLocked() error {
 	c := f.chain
 	reason := chain.ReasonOpen
+	if f.size > 0 || !c.known {
+		// The head is recovered from the files: check it against the
+		// record when the next seal is written.
+		c.recorded, c.check = readRecord(c.record, f.path), c.record != ""
+	}
 	if f.size > 0 {
 		head, err := recoverFile(f.path)
 		switch {
@@ -421,11 +458,21 @@ func recoverFile(path string) (chain.Head, error) {
 	return chain.Recover(r, fi.Size())
 }
 
-// sealLocked writes a seal line.
+// sealLocked writes a seal line. The first open or resume seal after the
+// head was recovered is checked against the record.
 func (f *file) sealLocked(reason chain.Reason) error {
 	c := f.chain
 	head := c.head
-	line, err := c.head.Seal(c.buf[:0], reason, c.sealer)
+	checked := c.check && (reason == chain.ReasonOpen || reason == chain.ReasonResume)
+	var (
+		line []byte
+		err  error
+	)
+	if checked {
+		line, err = c.head.SealChecked(c.buf[:0], reason, c.sealer, c.recorded)
+	} else {
+		line, err = c.head.Seal(c.buf[:0], reason, c.sealer)
+	}
 	if err != nil {
 		return err
 	}
@@ -434,8 +481,97 @@ func (f *file) sealLocked(reason chain.Reason) error {
 		c.head = head
 		return err
 	}
-	c.lastSeal, c.dirty = c.now(), false
+	c.lastSeal, c.dirty, c.sealed = c.now(), false, c.head
+	if checked {
+		c.check = false
+	}
 	return nil
+}
+
+// recordLocked records the last seal written, once everything written was
+// flushed and fsync'd; a failure leaves the record as it was, to be tried
+// again at the next flush.
+func (f *file) recordLocked() {
+	c := f.chain
+	if c == nil || c.record == "" || c.sealed.N == 0 || sameSeal(c.sealed, c.recorded) {
+		return
+	}
+	if err := writeRecord(c.record, f.path, c.sealed); err == nil {
+		c.recorded = c.sealed
+	}
+}
+
+func sameSeal(a, b chain.Head) bool {
+	return a.N == b.N && a.Hash == b.Hash && a.File == b.File
+}
+
+// recordPath returns the record's path for the audit file at path (clean).
+func recordPath(dir, path string) string {
+	sum := sha256.Sum256([]byte(path))
+	return filepath.Join(dir, hex.EncodeToString(sum[:16])+".json")
+}
+
+// headRecord is a record's content: the chain's head as of the last seal
+// that reached the file at Path.
+type headRecord struct {
+	Path string `json:"path"`
+	N    uint64 `json:"n"`
+	Hash string `json:"hash"` // 64 lowercase hex digits
+	File uint64 `json:"file"`
+}
+
+// readRecord returns the head in the record at name for path; the zero
+// Head when there is none or it is unusable (unreadable, malformed, or for
+// another path).
+func readRecord(name, path string) chain.Head {
+	if name == "" {
+		return chain.Head{}
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return chain.Head{}
+	}
+	var r headRecord
+	var h chain.Head
+	if json.Unmarshal(b, &r) != nil || r.Path != path || r.N == 0 || r.File == 0 || len(r.Hash) != 2*len(h.Hash) {
+		return chain.Head{}
+	}
+	if _, err := hex.Decode(h.Hash[:], []byte(r.Hash)); err != nil {
+		return chain.Head{}
+	}
+	h.N, h.File = r.N, r.File
+	return h
+}
+
+// writeRecord replaces the record at name with head, for path: a
+// temporary file, fsync'd, renamed over it.
+func writeRecord(name, path string, head chain.Head) error {
+	b, err := json.Marshal(headRecord{Path: path, N: head.N, Hash: hex.EncodeToString(head.Hash[:]), File: head.File})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		return err
+	}
+	tmp := name + ".tmp"
+	fd, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = fd.Write(append(b, '\n'))
+	if err == nil {
+		err = fsync(fd)
+	}
+	if cerr := fd.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
 }
 
 // writeLineLocked writes line and its newline to the buffer.
@@ -560,6 +696,7 @@ func (f *file) rotateLocked() error {
 	if err := fsync(f.fd); err != nil {
 		return f.fail("rotate: fsync", err)
 	}
+	f.recordLocked()
 	fd := f.fd
 	f.fd = nil
 	if err := fd.Close(); err != nil {
@@ -626,6 +763,7 @@ func (f *file) sync() error {
 	if err := fsync(f.fd); err != nil {
 		return f.fail("sync: fsync", err)
 	}
+	f.recordLocked()
 	return nil
 }
 
@@ -653,6 +791,8 @@ func (f *file) close() error {
 			errs = append(errs, f.errorf("close: flush", err))
 		} else if err := fsync(f.fd); err != nil {
 			errs = append(errs, f.errorf("close: fsync", err))
+		} else {
+			f.recordLocked()
 		}
 	}
 	if err := f.fd.Close(); err != nil {
