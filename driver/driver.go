@@ -48,7 +48,9 @@ type Options struct {
 	// Metrics, if not nil, counts what the driver does.
 	Metrics *metrics.Metrics
 	// Sealing is the tamper evidence of every audit and quarantine file:
-	// they are always hash chains; Sealing.Key signs their seals.
+	// they are always hash chains; Sealing.Key signs their seals. An empty
+	// Sealing.StateDir is StateDir/chains: the record of each file's last
+	// seal, outside the log directory.
 	Sealing file.Sealing
 
 	fifoOpenTimeout time.Duration // tests shorten it
@@ -91,6 +93,9 @@ func New(opts Options) (*Driver, error) {
 	}
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 20 * time.Second
+	}
+	if opts.Sealing.StateDir == "" {
+		opts.Sealing.StateDir = filepath.Join(opts.StateDir, "chains")
 	}
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "containers"), 0o700); err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
