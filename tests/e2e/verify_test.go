@@ -234,3 +234,61 @@ func TestVerifySigned(t *testing.T) {
 		t.Errorf("verify with another key: exit %d, want 1 and bad-signature:\n%s", code, out)
 	}
 }
+
+// TestVerifyCutAtSeal: the live file cut back to exactly the end of a seal
+// while the plugin is disabled leaves a valid chain, but the plugin keeps
+// a record of its last seal outside the log directory: when it re-opens
+// the file its resume seal says which records are missing, and verify
+// reports the cut there.
+func TestVerifyCutAtSeal(t *testing.T) {
+	d := testDir(t)
+	args := []string{"-n", "50", "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false"}
+	for range 2 { // open … close, resume … close
+		runContainer(t, pluginName, d.Opts(), args...)
+		mustVerifyClean(t, d.Path)
+	}
+	enabled := true
+	t.Cleanup(func() {
+		if !enabled {
+			docker(nil, "plugin", "enable", "--timeout", "0", pluginName)
+		}
+	})
+	mustDocker(t, "plugin", "disable", "-f", pluginName)
+	enabled = false
+	lines := readLines(t, d.Audit)
+	var seals []int
+	for i, l := range lines {
+		if bytes.HasPrefix(l, []byte(`{"ucp-audit/seal":`)) {
+			seals = append(seals, i+1)
+		}
+	}
+	if len(seals) < 2 {
+		t.Fatalf("%d seals in %s, want 2 or more", len(seals), d.Audit)
+	}
+	keep := seals[len(seals)-2]
+	writeLines(t, d.Audit, lines[:keep])
+	mustVerifyClean(t, d.Path) // the files alone cannot show the cut
+	mustDocker(t, "plugin", "enable", "--timeout", "0", pluginName)
+	enabled = true
+
+	runContainer(t, pluginName, d.Opts(), args...) // the plugin re-opens the file
+	want := fmt.Sprintf("audit.log:%d: truncated", keep+1)
+	var out string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var code int
+		out, code = runVerify(t, d.Path)
+		m := failLine.FindStringSubmatch(out)
+		if code == 1 && m != nil && fmt.Sprintf("%s:%s: %s", filepath.Base(m[1]), m[2], m[3]) == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("verify: exit %d, want 1 and %s:\n%s", code, want, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !strings.Contains(out, "were cut off") {
+		t.Errorf("verify does not say which records were cut off:\n%s", out)
+	}
+	t.Logf("verify: %s", strings.TrimSpace(out))
+}
