@@ -107,12 +107,17 @@ func plausibleEntry(body []byte) bool {
 // Buffered reports how many bytes are read but not yet returned.
 func (f *frameReader) Buffered() int { return f.r.Buffered() }
 
-// decodeFrame decodes a whole frame (length prefix included) into e.
+// decodeFrame decodes a whole frame (length prefix included) into e. It
+// reuses e.Line's buffer: what the previous frame left there is
+// overwritten, so callers never keep e.Line past the next call (the
+// reassembler's emit must not keep l.Data either).
 func decodeFrame(frame []byte, e *logdriver.LogEntry) error {
 	if len(frame) < 4 {
 		return io.ErrUnexpectedEOF
 	}
+	line := e.Line[:0]
 	e.Reset()
+	e.Line = line
 	if err := e.Unmarshal(frame[4:]); err != nil {
 		return fmt.Errorf("decode log entry: %w", err)
 	}

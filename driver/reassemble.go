@@ -29,7 +29,11 @@ func (l *line) Truncated() bool { return l.Size > len(l.Data) }
 type reassembler struct {
 	limit   int
 	pending map[string]*pendingLine
+	spare   []byte // the buffer of the last line emitted, for the next one
 }
+
+// spareMax bounds the buffer kept for the next long line.
+const spareMax = 256 << 10
 
 type pendingLine struct {
 	id       string
@@ -66,7 +70,8 @@ func (r *reassembler) add(e *logdriver.LogEntry, emit func(l *line) error) error
 		p = nil
 	}
 	if p == nil {
-		p = &pendingLine{id: id, l: line{Source: e.Source, TimeNano: e.TimeNano}}
+		p = &pendingLine{id: id, l: line{Source: e.Source, TimeNano: e.TimeNano, Data: r.spare}}
+		r.spare = nil
 		r.pending[e.Source] = p
 	}
 	if p.l.HeadLost && p.l.Size == 0 && e.GetPartialLogMetadata().GetOrdinal() == 1 {
@@ -83,7 +88,7 @@ func (r *reassembler) add(e *logdriver.LogEntry, emit func(l *line) error) error
 	}
 	if e.GetPartialLogMetadata().GetLast() {
 		delete(r.pending, e.Source)
-		return emit(&p.l)
+		return r.emitPending(p, emit)
 	}
 	return nil
 }
@@ -92,7 +97,17 @@ func (r *reassembler) flushSource(src string, emit func(l *line) error) error {
 	p := r.pending[src]
 	delete(r.pending, src)
 	p.l.Unfinished = true
-	return emit(&p.l)
+	return r.emitPending(p, emit)
+}
+
+// emitPending emits a pending line, then keeps its buffer for the next one
+// (emit does not keep l.Data).
+func (r *reassembler) emitPending(p *pendingLine, emit func(l *line) error) error {
+	err := emit(&p.l)
+	if cap(p.l.Data) <= spareMax {
+		r.spare = p.l.Data[:0]
+	}
+	return err
 }
 
 // flush emits every pending line as unfinished, stdout first. It is called
