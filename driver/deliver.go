@@ -32,6 +32,11 @@ const (
 	sendTimeout  = 60 * time.Second
 	backoffFirst = 200 * time.Millisecond
 	backoffMax   = 30 * time.Second
+	// linger is how long a worker that found less than a full batch waits
+	// for more before it sends (not once the stream has ended): a busy
+	// container then gets full batches instead of one small send, with its
+	// wake-ups and per-batch costs, each time the worker catches up.
+	linger = 200 * time.Millisecond
 )
 
 // destination is one configured remote destination of a container.
@@ -202,6 +207,7 @@ func (dl *delivery) work(ctx context.Context, d destination) {
 	warn := rate.Sometimes{Interval: 30 * time.Second}
 	backoff := backoffFirst
 	failing := false
+	lingered := false
 	for {
 		changed := dl.sp.Watch()
 		recs, err := dl.sp.Read(d.name, batchEvents, batchBytes)
@@ -232,6 +238,17 @@ func (dl *delivery) work(ctx context.Context, d destination) {
 			}
 			continue
 		}
+		if !lingered && !failing && len(recs) < batchEvents && batchSize(recs) < batchBytes/2 {
+			lingered = true
+			select {
+			case <-time.After(linger):
+			case <-dl.finished:
+			case <-ctx.Done():
+				return
+			}
+			continue // read again: a fuller batch
+		}
+		lingered = false
 		err = dl.send(ctx, d, recs)
 		if err != nil && ctx.Err() == nil {
 			dl.metrics.DeliveryFailed(d.name)
@@ -268,6 +285,15 @@ func (dl *delivery) work(ctx context.Context, d destination) {
 		}
 		backoff = min(backoff*2, backoffMax)
 	}
+}
+
+// batchSize is the bytes of recs' events.
+func batchSize(recs []spool.Record) int {
+	n := 0
+	for _, r := range recs {
+		n += len(r.Event.Line)
+	}
+	return n
 }
 
 // send delivers recs and commits them. An event the transport can never
