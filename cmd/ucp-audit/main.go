@@ -114,8 +114,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 // gcPercent is the plugin's garbage-collection target unless GOGC is set:
 // its live heap is small (a few buffers per stream) while every event
 // allocates, so collecting at 5× the live heap instead of 2× gives the
-// CPU back to the containers for a few MiB.
-const gcPercent = 400
+// CPU back to the containers for a few MiB. memLimit, unless GOMEMLIMIT is
+// set, makes the collector work harder instead when many streams would
+// take the heap past it.
+const (
+	gcPercent = 400
+	memLimit  = 48 << 20
+)
 
 func run() error {
 	set, err := loadSettings(os.Getenv)
@@ -124,6 +129,9 @@ func run() error {
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memLimit)
 	}
 	level := set.level
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
