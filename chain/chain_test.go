@@ -30,7 +30,9 @@ func TestAppend(t *testing.T) {
 		{`{"a":1} `, "", chain.ErrNotObject},
 		{"{\"a\":\"\n\"}", "", chain.ErrNotObject},
 		{`{"ucp-audit/chain":{}}`, "", chain.ErrReserved},
-		{`{"a":{"ucp-audit/chain":1}}`, "", chain.ErrReserved},
+		// Nested: harmless (the reader anchors on the last chain field),
+		// and an event's requestObject may carry any key.
+		{`{"a":{"ucp-audit/chain":1}}`, `{"a":{"ucp-audit/chain":1},"ucp-audit/chain":{"n":1,"prev":"0000000000000000000000000000000000000000000000000000000000000000","hash":"H"}}`, nil},
 		{`{"ucp-audit/seal":{"reason":"close"}}`, "", chain.ErrReserved},
 	} {
 		var h chain.Head

@@ -19,7 +19,7 @@ func FuzzParseLine(f *testing.F) {
 	seal, _ := h.Seal(nil, chain.ReasonOpen, &chain.Sealer{Key: priv})
 	rec, _ := h.Append(nil, []byte(`{"a":1}`))
 	lost, _ := h.SealChecked(nil, chain.ReasonResume, &chain.Sealer{Key: priv}, chain.Head{N: 9, Hash: [32]byte{1}, File: 1})
-	for _, s := range [][]byte{seal, rec, lost, []byte(`{}`), []byte(`{"a":"b"}`), []byte(`{"ucp-audit/chain":{"n":1}}`)} {
+	for _, s := range [][]byte{seal, rec, lost, []byte(`{}`), []byte(`{"a":"b"}`), []byte(`{"ucp-audit/chain":{"n":1}}`), []byte(`{"a":{"ucp-audit/chain":{"n":1,"prev":"00","hash":"00"}},"b":1}`)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

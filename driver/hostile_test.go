@@ -976,3 +976,30 @@ func TestReattachTakesTheJournal(t *testing.T) {
 		t.Errorf("journal after the stream ended: %v, %v", fi, err)
 	}
 }
+
+// TestHostileReservedKeys: an event carrying "ucp-audit/chain" or
+// "ucp-audit/seal" keys inside its payload (a label on a created
+// container, say) is forwarded like any other, and the next events follow
+// it; one with such a key at the top level is quarantined. Neither stalls
+// the pipeline.
+func TestHostileReservedKeys(t *testing.T) {
+	h := newHarness(t, map[string]string{"audit-level": "request"})
+	nested := strings.Replace(auditLine("nested", "/v1.41/containers/create"), `"level":"metadata"`,
+		`"level":"request","requestObject":{"Labels":{"ucp-audit/chain":"x","ucp-audit/seal":"y"}}`, 1)
+	top := strings.Replace(auditLine("top", "/v1.41/x"), `"verb":"GET"`, `"verb":"GET","ucp-audit/chain":{"n":1}`, 1)
+	h.write("stdout", nested)
+	h.write("stdout", top)
+	h.write("stdout", auditLine("after", "/v1.41/y"))
+	h.stop()
+	var ids []string
+	for _, r := range h.file("audit.log") {
+		ids = append(ids, fmt.Sprint(r["auditID"]))
+	}
+	if got := strings.Join(ids, ","); got != "nested,after" {
+		t.Errorf("audit.log events %s, want nested,after", got)
+	}
+	q := h.file("quarantine.log")
+	if len(q) != 1 || !strings.Contains(fmt.Sprint(q[0]["reason"]), `"ucp-audit/chain"`) {
+		t.Errorf("quarantine.log %v, want the top-level one", q)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/sink/file"
 	"github.com/ucp-audit/ucp-audit/spool"
 )
 
@@ -235,7 +236,9 @@ func (p *pipeline) handle(ctx context.Context, l *line, end position) error {
 	if err != nil {
 		return p.quarantineLine(ctx, l, fmt.Sprintf("encode: %v", err))
 	}
-	if err := p.write(ctx, p.auditSink, out, "audit-file"); err != nil {
+	if err := p.write(ctx, p.auditSink, out, "audit-file"); errors.Is(err, errUnwritable) {
+		return p.quarantineLine(ctx, l, err.Error())
+	} else if err != nil {
 		return err
 	}
 	p.state.Seq++
@@ -408,8 +411,14 @@ func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) e
 	return nil
 }
 
+// errUnwritable wraps a sink's refusal of a line as it is (see write).
+var errUnwritable = errors.New("the output file refuses this line")
+
 // write hands b to s, retrying with capped backoff while the sink fails
-// (a full disk, say): the line stays in the store and is never dropped.
+// (a full disk, say): the line stays in the store and is never dropped. A
+// line the sink refuses as such (not one JSON object, a newline, a
+// reserved field) is not retried: the error wraps errUnwritable, and an
+// event is quarantined instead.
 func (p *pipeline) write(ctx context.Context, s sink.Sink, b []byte, what string) error {
 	backoff := 100 * time.Millisecond
 	for {
@@ -417,6 +426,10 @@ func (p *pipeline) write(ctx context.Context, s sink.Sink, b []byte, what string
 		if err == nil {
 			p.unsynced += len(b)
 			return nil
+		}
+		if errors.Is(err, chain.ErrNotObject) || errors.Is(err, chain.ErrReserved) || errors.Is(err, file.ErrNewline) {
+			// Retrying cannot help: the sink refuses this line as it is.
+			return fmt.Errorf("%w: %w", errUnwritable, err)
 		}
 		p.warn.Do(func() { p.log.Error("sink write failed; retrying", "sink", what, "error", err) })
 		select {
