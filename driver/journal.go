@@ -57,7 +57,22 @@ func openJournal(path string) (*journal, error) {
 // closed reports whether the FIFO was closed on purpose, which ends the
 // reader with io.ErrClosedPipe.
 func (j *journal) reader(fifo io.Reader, closed *atomic.Bool) io.Reader {
-	return io.MultiReader(io.NewSectionReader(j.f, 0, j.left), j.tee(fifo, closed))
+	return io.MultiReader(&leftovers{j: j, r: io.NewSectionReader(j.f, 0, j.left)}, j.tee(fifo, closed))
+}
+
+// leftovers reads what an earlier process left in the journal; once all
+// is read, the journal may be cut back even if the FIFO gives nothing more.
+type leftovers struct {
+	j *journal
+	r io.Reader
+}
+
+func (l *leftovers) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		l.j.left = 0
+	}
+	return n, err
 }
 
 // tee returns the reader of fifo that journals what it reads.
@@ -81,10 +96,15 @@ type journalTee struct {
 func (t *journalTee) Read(p []byte) (int, error) {
 	if t.rc != nil {
 		n, err := t.splice(p)
-		if !errors.Is(err, errNoSplice) {
+		switch {
+		case errors.Is(err, errNoSplice):
+			t.rc = nil
+		case errors.Is(err, errJournalWrite):
+			// The journal's disk failed (full, say): this read goes
+			// without it, as below; the FIFO is drained whatever happens.
+		default:
 			return n, err
 		}
-		t.rc = nil
 	}
 	n, err := t.r.Read(p)
 	if n > 0 {
@@ -98,8 +118,15 @@ func (t *journalTee) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// errNoSplice says splice(2) cannot move the FIFO into the journal here.
-var errNoSplice = errors.New("splice not supported")
+// splice is unix.Splice; tests replace it to fail as a full disk would.
+var splice = unix.Splice
+
+// errNoSplice says splice(2) cannot move the FIFO into the journal here;
+// errJournalWrite that it could not this time (the journal's disk failed).
+var (
+	errNoSplice     = errors.New("splice not supported")
+	errJournalWrite = errors.New("journal write failed")
+)
 
 // splice moves up to len(p) bytes from the FIFO to the journal's end, then
 // reads them back into p.
@@ -107,9 +134,13 @@ func (t *journalTee) splice(p []byte) (int, error) {
 	var n int64
 	var serr error
 	err := t.rc.Read(func(fd uintptr) bool {
-		off := t.j.size
-		n, serr = unix.Splice(int(fd), nil, int(t.j.f.Fd()), &off, len(p), unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
-		return !errors.Is(serr, unix.EAGAIN) && !errors.Is(serr, unix.EINTR)
+		for {
+			off := t.j.size
+			n, serr = splice(int(fd), nil, int(t.j.f.Fd()), &off, len(p), unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+			if !errors.Is(serr, unix.EINTR) {
+				return !errors.Is(serr, unix.EAGAIN)
+			}
+		}
 	})
 	switch {
 	case err != nil:
@@ -120,17 +151,25 @@ func (t *journalTee) splice(p []byte) (int, error) {
 	case errors.Is(serr, unix.EINVAL) || errors.Is(serr, unix.ENOSYS) || errors.Is(serr, unix.EBADF):
 		return 0, errNoSplice
 	case serr != nil:
-		return 0, fmt.Errorf("log fifo: splice to the journal: %w", serr)
+		// Nothing moved (splice reports either bytes or an error).
+		return 0, fmt.Errorf("%w: %w", errJournalWrite, serr)
 	case n == 0:
 		return 0, io.EOF // every writer closed the FIFO
 	}
 	t.j.left = 0 // the leftovers were all read before the FIFO
 	got, err := t.j.f.ReadAt(p[:n], t.j.size)
-	t.j.size += int64(got)
 	if err != nil && got < int(n) {
-		return got, fmt.Errorf("log journal: %w", err)
+		got, err = t.j.f.ReadAt(p[:n], t.j.size) // once more
 	}
-	return got, nil
+	// The n bytes are in the journal whatever: a crash replays them. What
+	// could not be read back is passed on as zeros, which the frame reader
+	// skips as out of step and records as lost input (never an error that
+	// would stop the reader, and with it the draining of the FIFO).
+	t.j.size += n
+	if err != nil && got < int(n) {
+		clear(p[got:n])
+	}
+	return int(n), nil
 }
 
 // big reports whether the journal should be compacted.

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/containerd/fifo"
+	"golang.org/x/sys/unix"
 )
 
 // journalOnFIFO returns a directory with a FIFO, its two ends and a
@@ -138,5 +139,36 @@ func TestJournalCompaction(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, journalFile)); fi.Size() != 0 {
 		t.Errorf("journal not emptied: %d bytes", fi.Size())
+	}
+}
+
+// TestJournalDiskFull: when the journal's disk fails (splice says
+// ENOSPC), the FIFO is still drained, by read(2), and every byte reaches
+// the reader; splice is tried again at the next read.
+func TestJournalDiskFull(t *testing.T) {
+	_, r, w, j := journalOnFIFO(t)
+	defer r.Close()
+	calls := 0
+	splice = func(rfd int, roff *int64, wfd int, woff *int64, n int, flags int) (int64, error) {
+		calls++
+		return -1, syscall.ENOSPC
+	}
+	defer func() { splice = unix.Splice }()
+	var closed atomic.Bool
+	tee := j.tee(r, &closed)
+	want := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB
+	go func() {
+		w.Write(want)
+		w.Close()
+	}()
+	got, err := io.ReadAll(tee)
+	if err != nil {
+		t.Fatalf("read with the journal's disk full: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, want the %d written", len(got), len(want))
+	}
+	if calls < 2 || tee.rc == nil {
+		t.Errorf("splice tried %d times, still used: %v; want it tried at every read", calls, tee.rc != nil)
 	}
 }
