@@ -69,7 +69,8 @@
 // restarts and crashes continue it. A file that cannot be continued (not
 // chained, or its end damaged) starts a new chain after it: the break stays
 // visible to a verifier. With sealing a file may exceed MaxSize by its
-// rotate seal (under 500 bytes).
+// seals (each under 500 bytes: the rotate seal, and interval, resume or
+// close seals written after a line that filled it).
 //
 // With Sealing.StateDir set, the sink also keeps, per path, a record of
 // the chain's head as of the last seal it knows reached the file (its N,
@@ -400,7 +401,13 @@ func (f *file) openLocked() error {
 		f.w.Reset(fd)
 	}
 	if f.chain != nil {
-		return f.startChainLocked()
+		if err := f.startChainLocked(); err != nil {
+			if f.fd != nil {
+				_ = f.fd.Close()
+				f.fd = nil
+			}
+			return err
+		}
 	}
 	return nil
 }
@@ -420,10 +427,15 @@ func (f *file) startChainLocked() error {
 	if f.size > 0 {
 		head, err := recoverFile(f.path)
 		switch {
-		case err != nil:
+		case unchained(err):
 			// Not chained, or its end is damaged: a new chain starts after
 			// it, and the break stays visible to a verifier.
 			c.head, c.known = chain.Head{}, true
+		case err != nil:
+			// Not the file's content (too many open files, say): a new
+			// chain would look like tampering. The open fails; the next
+			// write tries again.
+			return fmt.Errorf("recover the hash chain: %w", err)
 		case head.Sealed == chain.ReasonRotate && f.opts.MaxSize > 0:
 			c.head, c.known = head, true
 			return f.rotateLocked()
@@ -435,12 +447,22 @@ func (f *file) startChainLocked() error {
 		// A new or empty file: the chain goes on from the newest rotated
 		// file, if any.
 		c.head = chain.Head{}
-		if head, err := recoverFile(f.rotated(1)); err == nil {
+		head, err := recoverFile(f.rotated(1))
+		switch {
+		case err == nil:
 			c.head = head
+		case !errors.Is(err, os.ErrNotExist) && !unchained(err):
+			return fmt.Errorf("recover the hash chain from %s: %w", f.rotated(1), err)
 		}
 		c.known = true
 	}
 	return f.sealLocked(reason)
+}
+
+// unchained reports whether err from recoverFile says the file holds no
+// chain to continue (not chained, damaged at its end, or empty).
+func unchained(err error) bool {
+	return errors.Is(err, chain.ErrNoChain) || errors.Is(err, chain.ErrMalformed) || errors.Is(err, chain.ErrEmpty)
 }
 
 // recoverFile returns the chain's head after the last complete line of the
