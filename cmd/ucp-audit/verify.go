@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/trail"
@@ -56,8 +57,17 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 		return 1
 	}
 	code := 0
+	opts := chain.VerifyOptions{Key: key, AllowUnsealedTail: *live, Fragment: *part}
 	for _, set := range sets {
-		r := chain.Verify(set, chain.VerifyOptions{Key: key, AllowUnsealedTail: *live, Fragment: *part})
+		r := chain.Verify(set, opts)
+		if !r.OK() {
+			// A rotation while verify read the set shifts its files under
+			// it: list them again and, if they changed, verify once more.
+			if again, err := trail.Files(set.Base); err == nil && len(again) == 1 && slices.Contains(set.Index, 0) && !slices.Equal(again[0].Files, set.Files) {
+				set = again[0]
+				r = chain.Verify(set, opts)
+			}
+		}
 		if !r.OK() {
 			code = 1
 			var p *chain.Problem
