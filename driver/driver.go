@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
@@ -135,7 +137,33 @@ func New(opts Options) (*Driver, error) {
 		d.wg.Add(1)
 		go d.janitor()
 	}
+	d.wg.Add(1)
+	go d.sealer()
 	return d, nil
+}
+
+// sealer seals the audit and quarantine files that went quiet with lines
+// not sealed yet, checking four times per seal interval: a file's
+// unsealed tail is then at most about one interval old.
+func (d *Driver) sealer() {
+	defer d.wg.Done()
+	every := d.opts.Sealing.Interval
+	if every <= 0 {
+		every = file.DefaultSealInterval
+	}
+	t := time.NewTicker(every / 4)
+	defer t.Stop()
+	warn := rate.Sometimes{Interval: time.Minute}
+	for {
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			return
+		}
+		if err := d.files.SealIdle(); err != nil {
+			warn.Do(func() { d.log.Error("sealing an idle audit file failed", "error", err) })
+		}
+	}
 }
 
 func (d *Driver) containerDir(id string) string {

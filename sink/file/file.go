@@ -63,7 +63,8 @@
 // the line before, across rotations, and seal lines mark where each file
 // opens, resumes after a restart or crash, is rotated away and is closed,
 // and appear at least every Sealing.Interval while lines are written
-// (checked at each Write and Sync). Seals are signed when Sealing.Key is
+// (checked at each Write and Sync, and by SealIdle, which the caller runs
+// periodically for files that went quiet). Seals are signed when Sealing.Key is
 // set. On open the chain is recovered from the file's last complete line
 // (after the torn tail is cut), or from path.1 when the file is empty, so
 // restarts and crashes continue it. A file that cannot be continued (not
@@ -256,6 +257,50 @@ func (r *Registry) Open(opts Options) (sink.Sink, error) {
 	f.refs = 1
 	r.files[opts.Path] = f
 	return &handle{r: r, f: f}, nil
+}
+
+// SealIdle seals every open file that has lines written since its last
+// seal, older than Sealing.Interval, and makes the seal durable (flush and
+// fsync): without it a file that goes quiet keeps its last lines unsealed
+// until the next line or its close. The caller calls it periodically (the
+// package starts no goroutines); it is safe for concurrent use with
+// everything else. A file's failure is returned and the others are still
+// sealed. On an unsealed Registry it does nothing.
+func (r *Registry) SealIdle() error {
+	if r.seal == nil {
+		return nil
+	}
+	r.mu.Lock()
+	files := make([]*file, 0, len(r.files))
+	for _, f := range r.files {
+		files = append(files, f)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		errs = append(errs, f.sealIdle())
+	}
+	return errors.Join(errs...)
+}
+
+func (f *file) sealIdle() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.chain
+	if f.closed || f.err != nil || f.fd == nil || c == nil || !c.dirty || c.now().Sub(c.lastSeal) < c.interval {
+		return nil
+	}
+	if err := f.sealLocked(chain.ReasonInterval); err != nil {
+		return err
+	}
+	if err := f.w.Flush(); err != nil {
+		return f.fail("seal: flush", err)
+	}
+	if err := fsync(f.fd); err != nil {
+		return f.fail("seal: fsync", err)
+	}
+	f.recordLocked()
+	return nil
 }
 
 // Close flushes, fsyncs and closes every file still open (used at plugin

@@ -176,3 +176,43 @@ func TestSealedUnchainedFile(t *testing.T) {
 		t.Errorf("want the old line, an open seal, the record and a close seal:\n%s", b)
 	}
 }
+
+// TestSealIdle: a file that went quiet with unsealed lines is sealed, and
+// the seal is on disk, once the interval has passed; not before, and not
+// again without new lines.
+func TestSealIdle(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	r := NewSealedRegistry(Sealing{Interval: time.Minute, Now: clk.now})
+	defer r.Close()
+	s, err := r.Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(record(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	seals := func() int {
+		b, _ := os.ReadFile(path)
+		return strings.Count(string(b), `"ucp-audit/seal"`)
+	}
+	clk.t = clk.t.Add(30 * time.Second)
+	if err := r.SealIdle(); err != nil || seals() != 1 {
+		t.Fatalf("before the interval: %v, %d seals, want the open seal only", err, seals())
+	}
+	if res := verifySet(t, path, nil); res.OK() {
+		t.Fatal("an unsealed tail verified clean")
+	}
+	clk.t = clk.t.Add(31 * time.Second)
+	if err := r.SealIdle(); err != nil || seals() != 2 {
+		t.Fatalf("after the interval: %v, %d seals, want 2", err, seals())
+	}
+	mustVerify(t, path, nil) // on disk, without a Sync or Close
+	clk.t = clk.t.Add(2 * time.Minute)
+	if err := r.SealIdle(); err != nil || seals() != 2 {
+		t.Fatalf("nothing new written: %v, %d seals, want still 2", err, seals())
+	}
+}

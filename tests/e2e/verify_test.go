@@ -38,10 +38,13 @@ func runVerify(t *testing.T, args ...string) (string, int) {
 
 // mustVerifyClean fails unless verify exits 0 for every set in paths. The
 // files are sealed when the plugin closes them, after the container's
-// stream ended: it waits up to 30 s for that.
+// stream ended, or, for a stream that stays attached (a container that
+// exited while the plugin was down after a kill -9: dockerd may hold its
+// FIFO open until the container is removed), by the idle seal within
+// about SEAL_INTERVAL (1m) and a quarter: it waits up to 100 s.
 func mustVerifyClean(t *testing.T, args ...string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(100 * time.Second)
 	for {
 		out, code := runVerify(t, args...)
 		if code == 0 && !strings.Contains(out, "FAIL") {
