@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
 // TestAuditFile checks the default pipeline: every forwarded event exactly
@@ -368,9 +370,17 @@ func TestSharedFile(t *testing.T) {
 	wg.Wait()
 	for i, c := range cs {
 		want := ems[i].Forwarded()
-		recs := waitRecords(t, d.Audit, c, len(want)) // readJSONLines fails on a torn line
+		recs := waitRecords(t, d.Audit, c, len(want)) // readJSONLines fails on a line cut in the middle
 		checkExactlyOnce(t, recs, want)
 		checkSequence(t, recs, want)
+	}
+	// readJSONLines leaves out a last line still being written; once the
+	// plugin is done the file must end with a whole line.
+	if !peers.WaitUntil(10*time.Second, func() bool {
+		b, err := os.ReadFile(d.Audit)
+		return err == nil && len(b) > 0 && b[len(b)-1] == '\n'
+	}) {
+		t.Errorf("%s does not end with a newline", d.Audit)
 	}
 }
 
