@@ -33,10 +33,11 @@ const journalMax = 4 << 20
 // When a new process attaches, it first parses what the journal holds,
 // then the FIFO. Only the reader goroutine uses it.
 type journal struct {
-	path string
-	f    *os.File
-	size int64 // bytes in the file
-	left int64 // bytes left by an earlier process, read first
+	path  string
+	f     *os.File
+	size  int64 // bytes in the file
+	left  int64 // bytes left by an earlier process, read first
+	taken int64 // bytes taken from the FIFO by this process
 }
 
 func openJournal(path string) (*journal, error) {
@@ -108,6 +109,7 @@ func (t *journalTee) Read(p []byte) (int, error) {
 	}
 	n, err := t.r.Read(p)
 	if n > 0 {
+		t.j.taken += int64(n)
 		t.j.left = 0 // the leftovers were all read before the FIFO
 		if _, werr := t.j.f.WriteAt(p[:n], t.j.size); werr == nil {
 			t.j.size += int64(n)
@@ -156,6 +158,7 @@ func (t *journalTee) splice(p []byte) (int, error) {
 	case n == 0:
 		return 0, io.EOF // every writer closed the FIFO
 	}
+	t.j.taken += n
 	t.j.left = 0 // the leftovers were all read before the FIFO
 	got, err := t.j.f.ReadAt(p[:n], t.j.size)
 	if err != nil && got < int(n) {

@@ -66,6 +66,9 @@ func TestJournalSplicesTheFIFO(t *testing.T) {
 	if tee.rc == nil {
 		t.Error("fell back from splice to read(2)")
 	}
+	if j.taken != int64(len(want)) {
+		t.Errorf("journal counts %d bytes taken from the FIFO, want %d", j.taken, len(want))
+	}
 	journaled, err := os.ReadFile(filepath.Join(dir, journalFile))
 	if err != nil || !bytes.Equal(journaled, want) {
 		t.Errorf("journal holds %d bytes (%v), want the %d read", len(journaled), err, len(want))
@@ -170,5 +173,32 @@ func TestJournalDiskFull(t *testing.T) {
 	}
 	if calls < 2 || tee.rc == nil {
 		t.Errorf("splice tried %d times, still used: %v; want it tried at every read", calls, tee.rc != nil)
+	}
+	if j.taken != int64(len(want)) {
+		t.Errorf("journal counts %d bytes taken from the FIFO, want %d", j.taken, len(want))
+	}
+}
+
+// TestJournalTakenIsFIFOIntake: what an earlier process left in the
+// journal is read first but not counted as taken from the FIFO (the
+// spool-full=block budget counts only what makes room for dockerd).
+func TestJournalTakenIsFIFOIntake(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, journalFile)
+	if err := os.WriteFile(path, []byte("left|"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j, err := openJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	var closed atomic.Bool
+	got, err := io.ReadAll(j.reader(bytes.NewReader([]byte("fifo")), &closed))
+	if err != nil || string(got) != "left|fifo" {
+		t.Fatalf("read %q, %v; want the leftovers, then the FIFO", got, err)
+	}
+	if j.taken != 4 {
+		t.Errorf("taken = %d, want 4 (the FIFO's bytes only)", j.taken)
 	}
 }

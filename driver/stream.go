@@ -25,18 +25,22 @@ import (
 
 // With spool-full=block the reader pauses while the spool is full or it is
 // blockLag ahead of the audit pipeline, for at most blockPause at a time,
-// then reads up to blockBudget before it may pause again (see stream.read).
+// then takes blockBudget more bytes from the FIFO (not from what it has
+// buffered) before it may pause again (see stream.read).
 //
-// Why not an unbroken stall: once a container's process has exited, dockerd
-// waits 10 s for its log copier and then drops what the log driver has not
-// taken, and the plugin cannot tell that moment. What is left then is at
-// most the container's pipe, the copier's buffer and the FIFO (about
-// 150 KiB), so a pause under 10 s followed by a 1 MiB read always takes
-// it, while a running controller gets at most 1 MiB per pause through.
+// Why not an unbroken stall: dockerd copies a container's output (the
+// shim's 64 KiB pipe and a 32 KiB copy buffer) into an in-memory buffer of
+// about 1 MiB that feeds the log driver. Once the container's process has
+// exited, dockerd gives that copy 2 s and then drops what it has not moved
+// (moby daemon/monitor.go, "stream copy error"); the buffer itself is
+// offered to the driver for 10 s more. The plugin cannot tell when a
+// container exits, so every pause must end, and be followed by a read
+// larger than the copy's 96 KiB, well within 2 s. A running controller gets
+// at most blockBudget per blockPause through (256 KiB/s).
 const (
 	blockLag    = 4 << 20
-	blockPause  = 5 * time.Second
-	blockBudget = 1 << 20
+	blockPause  = time.Second
+	blockBudget = 256 << 10
 )
 
 // backlogged reports whether, with spool-full=block, the reader should
@@ -219,7 +223,9 @@ func (s *stream) read() {
 	// journal): a kill -9 loses none of it. A new process first takes what
 	// the journal holds (some of it may be stored already: at least once).
 	fr := newFrameReader(s.journal.reader(s.fifo, &s.fifoClosed), 256<<10)
-	var budget int // spool-full=block: bytes to read before pausing again
+	// spool-full=block: the FIFO intake (journal.taken) up to which the
+	// reader reads before it may pause again.
+	var budgetEnd int64
 	warn := rate.Sometimes{Interval: 10 * time.Second}
 	flush := func() {
 		if err := s.st.flush(); err != nil {
@@ -243,17 +249,20 @@ func (s *stream) read() {
 		}
 		// spool-full=block: the site prefers stalling the container to
 		// losing events, so while the spool is full the reader pauses,
-		// blockPause at most, then reads blockBudget (see there); what it
-		// reads then waits in the store. Checked at every frame: while
-		// the container writes without a break the buffer is never empty.
-		if s.block && budget <= 0 && s.backlogged() {
+		// blockPause at most, then takes blockBudget from the FIFO (see
+		// there); what it reads then waits in the store. Checked at every
+		// frame: while the container writes without a break the buffer is
+		// never empty. The budget counts FIFO intake, not frames: the
+		// buffer may hold 256 KiB read before the pause, and parsing
+		// those would not make room for dockerd.
+		if s.block && s.journal.taken >= budgetEnd && s.backlogged() {
 			flush()
 			start := time.Now()
 			for s.backlogged() && time.Since(start) < blockPause {
 				time.Sleep(10 * time.Millisecond)
 			}
 			if time.Since(start) >= blockPause {
-				budget = blockBudget
+				budgetEnd = s.journal.taken + blockBudget
 			}
 		}
 		frame, skipped, err := fr.NextInStep()
@@ -269,7 +278,6 @@ func (s *stream) read() {
 			break
 		}
 		s.appended.Add(int64(len(frame)))
-		budget -= len(frame)
 		if err := s.st.append(frame); err != nil {
 			// The disk is full or gone. Keep draining so the container
 			// never blocks; the frame is lost to the store, and the

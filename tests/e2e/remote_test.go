@@ -568,9 +568,15 @@ var dropArgs = []string{"-n", "500", "-big", "0", "-malformed=false", "-ignored=
 // blockArgs prints 6 × 3000 = 18000 forwarded events, about 13 MB of
 // output: far more than the reader takes in the test's first 6 s with
 // spool-full=block and a dead destination (the 1 MiB spool, about 0.7 MB
-// of output; the 4 MiB the reader may run ahead of the pipeline; one 1 MiB
-// read after a 5 s pause; the pipes' buffers).
+// of output; the 4 MiB the reader may run ahead of the pipeline; 256 KiB
+// after each 1 s pause; dockerd's 1 MB buffer and the pipes).
 var blockArgs = []string{"-n", "3000", "-big", "0", "-malformed=false", "-ignored=false"}
+
+// blockExitArgs prints 6 × 1500 = 9000 forwarded events, about 6.5 MB:
+// more than the reader takes without pausing while the destination is
+// down (about 6 MB, as above), so the container ends while the reader
+// pauses and reads in steps.
+var blockExitArgs = []string{"-n", "1500", "-big", "0", "-malformed=false", "-ignored=false"}
 
 func TestRemoteSpoolFull(t *testing.T) {
 	t.Run("drop", func(t *testing.T) {
@@ -676,66 +682,109 @@ func TestRemoteSpoolFull(t *testing.T) {
 	})
 	t.Run("block", func(t *testing.T) {
 		t.Parallel()
-		em := emit(t, blockArgs...)
-		p := peers.NewBeats(t)
-		d := testDir(t)
-		opts := append(d.Opts(), "logstash-address=beats://"+p.Addr, "spool-max-size=1m", "spool-full=block")
-		c, _, err := startContainer(t, pluginName, opts, em.Args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// While the destination is down and the plugin stops reading,
-		// dockerd holds the container's lock once its process has ended
-		// (it waits for the log copier), so `docker inspect` and `docker rm`
-		// would hang: bring the peer up before the container is removed,
-		// whatever happens, and read the status with `docker ps`, which
-		// does not take the lock.
-		started := false
-		t.Cleanup(func() {
-			if !started {
-				p.Start()
-			}
-		})
-		status := func() string {
-			return strings.TrimSpace(mustDocker(t, "ps", "-a", "--no-trunc", "--filter", "id="+c.ID, "--format", "{{.Status}}"))
-		}
+		b := startBlocked(t, blockArgs)
 		// `docker ps` keeps saying "Up" while dockerd waits for the log
 		// copier of an exited container, so also look at its processes.
 		procs := func() string {
-			b, err := os.ReadFile("/sys/fs/cgroup/pids/docker/" + c.ID + "/cgroup.procs")
+			raw, err := os.ReadFile("/sys/fs/cgroup/pids/docker/" + b.c.ID + "/cgroup.procs")
 			if err != nil {
 				return "no cgroup"
 			}
-			return fmt.Sprintf("%d procs", len(strings.Fields(string(b))))
+			return fmt.Sprintf("%d procs", len(strings.Fields(string(raw))))
 		}
 		start := time.Now()
 		var seen []string
 		for time.Since(start) < 6*time.Second {
-			seen = append(seen, fmt.Sprintf("%.1fs %s (%s)", time.Since(start).Seconds(), status(), procs()))
+			seen = append(seen, fmt.Sprintf("%.1fs %s (%s)", time.Since(start).Seconds(), b.status(), procs()))
 			time.Sleep(500 * time.Millisecond)
 		}
-		if st, pr := status(), procs(); !strings.HasPrefix(st, "Up") || pr == "no cgroup" || pr == "0 procs" {
+		if st, pr := b.status(), procs(); !strings.HasPrefix(st, "Up") || pr == "no cgroup" || pr == "0 procs" {
 			t.Errorf("with spool-full=block, a 1 MiB spool and a dead destination, the container is %q (%s) after 6 s, want running (stalled); seen: %q", st, pr, seen)
 		}
-		t.Logf("while the destination is down: %d of %d events in audit.log", countLines(t, d.Audit, c), len(em.Forwarded()))
+		t.Logf("while the destination is down: %d of %d events in audit.log", countLines(t, b.d.Audit, b.c), len(b.em.Forwarded()))
 
-		p.Start()
-		started = true
-		ok := peers.WaitUntil(90*time.Second, func() bool {
-			return strings.HasPrefix(status(), "Exited")
-		})
-		if !ok {
-			t.Fatalf("the container did not finish within 90 s of the destination coming up: %s", status())
+		b.startPeer()
+		if !peers.WaitUntil(90*time.Second, b.exited) {
+			t.Fatalf("the container did not finish within 90 s of the destination coming up: %s", b.status())
 		}
-		waitExit(t, c)
-		tr := auditTrail(t, d, c, em)
-		got := waitJSON(t, "beats", p.Events, c, tr, 60*time.Second)
-		checkAuditIDs(t, "beats", em, tr, got)
-		if a, q := gapRecords(t, d, c); len(a)+len(q) > 0 {
-			t.Errorf("spool-full=block wrote gap records: %+v %+v", a, q)
-		}
-		t.Logf("%d events, %d duplicates", len(tr), duplicates(got))
+		b.check(t)
 	})
+	// The controller ends while the reader is throttled: once the process
+	// has exited, dockerd gives the copy of its last output 2 s and drops
+	// what has not moved (CI once lost 129 events so when the reader
+	// paused for 5 s). Nothing may be lost.
+	t.Run("block-exit", func(t *testing.T) {
+		t.Parallel()
+		b := startBlocked(t, blockExitArgs)
+		if !peers.WaitUntil(120*time.Second, b.exited) {
+			t.Fatalf("the container did not finish within 120 s with the destination down: %s", b.status())
+		}
+		n := countLines(t, b.d.Audit, b.c)
+		if n >= len(b.em.Forwarded()) {
+			t.Fatalf("all %d events were handled while the destination was down: the spool never filled, so the reader never paused", n)
+		}
+		t.Logf("the container ended with the destination down: %d of %d events in audit.log", n, len(b.em.Forwarded()))
+		b.startPeer()
+		b.check(t)
+	})
+}
+
+// blocked is a container logging with spool-full=block, a 1 MiB spool and
+// a Beats destination that is down until startPeer.
+type blocked struct {
+	em      Emitted
+	p       *peers.Beats
+	d       Dir
+	c       Container
+	status  func() string
+	started bool
+}
+
+func startBlocked(t *testing.T, args []string) *blocked {
+	t.Helper()
+	b := &blocked{em: emit(t, args...), p: peers.NewBeats(t), d: testDir(t)}
+	opts := append(b.d.Opts(), "logstash-address=beats://"+b.p.Addr, "spool-max-size=1m", "spool-full=block")
+	c, _, err := startContainer(t, pluginName, opts, b.em.Args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c = c
+	// While the destination is down and the plugin stops reading,
+	// dockerd holds the container's lock once its process has ended (it
+	// waits for the log copier), so `docker inspect` and `docker rm` would
+	// hang: bring the peer up before the container is removed, whatever
+	// happens, and read the status with `docker ps`, which does not take
+	// the lock.
+	t.Cleanup(func() {
+		if !b.started {
+			b.p.Start()
+		}
+	})
+	b.status = func() string {
+		return strings.TrimSpace(mustDocker(t, "ps", "-a", "--no-trunc", "--filter", "id="+c.ID, "--format", "{{.Status}}"))
+	}
+	return b
+}
+
+func (b *blocked) exited() bool { return strings.HasPrefix(b.status(), "Exited") }
+
+func (b *blocked) startPeer() {
+	b.p.Start()
+	b.started = true
+}
+
+// check waits for the container's exit, then checks that every event is
+// in audit.log and at the peer, and that no gap was recorded.
+func (b *blocked) check(t *testing.T) {
+	t.Helper()
+	waitExit(t, b.c)
+	tr := auditTrail(t, b.d, b.c, b.em)
+	got := waitJSON(t, "beats", b.p.Events, b.c, tr, 90*time.Second)
+	checkAuditIDs(t, "beats", b.em, tr, got)
+	if a, q := gapRecords(t, b.d, b.c); len(a)+len(q) > 0 {
+		t.Errorf("spool-full=block wrote gap records: %+v %+v", a, q)
+	}
+	t.Logf("%d events, %d duplicates", len(tr), duplicates(got))
 }
 
 // countLines counts the complete lines of container c in an audit file
