@@ -494,7 +494,8 @@ func (d *Driver) reattach() {
 		if err != nil || !found || !st.Running || st.FIFO == "" || validID(st.Info.ContainerID) != nil {
 			continue
 		}
-		if err := d.reattachOne(dir, st); err != nil {
+		gone, err := d.reattachOne(dir, st)
+		if err != nil {
 			d.log.Warn("not re-attaching a stream", "container", st.Info.ContainerID, "fifo", st.FIFO, "reason", err)
 			st.Running = false
 			if err := saveState(dir, st); err != nil {
@@ -502,40 +503,51 @@ func (d *Driver) reattach() {
 			}
 			continue
 		}
+		if gone != nil {
+			d.log.Warn("cannot re-attach a stream: handling what was taken from its FIFO, then detaching", "container", st.Info.ContainerID, "fifo", st.FIFO, "reason", gone)
+			continue
+		}
 		d.log.Info("re-attached to a running container's stream", "container", st.Info.ContainerID, "fifo", st.FIFO)
 	}
 }
 
-func (d *Driver) reattachOne(dir string, st streamState) error {
-	fi, err := os.Stat(st.FIFO)
-	if err != nil {
-		return err
-	}
-	if fi.Mode()&os.ModeNamedPipe == 0 {
-		return fmt.Errorf("%s is not a FIFO", st.FIFO)
+// reattachOne resumes one stream. When its FIFO is gone, or nobody writes
+// it any more (the container ended while the plugin was down, or dockerd
+// restarted), it still finishes the stream from what the plugin had taken
+// (see startStreamAs), and gone says why the FIFO was not re-opened.
+func (d *Driver) reattachOne(dir string, st streamState) (gone, err error) {
+	if fi, err := os.Stat(st.FIFO); err != nil {
+		gone = err
+	} else if fi.Mode()&os.ModeNamedPipe == 0 {
+		gone = fmt.Errorf("%s is not a FIFO", st.FIFO)
 	}
 	cfg, err := config.Parse(st.Info.Config, config.Env{LogDir: d.opts.LogDir})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	if d.byID[st.Info.ContainerID] != nil {
-		return errors.New("the container started logging again meanwhile")
+		return nil, errors.New("the container started logging again meanwhile")
 	}
-	// A FIFO nobody writes any more (its container stopped while the
-	// plugin was down) does not open within the timeout.
-	s, err := d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, selfStreamReattach)
+	// A FIFO nobody writes any more does not open within the timeout.
+	s, err := d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, selfStreamReattach, gone)
+	if gone == nil && errors.Is(err, errFIFOOpen) {
+		gone = err
+		s, err = d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, selfStreamReattach, gone)
+	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.streams[st.FIFO] = s
+	if gone == nil {
+		d.streams[st.FIFO] = s
+	}
 	d.byID[st.Info.ContainerID] = s
 	d.gaugesLocked()
-	return nil
+	return gone, nil
 }
 
 // crash stops every goroutine the way kill -9 would, as far as the state

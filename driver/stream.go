@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -79,12 +80,19 @@ type stream struct {
 // startStream opens everything a container's logging needs and starts its
 // two goroutines. onDone runs once the pipeline has ended.
 func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDone func(*stream)) (*stream, error) {
-	return d.startStreamAs(fifoPath, info, cfg, onDone, selfStreamAttached)
+	return d.startStreamAs(fifoPath, info, cfg, onDone, selfStreamAttached, nil)
 }
 
+// errFIFOOpen says the log FIFO could not be opened (after a crash: nobody
+// writes it any more).
+var errFIFOOpen = errors.New("cannot open log fifo")
+
 // startStreamAs is startStream, recording the start as how (attached or
-// re-attached) in the container's audit file.
-func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, onDone func(*stream), how string) (_ *stream, err error) {
+// re-attached) in the container's audit file. A non-nil gone says why the
+// FIFO of a stream to re-attach cannot be opened: the stream then handles
+// what the plugin took from it before it stopped (the journal, and the
+// store past the checkpoint) and ends, as if dockerd had closed the FIFO.
+func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, onDone func(*stream), how string, gone error) (_ *stream, err error) {
 	dir := d.containerDir(info.ContainerID)
 	st, err := openStore(dir, cfg.StoreMaxSize, cfg.StoreMaxFile)
 	if err != nil {
@@ -149,11 +157,13 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 	}
 	closers = append(closers, jr.close)
 
-	octx, ocancel := context.WithTimeout(context.Background(), d.fifoOpenTimeout)
-	defer ocancel()
-	f, err := fifo.OpenFifo(octx, fifoPath, syscall.O_RDONLY, 0o700)
-	if err != nil {
-		return nil, fmt.Errorf("open log fifo %q: %w", fifoPath, err)
+	var f io.ReadCloser = io.NopCloser(strings.NewReader("")) // gone: at its end at once
+	if gone == nil {
+		octx, ocancel := context.WithTimeout(context.Background(), d.fifoOpenTimeout)
+		defer ocancel()
+		if f, err = fifo.OpenFifo(octx, fifoPath, syscall.O_RDONLY, 0o700); err != nil {
+			return nil, fmt.Errorf("%w %q: %w", errFIFOOpen, fifoPath, err)
+		}
 	}
 	closers = append(closers, f.Close)
 	if err := saveState(dir, state); err != nil {
@@ -180,6 +190,9 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 	p.metrics = d.opts.Metrics
 	ev := d.selfEvent(how, &info)
 	ev.Detail = fmt.Sprintf("fifo %s; resuming at seq %d", fifoPath, state.Seq+1)
+	if gone != nil {
+		ev.Detail = fmt.Sprintf("fifo %s cannot be re-opened (%v): handling what the plugin took from it before it stopped, then detaching; resuming at seq %d", fifoPath, gone, state.Seq+1)
+	}
 	go s.read()
 	go func() {
 		// Written here, not in StartLogging: a stalled output file must

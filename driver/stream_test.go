@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/plugins/logdriver"
 
 	"github.com/ucp-audit/ucp-audit/chain"
+	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 	"github.com/ucp-audit/ucp-audit/trail"
@@ -506,6 +507,79 @@ func TestReattachStaleFIFO(t *testing.T) {
 	defer d2.mu.Unlock()
 	if len(d2.streams) != 0 {
 		t.Fatal("a stale FIFO was re-attached")
+	}
+}
+
+// A stream whose FIFO is gone when the plugin comes back (dockerd restarted
+// while the plugin was down) is still finished: the lines the plugin had
+// taken (in the store past the checkpoint, and in the journal) are handled,
+// a frame cut short at the journal's end is recorded as lost input, and
+// the stream is marked detached.
+func TestReattachGoneFIFOFinishes(t *testing.T) {
+	root := t.TempDir()
+	o := Options{StateDir: filepath.Join(root, "state"), LogDir: filepath.Join(root, "log"), Host: "node-1", DrainTimeout: 10 * time.Second}
+	id := strings.Repeat("cd", 32)
+	dir := filepath.Join(o.StateDir, "containers", id)
+	frame := func(auditID string) []byte {
+		b, err := appendFrame(nil, &logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine(auditID, "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	st, err := openStore(dir, config.DefaultStoreMaxSize, config.DefaultStoreMaxFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	safe := st.end()
+	if err := st.attach(); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 3 {
+		want = append(want, fmt.Sprintf("stored-%d", i))
+		if err := st.append(frame(want[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.detach(); err != nil {
+		t.Fatal(err)
+	}
+	var journaled []byte
+	for i := range 2 {
+		want = append(want, fmt.Sprintf("journaled-%d", i))
+		journaled = append(journaled, frame(want[len(want)-1])...)
+	}
+	torn := frame("torn")
+	journaled = append(journaled, torn[:len(torn)/2]...)
+	if err := os.WriteFile(filepath.Join(dir, journalFile), journaled, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info := Info{ContainerID: id, ContainerName: "/ucp-controller", Config: map[string]string{}}
+	if err := saveState(dir, streamState{Info: info, Safe: safe, Done: safe, Running: true, FIFO: filepath.Join(root, "gone-fifo")}); err != nil {
+		t.Fatal(err)
+	}
+
+	d, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	h := &harness{t: t, d: d, logDir: o.LogDir, id: id}
+	h.waitFor("the stream to be finished", func() bool {
+		st, _, err := loadState(dir)
+		return err == nil && !st.Running
+	})
+	checkEvents(t, h, want...)
+	self := h.file("self")
+	if !hasSelf(self, selfStreamReattach) || !hasSelf(self, selfStreamDetached) {
+		t.Errorf("self-audit events %v, want stream-reattached and stream-detached", self)
+	}
+	if q := h.file("quarantine.log"); len(q) != 1 {
+		t.Errorf("quarantine.log has %d records, want 1 for the frame cut short: %v", len(q), q)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, journalFile)); err != nil || len(b) != 0 {
+		t.Errorf("journal after the stream ended: %d bytes (%v), want empty", len(b), err)
 	}
 }
 
