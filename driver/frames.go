@@ -64,12 +64,13 @@ func (f *frameReader) Next() ([]byte, error) {
 // next plausible frame (a length that fits the reader's buffer, and a body
 // that is a LogEntry from stdout or stderr, as dockerd's are), and how many
 // bytes it skipped to find it. Bytes left at the end of the input that make
-// no frame are counted as skipped.
+// no frame are counted as skipped, except when the input was closed on
+// purpose (io.ErrClosedPipe): they stay buffered, for the caller to keep.
 func (f *frameReader) NextInStep() (frame []byte, skipped int64, err error) {
 	for {
 		hdr, err := f.r.Peek(4)
 		if err != nil {
-			if len(hdr) > 0 {
+			if len(hdr) > 0 && !errors.Is(err, io.ErrClosedPipe) {
 				skipped += int64(len(hdr))
 				_, _ = f.r.Discard(len(hdr))
 			}
@@ -78,7 +79,11 @@ func (f *frameReader) NextInStep() (frame []byte, skipped int64, err error) {
 		n := int(binary.BigEndian.Uint32(hdr))
 		// The body's start first: a wrong length must not make the
 		// reader wait for bytes it does not need.
-		if head, err := f.r.Peek(12); err == nil && n >= 8 && n <= f.r.Size()-4 && plausibleEntry(head[4:]) {
+		head, err := f.r.Peek(12)
+		if errors.Is(err, io.ErrClosedPipe) {
+			return nil, skipped, err
+		}
+		if err == nil && n >= 8 && n <= f.r.Size()-4 && plausibleEntry(head[4:]) {
 			b, err := f.r.Peek(4 + n)
 			if err == nil {
 				if cap(f.buf) < len(b) {
@@ -87,6 +92,9 @@ func (f *frameReader) NextInStep() (frame []byte, skipped int64, err error) {
 				f.buf = append(f.buf[:0], b...)
 				_, _ = f.r.Discard(len(b))
 				return f.buf, skipped, nil
+			}
+			if errors.Is(err, io.ErrClosedPipe) {
+				return nil, skipped, err
 			}
 		}
 		// Not a frame here (or the input ended inside it): step one

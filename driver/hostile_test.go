@@ -940,6 +940,52 @@ func TestShutdownSuspendsRunningStreams(t *testing.T) {
 	quarantineOf(t, h, 0)
 }
 
+// The plugin stops while dockerd has written only the head of a log entry
+// (disable -f or an upgrade in the middle of a write): the head stays in
+// the journal, and the next process completes the entry with the rest from
+// the FIFO. Nothing is lost or quarantined.
+func TestShutdownKeepsEntryCutShort(t *testing.T) {
+	h := newHarness(t, nil)
+	ids := writeEvents(h, "before", 50)
+	var cut bytes.Buffer
+	logdriver.NewLogEntryEncoder(&cut).Encode(&logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine("cut", "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
+	h.waitFor("the first events", func() bool { return len(h.file("audit.log")) == 50 })
+	if _, err := h.w.Write(cut.Bytes()[:100]); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.Close(); err != nil { // SIGTERM: takes what the FIFO holds first
+		t.Fatal(err)
+	}
+	if _, err := h.w.Write(cut.Bytes()[100:]); err != nil { // written while the plugin is down
+		t.Fatal(err)
+	}
+	ids = append(ids, "cut")
+	ids = append(ids, writeEvents(h, "down", 5)...)
+	h.reattach()
+	ids = append(ids, writeEvents(h, "after", 5)...)
+	h.stop()
+	checkEvents(t, h, ids...)
+	quarantineOf(t, h, 0)
+}
+
+// The stream ends (StopLogging) after dockerd wrote only the head of a log
+// entry: nothing will complete it, so it is recorded as lost input with
+// its size.
+func TestStopInsideEntryRecordsLoss(t *testing.T) {
+	h := newHarness(t, nil)
+	ids := writeEvents(h, "before", 5)
+	h.waitFor("the first events", func() bool { return len(h.file("audit.log")) == 5 })
+	if _, err := h.w.Write([]byte{0, 0, 2, 0, 0x0a, 6, 's', 't', 'd', 'o', 'u', 't'}); err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	checkEvents(t, h, ids...)
+	q := quarantineOf(t, h, 1)
+	if r, _ := q[0]["reason"].(string); !strings.Contains(r, "12 bytes") || !strings.Contains(r, "ended inside a log entry") {
+		t.Errorf("quarantine record: %v", abbreviate(q[0]))
+	}
+}
+
 // A kill -9 between the reader's read of the FIFO (which consumes the
 // bytes) and the store's write: the journal has them, and the new process
 // takes them first. Simulated by writing the journal as the killed process

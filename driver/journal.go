@@ -108,6 +108,9 @@ func (t *journalTee) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := t.r.Read(p)
+	if err != nil && t.closed.Load() {
+		err = io.ErrClosedPipe
+	}
 	if n > 0 {
 		t.j.taken += int64(n)
 		t.j.left = 0 // the leftovers were all read before the FIFO

@@ -68,6 +68,9 @@ type stream struct {
 	loss    inputLoss   // what the reader could not keep
 	journal *journal    // what the reader took from the FIFO and has not stored yet
 	crashed atomic.Bool // tests: end like kill -9, leaving the journal
+	// suspending is set when the plugin stops while the container goes
+	// on: an entry cut short stays in the journal for the next process.
+	suspending atomic.Bool
 
 	cancel     context.CancelFunc // hard stop of the pipeline
 	readerDone chan struct{}
@@ -288,6 +291,23 @@ func (s *stream) read() {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, fifo.ErrReadClosed) && !errors.Is(err, io.ErrClosedPipe) && !isClosedErr(err) {
 				s.log.Error("reading log fifo failed", "error", err)
 			}
+			if n := fr.Buffered(); n > 0 && errors.Is(err, io.ErrClosedPipe) && !s.crashed.Load() {
+				// Closed on purpose inside a log entry: dockerd had
+				// written only its head.
+				if s.suspending.Load() {
+					// The container goes on and the next process
+					// re-attaches: it completes the entry with the rest
+					// from the FIFO.
+					flush()
+					rest, _ := fr.r.Peek(n)
+					if err := s.journal.consumed(rest); err != nil {
+						s.log.Error("log journal failed", "error", err)
+					}
+				} else {
+					_, _ = fr.r.Discard(n)
+					s.loss.add(0, int64(n), "the log stream ended inside a log entry: its head was all dockerd wrote; audit events in it are lost")
+				}
+			}
 			break
 		}
 		s.appended.Add(int64(len(frame)))
@@ -411,6 +431,7 @@ func (s *stream) stop(ctx context.Context) error {
 // process re-attaches and carries on. Past ctx it stops anyway: the last
 // checkpoint stands, and the rest is handled after the re-attach.
 func (s *stream) suspend(ctx context.Context) error {
+	s.suspending.Store(true)
 	defer s.kill()
 	for {
 		n, err := s.pending()
