@@ -923,15 +923,26 @@ func TestShutdownSuspendsRunningStreams(t *testing.T) {
 		}
 	}
 	part(split[:16<<10], 1, false)
-	if err := h.d.Close(); err != nil { // SIGTERM
+	shutdownAndBack(t, h, ids, func() []string {
+		st, _, err := loadState(h.d.containerDir(h.id))
+		if err != nil || !st.Running || st.Seq != 50 {
+			t.Fatalf("state after the shutdown: running %v, seq %d (%v); want running, 50", st.Running, st.Seq, err)
+		}
+		part(split[16<<10:], 2, true)
+		return []string{"split"}
+	})
+}
+
+// shutdownAndBack stops the plugin (SIGTERM) while the container goes on,
+// lets down write while it is off (down returns the ids it completes),
+// writes 10 more events, re-attaches, writes 10 and ends the stream; then
+// every event must be in audit.log once, in order, and none quarantined.
+func shutdownAndBack(t *testing.T, h *harness, ids []string, down func() []string) {
+	t.Helper()
+	if err := h.d.Close(); err != nil { // SIGTERM: takes what the FIFO holds first
 		t.Fatal(err)
 	}
-	st, _, err := loadState(h.d.containerDir(h.id))
-	if err != nil || !st.Running || st.Seq != 50 {
-		t.Fatalf("state after the shutdown: running %v, seq %d (%v); want running, 50", st.Running, st.Seq, err)
-	}
-	part(split[16<<10:], 2, true) // written while the plugin is down
-	ids = append(ids, "split")
+	ids = append(ids, down()...)
 	ids = append(ids, writeEvents(h, "down", 10)...)
 	h.reattach()
 	ids = append(ids, writeEvents(h, "after", 10)...)
@@ -953,19 +964,12 @@ func TestShutdownKeepsEntryCutShort(t *testing.T) {
 	if _, err := h.w.Write(cut.Bytes()[:100]); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.d.Close(); err != nil { // SIGTERM: takes what the FIFO holds first
-		t.Fatal(err)
-	}
-	if _, err := h.w.Write(cut.Bytes()[100:]); err != nil { // written while the plugin is down
-		t.Fatal(err)
-	}
-	ids = append(ids, "cut")
-	ids = append(ids, writeEvents(h, "down", 5)...)
-	h.reattach()
-	ids = append(ids, writeEvents(h, "after", 5)...)
-	h.stop()
-	checkEvents(t, h, ids...)
-	quarantineOf(t, h, 0)
+	shutdownAndBack(t, h, ids, func() []string {
+		if _, err := h.w.Write(cut.Bytes()[100:]); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"cut"}
+	})
 }
 
 // The stream ends (StopLogging) after dockerd wrote only the head of a log
