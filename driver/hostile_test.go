@@ -990,6 +990,27 @@ func TestStopInsideEntryRecordsLoss(t *testing.T) {
 	}
 }
 
+// A quarantined line whose record would be longer than the chain reads
+// back (escaping makes control characters six times longer) keeps only the
+// start of the line in raw, and says how much with raw-bytes.
+func TestQuarantineRecordFitsTheChain(t *testing.T) {
+	defer func(n int) { maxQuarantineRecord = n }(maxQuarantineRecord)
+	maxQuarantineRecord = 64 << 10
+	h := newHarness(t, map[string]string{"max-line-size": "1m"})
+	line := `{"audit":{"auditID":"ctl","verb":"` + strings.Repeat("\x01", 100<<10) + `"}}`
+	h.write("stdout", line)
+	h.stop()
+	q := quarantineOf(t, h, 1)
+	raw, _ := q[0]["raw"].(string)
+	n, _ := q[0]["raw-bytes"].(float64)
+	if n == 0 || int(n) != len(raw) || !strings.HasPrefix(line, raw) || len(raw) >= len(line) {
+		t.Errorf("raw holds %d bytes (raw-bytes %v) of the %d-byte line, want its start", len(raw), n, len(line))
+	}
+	if q[0]["size"] != float64(len(line)) {
+		t.Errorf("size %v, want %d", q[0]["size"], len(line))
+	}
+}
+
 // A kill -9 between the reader's read of the FIFO (which consumes the
 // bytes) and the store's write: the journal has them, and the new process
 // takes them first. Simulated by writing the journal as the killed process

@@ -371,7 +371,15 @@ type quarantineRecord struct {
 	Unfinished    bool   `json:"unfinished,omitempty"`
 	Raw           string `json:"raw,omitempty"`
 	RawBase64     string `json:"raw-base64,omitempty"`
+	// RawBytes, when set, says raw holds only the line's first RawBytes
+	// bytes: the whole would not fit in one record.
+	RawBytes int `json:"raw-bytes,omitempty"`
 }
+
+// maxQuarantineRecord bounds a quarantine record so that it stays a line
+// the chain reads back (chain.MaxLine, with room for the chain field):
+// escaping can make raw six times the line. A variable for tests.
+var maxQuarantineRecord = chain.MaxLine - 64<<10
 
 func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) error {
 	rec := quarantineRecord{
@@ -385,16 +393,28 @@ func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) e
 		Truncated:     l.Truncated(),
 		Unfinished:    l.Unfinished,
 	}
-	if utf8.Valid(l.Data) {
-		rec.Raw = string(l.Data)
-	} else {
-		rec.RawBase64 = base64.StdEncoding.EncodeToString(l.Data)
-	}
+	valid := utf8.Valid(l.Data)
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rec); err != nil {
-		return fmt.Errorf("quarantine record: %w", err)
+	for data := l.Data; ; {
+		if valid {
+			rec.Raw = string(data)
+		} else {
+			rec.RawBase64 = base64.StdEncoding.EncodeToString(data)
+		}
+		buf.Reset()
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(rec); err != nil {
+			return fmt.Errorf("quarantine record: %w", err)
+		}
+		if buf.Len() <= maxQuarantineRecord || len(data) == 0 {
+			break
+		}
+		data = data[:len(data)/2]
+		for valid && len(data) > 0 && !utf8.Valid(data) {
+			data = data[:len(data)-1] // a rune cut in two
+		}
+		rec.RawBytes = len(data)
 	}
 	if err := p.write(ctx, p.quarantine, bytes.TrimSuffix(buf.Bytes(), []byte("\n")), "quarantine-file"); err != nil {
 		return err
