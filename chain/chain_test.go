@@ -15,6 +15,28 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
+// TestAppendTooLong: a record whose line would pass MaxLine is refused
+// (Verify and Recover would not read it); one a little shorter is chained.
+func TestAppendTooLong(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		err  error
+	}{
+		{chain.MaxLine - 1024, nil},
+		{chain.MaxLine, chain.ErrTooLong},
+	} {
+		p := []byte(`{"a":"` + strings.Repeat("x", tc.size-8) + `"}`)
+		var h chain.Head
+		out, err := h.Append(nil, p)
+		if !errors.Is(err, tc.err) {
+			t.Errorf("Append of %d bytes: error %v, want %v", len(p), err, tc.err)
+		}
+		if err == nil && len(out) > chain.MaxLine {
+			t.Errorf("Append of %d bytes made a line of %d, over MaxLine", len(p), len(out))
+		}
+	}
+}
+
 func TestAppend(t *testing.T) {
 	for _, tc := range []struct {
 		p    string

@@ -437,7 +437,7 @@ var errUnwritable = errors.New("the output file refuses this line")
 // write hands b to s, retrying with capped backoff while the sink fails
 // (a full disk, say): the line stays in the store and is never dropped. A
 // line the sink refuses as such (not one JSON object, a newline, a
-// reserved field) is not retried: the error wraps errUnwritable, and an
+// reserved field, too long) is not retried: the error wraps errUnwritable, and an
 // event is quarantined instead.
 func (p *pipeline) write(ctx context.Context, s sink.Sink, b []byte, what string) error {
 	backoff := 100 * time.Millisecond
@@ -447,7 +447,7 @@ func (p *pipeline) write(ctx context.Context, s sink.Sink, b []byte, what string
 			p.unsynced += len(b)
 			return nil
 		}
-		if errors.Is(err, chain.ErrNotObject) || errors.Is(err, chain.ErrReserved) || errors.Is(err, file.ErrNewline) {
+		if errors.Is(err, chain.ErrNotObject) || errors.Is(err, chain.ErrReserved) || errors.Is(err, chain.ErrTooLong) || errors.Is(err, file.ErrNewline) {
 			// Retrying cannot help: the sink refuses this line as it is.
 			return fmt.Errorf("%w: %w", errUnwritable, err)
 		}
