@@ -1048,6 +1048,57 @@ func TestReattachTakesTheJournal(t *testing.T) {
 	}
 }
 
+// A kill -9 after the store's write and before the journal was cut back:
+// the journal's first entries are in the store too. The new process skips
+// them, so they are not stored (and handled) twice.
+func TestReattachSkipsStoredJournal(t *testing.T) {
+	h := newHarness(t, nil)
+	ids := writeEvents(h, "before", 10)
+	h.waitFor("the first events", func() bool { return len(h.file("audit.log")) == 10 })
+	h.d.crash()
+	dir := h.d.containerDir(h.id)
+	segs, _ := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+	if len(segs) == 0 {
+		t.Fatal("no store segment")
+	}
+	f, err := os.Open(segs[len(segs)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var frames [][]byte
+	for fr := newFrameReader(f, 64<<10); ; {
+		b, err := fr.Next()
+		if err != nil {
+			break
+		}
+		frames = append(frames, bytes.Clone(b))
+	}
+	if len(frames) < 3 {
+		t.Fatalf("%d frames in the store", len(frames))
+	}
+	var journaled bytes.Buffer
+	for _, b := range frames[len(frames)-3:] {
+		journaled.Write(b)
+	}
+	enc := logdriver.NewLogEntryEncoder(&journaled)
+	for i := range 2 {
+		id := fmt.Sprintf("taken-%d", i)
+		ids = append(ids, id)
+		enc.Encode(&logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine(id, "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
+	}
+	if err := os.WriteFile(filepath.Join(dir, journalFile), journaled.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.reattach()
+	ids = append(ids, writeEvents(h, "after", 5)...)
+	h.stop()
+	checkEvents(t, h, ids...)
+	if got := strings.Count(strings.Join(dockerLogs(t, h), ""), "\n"); got != len(ids) {
+		t.Errorf("docker logs shows %d lines, want %d (each once)", got, len(ids))
+	}
+}
+
 // TestHostileReservedKeys: an event carrying "ucp-audit/chain" or
 // "ucp-audit/seal" keys inside its payload (a label on a created
 // container, say) is forwarded like any other, and the next events follow

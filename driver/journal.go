@@ -1,6 +1,8 @@
 package driver
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +39,7 @@ type journal struct {
 	f     *os.File
 	size  int64 // bytes in the file
 	left  int64 // bytes left by an earlier process, read first
+	start int64 // where reading the leftovers starts (see skipStored)
 	taken int64 // bytes taken from the FIFO by this process
 }
 
@@ -58,7 +61,48 @@ func openJournal(path string) (*journal, error) {
 // closed reports whether the FIFO was closed on purpose, which ends the
 // reader with io.ErrClosedPipe.
 func (j *journal) reader(fifo io.Reader, closed *atomic.Bool) io.Reader {
-	return io.MultiReader(&leftovers{j: j, r: io.NewSectionReader(j.f, 0, j.left)}, j.tee(fifo, closed))
+	return io.MultiReader(&leftovers{j: j, r: io.NewSectionReader(j.f, j.start, j.left-j.start)}, j.tee(fifo, closed))
+}
+
+// skipStored makes the leftovers start after the whole frames at their
+// head that the store already holds: a kill after the store's write and
+// before the journal was cut back leaves them in both. They are the
+// longest run of frames from the journal's start that the store ends
+// with (each frame carries dockerd's nanosecond timestamp, so equal bytes
+// are the same entry). storeTail returns the last n bytes of the store's
+// whole frames, or fewer. It returns how many bytes are skipped; call it
+// before reader.
+func (j *journal) skipStored(storeTail func(n int64) ([]byte, error)) (int64, error) {
+	if j.left == 0 {
+		return 0, nil
+	}
+	buf := make([]byte, j.left)
+	if _, err := j.f.ReadAt(buf, 0); err != nil {
+		return 0, fmt.Errorf("log journal: %w", err)
+	}
+	var ends []int
+	for off := 0; off+4 <= len(buf); {
+		n := int(binary.BigEndian.Uint32(buf[off:]))
+		if n > maxFrameSize || off+4+n > len(buf) {
+			break
+		}
+		off += 4 + n
+		ends = append(ends, off)
+	}
+	if len(ends) == 0 {
+		return 0, nil
+	}
+	tail, err := storeTail(int64(ends[len(ends)-1]))
+	if err != nil {
+		return 0, err
+	}
+	for i := len(ends) - 1; i >= 0; i-- {
+		if e := ends[i]; len(tail) >= e && bytes.Equal(tail[len(tail)-e:], buf[:e]) {
+			j.start = int64(e)
+			return j.start, nil
+		}
+	}
+	return 0, nil
 }
 
 // leftovers reads what an earlier process left in the journal; once all

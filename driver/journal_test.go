@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/containerd/fifo"
+	"github.com/docker/docker/api/types/plugins/logdriver"
 	"golang.org/x/sys/unix"
 )
 
@@ -200,5 +201,52 @@ func TestJournalTakenIsFIFOIntake(t *testing.T) {
 	}
 	if j.taken != 4 {
 		t.Errorf("taken = %d, want 4 (the FIFO's bytes only)", j.taken)
+	}
+}
+
+// TestJournalSkipStored: the leftovers start after the longest run of
+// whole frames from the journal's head that the store ends with.
+func TestJournalSkipStored(t *testing.T) {
+	frame := func(s string) []byte {
+		b, err := appendFrame(nil, &logdriver.LogEntry{Source: "stdout", Line: []byte(s), TimeNano: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b, c, x := frame("a"), frame("b"), frame("c"), frame("x")
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	for _, tc := range []struct {
+		name           string
+		journal, store []byte
+		skip           int
+	}{
+		{"nothing stored", cat(a, b, c), cat(x), 0},
+		{"empty store", cat(a, b, c), nil, 0},
+		{"all stored", cat(a, b, c), cat(x, a, b, c), len(cat(a, b, c))},
+		{"head stored", cat(a, b, c), cat(x, a, b), len(cat(a, b))},
+		{"torn last frame", cat(a, b, c[:5]), cat(x, a, b), len(cat(a, b))},
+		{"same bytes earlier only", cat(a, b), cat(a, b, x), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), journalFile)
+			if err := os.WriteFile(path, tc.journal, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			j, err := openJournal(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.close()
+			n, err := j.skipStored(func(n int64) ([]byte, error) { return tc.store[max(0, int64(len(tc.store))-n):], nil })
+			if err != nil || n != int64(tc.skip) {
+				t.Fatalf("skipStored = %d, %v; want %d", n, err, tc.skip)
+			}
+			var closed atomic.Bool
+			got, err := io.ReadAll(j.reader(bytes.NewReader(nil), &closed))
+			if err != nil || !bytes.Equal(got, tc.journal[tc.skip:]) {
+				t.Errorf("read %q, %v; want the journal after %d bytes", got, err, tc.skip)
+			}
+		})
 	}
 }

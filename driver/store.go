@@ -116,6 +116,29 @@ func (s *store) validLength(n int64, newest bool) (int64, error) {
 	return off, nil
 }
 
+// tail returns the last n bytes of the whole frames in the newest segment,
+// or all of them when it holds fewer.
+func (s *store) tail(n int64) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.segs) == 0 {
+		return nil, nil
+	}
+	last := s.segs[len(s.segs)-1]
+	size := s.committed[last]
+	n = min(n, size)
+	f, err := os.Open(s.segPath(last))
+	if err != nil {
+		return nil, fmt.Errorf("log store: %w", err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, size-n); err != nil {
+		return nil, fmt.Errorf("log store: %w", err)
+	}
+	return b, nil
+}
+
 // attach makes the store writable. Frames are appended to the newest
 // segment (dockerd starts a logger, and so a stream, for every `docker logs`
 // of a stopped container: an empty segment each time would push real ones

@@ -149,16 +149,22 @@ func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, on
 	// Pin before the reader can rotate segments: until the pipeline runs,
 	// nothing it has not read may be pruned.
 	st.setPin(state.Safe.Seg)
-	if err := st.attach(); err != nil {
-		return nil, err
-	}
-	closers = append(closers, st.detach)
-
 	jr, err := openJournal(filepath.Join(dir, journalFile))
 	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, jr.close)
+	// Before attach, which may start a new segment: the store's tail is
+	// what the journal's stored prefix is matched against.
+	if n, err := jr.skipStored(st.tail); err != nil {
+		d.log.Warn("cannot compare the log journal with the store: entries in both may be stored twice", "container", info.ContainerID, "error", err)
+	} else if n > 0 {
+		d.log.Info("log journal: skipping entries the store already holds", "container", info.ContainerID, "bytes", n)
+	}
+	if err := st.attach(); err != nil {
+		return nil, err
+	}
+	closers = append(closers, st.detach)
 
 	var f io.ReadCloser = io.NopCloser(strings.NewReader("")) // gone: at its end at once
 	if gone == nil {
