@@ -99,6 +99,15 @@ func New(opts Options) (*Driver, error) {
 	if opts.Sealing.StateDir == "" {
 		opts.Sealing.StateDir = filepath.Join(opts.StateDir, "chains")
 	}
+	if opts.Sealing.OnRecordError == nil {
+		warn := &rate.Sometimes{Interval: time.Minute}
+		log := opts.Logger
+		opts.Sealing.OnRecordError = func(path string, err error) {
+			warn.Do(func() {
+				log.Error("cannot record a file's last seal in the state directory: a cut of the file back to that seal while the plugin is down would go unnoticed", "file", path, "error", err)
+			})
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "containers"), 0o700); err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}

@@ -192,6 +192,10 @@ type Sealing struct {
 	// checked when the file is opened (see Tamper evidence). It must be
 	// outside the log directory. Empty: no record, no check.
 	StateDir string
+	// OnRecordError, when set, is called (with the file's lock held, so it
+	// must not call back into the Registry) when a record cannot be
+	// written: the check at the next open then uses an older record.
+	OnRecordError func(path string, err error)
 }
 
 // NewSealedRegistry returns an empty Registry whose files are hash chains
@@ -246,6 +250,7 @@ func (r *Registry) Open(opts Options) (sink.Sink, error) {
 		}
 		if r.seal.StateDir != "" {
 			f.chain.record = recordPath(r.seal.StateDir, opts.Path)
+			f.chain.onRecordError = r.seal.OnRecordError
 		}
 	}
 	f.mu.Lock()
@@ -393,10 +398,11 @@ type chainState struct {
 	dirty    bool      // lines since the last seal
 	buf      []byte
 
-	record   string     // path of the record of the last seal that reached the file; "": none kept
-	recorded chain.Head // what the record holds (N, Hash, File), as read or last written
-	check    bool       // the next open or resume seal is checked against recorded
-	sealed   chain.Head // the head after the last seal written, flushed or not
+	record        string // path of the record of the last seal that reached the file; "": none kept
+	onRecordError func(path string, err error)
+	recorded      chain.Head // what the record holds (N, Hash, File), as read or last written
+	check         bool       // the next open or resume seal is checked against recorded
+	sealed        chain.Head // the head after the last seal written, flushed or not
 }
 
 func (f *file) errorf(op string, err error) error {
@@ -563,9 +569,13 @@ func (f *file) recordLocked() {
 	if c == nil || c.record == "" || c.sealed.N == 0 || sameSeal(c.sealed, c.recorded) {
 		return
 	}
-	if err := writeRecord(c.record, f.path, c.sealed); err == nil {
-		c.recorded = c.sealed
+	if err := writeRecord(c.record, f.path, c.sealed); err != nil {
+		if c.onRecordError != nil {
+			c.onRecordError(f.path, err)
+		}
+		return
 	}
+	c.recorded = c.sealed
 }
 
 func sameSeal(a, b chain.Head) bool {
@@ -637,8 +647,9 @@ func writeRecord(name, path string, head chain.Head) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
+		return err
 	}
-	return err
+	return syncDir(filepath.Dir(name)) // the rename itself must survive a power loss
 }
 
 // writeLineLocked writes line and its newline to the buffer.

@@ -255,10 +255,17 @@ func TestRecordWrites(t *testing.T) {
 	s := newRecordSetup(t, false)
 	events := observeFsync(t, s.path, nil)
 	records := func() (n int) {
+		dirs := 0
 		for _, e := range *events {
 			if strings.HasSuffix(e.name, ".json.tmp") {
 				n++
 			}
+			if e.isDir && e.name == s.state {
+				dirs++
+			}
+		}
+		if dirs != n {
+			t.Errorf("%d records written, the state directory fsync'd %d times; want once after each rename", n, dirs)
 		}
 		*events = nil
 		return n
@@ -322,4 +329,25 @@ func TestRecordUnusable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecordFailureReported: a record that cannot be written is reported
+// through Sealing.OnRecordError, and the file's writes go on.
+func TestRecordFailureReported(t *testing.T) {
+	s := newRecordSetup(t, false)
+	blocker := filepath.Join(filepath.Dir(s.state), "file")
+	if err := os.MkdirAll(filepath.Dir(blocker), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.seal.StateDir = filepath.Join(blocker, "chains") // under a regular file: cannot be made
+	var got []string
+	s.seal.OnRecordError = func(path string, err error) { got = append(got, path) }
+	s.closed(t, 0, 5)
+	if len(got) == 0 || got[0] != s.path {
+		t.Errorf("OnRecordError calls %q, want for %s", got, s.path)
+	}
+	wantNoLoss(t, s.path)
 }
