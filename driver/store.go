@@ -116,24 +116,39 @@ func (s *store) validLength(n int64, newest bool) (int64, error) {
 	return off, nil
 }
 
-// tail returns the last n bytes of the whole frames in the newest segment,
-// or all of them when it holds fewer.
+// tail returns the last n bytes of the store's whole frames, across
+// segments, or all of them when it holds fewer.
 func (s *store) tail(n int64) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.segs) == 0 {
-		return nil, nil
+	var parts [][]byte // newest first
+	for i := len(s.segs) - 1; i >= 0 && n > 0; i-- {
+		seg := s.segs[i]
+		size := s.committed[seg]
+		k := min(n, size)
+		b, err := readAt(s.segPath(seg), size-k, k)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, b)
+		n -= k
 	}
-	last := s.segs[len(s.segs)-1]
-	size := s.committed[last]
-	n = min(n, size)
-	f, err := os.Open(s.segPath(last))
+	var out []byte
+	for i := len(parts) - 1; i >= 0; i-- {
+		out = append(out, parts[i]...)
+	}
+	return out, nil
+}
+
+// readAt reads n bytes at off of the file at path.
+func readAt(path string, off, n int64) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("log store: %w", err)
 	}
 	defer f.Close()
 	b := make([]byte, n)
-	if _, err := f.ReadAt(b, size-n); err != nil {
+	if _, err := f.ReadAt(b, off); err != nil {
 		return nil, fmt.Errorf("log store: %w", err)
 	}
 	return b, nil

@@ -158,3 +158,36 @@ func TestStoreTornTail(t *testing.T) {
 		t.Fatalf("after reattach: got %q", got)
 	}
 }
+
+// TestStoreTail: tail returns the last bytes of the store's frames across
+// segment boundaries, or all of them.
+func TestStoreTail(t *testing.T) {
+	st, err := openStore(t.TempDir(), 256, 100) // a few frames per segment
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.attach(); err != nil {
+		t.Fatal(err)
+	}
+	var all []byte
+	for i := range 40 {
+		f := mustFrame(t, entry("stdout", fmt.Sprintf("line %d", i), int64(i)))
+		all = append(all, f...)
+		if err := st.append(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.detach(); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.segs) < 3 {
+		t.Fatalf("%d segments, want several", len(st.segs))
+	}
+	for _, n := range []int64{0, 10, 300, 700, int64(len(all)), int64(len(all)) + 100} {
+		got, err := st.tail(n)
+		want := all[max(0, int64(len(all))-n):]
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("tail(%d) = %d bytes, %v; want the last %d", n, len(got), err, len(want))
+		}
+	}
+}
