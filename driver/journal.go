@@ -40,7 +40,10 @@ type journal struct {
 	size  int64 // bytes in the file
 	left  int64 // bytes left by an earlier process, read first
 	start int64 // where reading the leftovers starts (see skipStored)
-	taken int64 // bytes taken from the FIFO by this process
+	// pace, when set, is called on the reader goroutine with the size of
+	// each read from the FIFO (not of the leftovers) before the bytes are
+	// returned; it may sleep, which slows the FIFO's writer.
+	pace func(n int)
 }
 
 func openJournal(path string) (*journal, error) {
@@ -156,7 +159,9 @@ func (t *journalTee) Read(p []byte) (int, error) {
 		err = io.ErrClosedPipe
 	}
 	if n > 0 {
-		t.j.taken += int64(n)
+		if t.j.pace != nil {
+			t.j.pace(n)
+		}
 		t.j.left = 0 // the leftovers were all read before the FIFO
 		if _, werr := t.j.f.WriteAt(p[:n], t.j.size); werr == nil {
 			t.j.size += int64(n)
@@ -205,7 +210,9 @@ func (t *journalTee) splice(p []byte) (int, error) {
 	case n == 0:
 		return 0, io.EOF // every writer closed the FIFO
 	}
-	t.j.taken += n
+	if t.j.pace != nil {
+		t.j.pace(int(n))
+	}
 	t.j.left = 0 // the leftovers were all read before the FIFO
 	got, err := t.j.f.ReadAt(p[:n], t.j.size)
 	if err != nil && got < int(n) {

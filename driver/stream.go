@@ -24,28 +24,34 @@ import (
 	"github.com/ucp-audit/ucp-audit/spool"
 )
 
-// With spool-full=block the reader pauses while the spool is full or it is
-// blockLag ahead of the audit pipeline, for at most blockPause at a time,
-// then takes blockBudget more bytes from the FIFO (not from what it has
-// buffered) before it may pause again (see stream.read).
+// With spool-full=block, while the spool is full or the reader is blockLag
+// ahead of the audit pipeline, the reader takes at most blockRate bytes a
+// second from the FIFO (see stream.read): each read from the FIFO is
+// followed by a sleep that keeps the pace (a pipe's 64 KiB: 62 ms).
 //
 // Why not an unbroken stall: dockerd copies a container's output (the
-// shim's 64 KiB pipe and a 32 KiB copy buffer) into an in-memory buffer of
-// about 1 MiB that feeds the log driver. Once the container's process has
-// exited, dockerd gives that copy 2 s and then drops what it has not moved
-// (moby daemon/monitor.go, "stream copy error"); the buffer itself is
-// offered to the driver for 10 s more. The plugin cannot tell when a
-// container exits, so every pause must end, and be followed by a read
-// larger than the copy's 96 KiB, well within 2 s. A running controller gets
-// at most blockBudget per blockPause through (256 KiB/s).
+// shim's 64 KiB pipe and a 32 KiB copy buffer) into an in-memory buffer
+// that feeds the log driver; the copy blocks once that buffer holds 1 MB
+// and its newest chunk is full, which can be at up to 2 MB. Once the
+// container's process has exited, dockerd gives the copy 2 s and then
+// drops what it has not moved (moby daemon/monitor.go; the broadcaster
+// discards it without a word, or "stream copy error"); the buffer itself
+// is offered to the driver for 10 s more. The plugin cannot tell when a
+// container exits, so it must always be able to take the buffer back to
+// 1 MB and the copy's 96 KiB in well under 2 s: at blockRate, about 1 s.
+// (Pauses of 1 s followed by 256 KiB reads, then a pace of 256 KiB/s,
+// still lost a container's last events in tests.)
 const (
-	blockLag    = 4 << 20
-	blockPause  = time.Second
-	blockBudget = 256 << 10
+	blockLag  = 4 << 20
+	blockRate = 1 << 20
 )
 
+// fifoReadSize is the frame reader's buffer: the most one read takes from
+// the FIFO.
+const fifoReadSize = 256 << 10
+
 // backlogged reports whether, with spool-full=block, the reader should
-// pause.
+// slow down.
 func (s *stream) backlogged() bool {
 	return s.dl.sp.Waiting() || s.appended.Load()-s.consumed.Load() > blockLag
 }
@@ -243,15 +249,27 @@ func (s *stream) read() {
 	defer close(s.readerDone)
 	// What the FIFO gives goes to the journal before it is parsed (see
 	// journal): a kill -9 loses none of it. A new process first takes what
-	// the journal holds (some of it may be stored already: at least once).
-	fr := newFrameReader(s.journal.reader(s.fifo, &s.fifoClosed), 256<<10)
-	// spool-full=block: the FIFO intake (journal.taken) up to which the
-	// reader reads before it may pause again.
-	var budgetEnd int64
+	// the journal holds (without the entries the store already ends with:
+	// see journal.skipStored).
+	fr := newFrameReader(s.journal.reader(s.fifo, &s.fifoClosed), fifoReadSize)
 	warn := rate.Sometimes{Interval: 10 * time.Second}
 	flush := func() {
 		if err := s.st.flush(); err != nil {
 			warn.Do(func() { s.log.Error("log store flush failed: log lines are lost", "error", err) })
+		}
+	}
+	if s.block {
+		// spool-full=block: the site prefers slowing the container to
+		// losing events, so while the spool is full the FIFO is read at
+		// blockRate (see there); what is read meanwhile waits in the
+		// store. The burst is one read, the frame reader's buffer.
+		lim := rate.NewLimiter(rate.Limit(blockRate), fifoReadSize)
+		s.journal.pace = func(n int) {
+			if !s.backlogged() {
+				return
+			}
+			flush() // the pipeline must see what is stored, to catch up
+			time.Sleep(lim.ReserveN(time.Now(), min(n, fifoReadSize)).Delay())
 		}
 	}
 	for {
@@ -267,24 +285,6 @@ func (s *stream) read() {
 			rest, _ := fr.r.Peek(fr.Buffered())
 			if err := s.journal.consumed(rest); err != nil {
 				warn.Do(func() { s.log.Error("log journal failed", "error", err) })
-			}
-		}
-		// spool-full=block: the site prefers stalling the container to
-		// losing events, so while the spool is full the reader pauses,
-		// blockPause at most, then takes blockBudget from the FIFO (see
-		// there); what it reads then waits in the store. Checked at every
-		// frame: while the container writes without a break the buffer is
-		// never empty. The budget counts FIFO intake, not frames: the
-		// buffer may hold 256 KiB read before the pause, and parsing
-		// those would not make room for dockerd.
-		if s.block && s.journal.taken >= budgetEnd && s.backlogged() {
-			flush()
-			start := time.Now()
-			for s.backlogged() && time.Since(start) < blockPause {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if time.Since(start) >= blockPause {
-				budgetEnd = s.journal.taken + blockBudget
 			}
 		}
 		frame, skipped, err := fr.NextInStep()

@@ -568,15 +568,15 @@ var dropArgs = []string{"-n", "500", "-big", "0", "-malformed=false", "-ignored=
 // blockArgs prints 6 × 3000 = 18000 forwarded events, about 13 MB of
 // output: far more than the reader takes in the test's first 6 s with
 // spool-full=block and a dead destination (the 1 MiB spool, about 0.7 MB
-// of output; the 4 MiB the reader may run ahead of the pipeline; 256 KiB
-// after each 1 s pause; dockerd's 1 MB buffer and the pipes).
+// of output; the 4 MiB the reader may run ahead of the pipeline; 1 MiB/s
+// after that; dockerd's 1-2 MB buffer and the pipes).
 var blockArgs = []string{"-n", "3000", "-big", "0", "-malformed=false", "-ignored=false"}
 
-// blockExitArgs prints 6 × 1500 = 9000 forwarded events, about 6.5 MB:
-// more than the reader takes without pausing while the destination is
-// down (about 6 MB, as above), so the container ends while the reader
-// pauses and reads in steps.
-var blockExitArgs = []string{"-n", "1500", "-big", "0", "-malformed=false", "-ignored=false"}
+// blockExitArgs prints 6 × 2500 = 15000 forwarded events, about 11 MB:
+// about 5 MB more than the reader takes at full speed while the
+// destination is down (about 6 MB, as above), so the container ends while
+// the reader is slowed to 1 MiB/s.
+var blockExitArgs = []string{"-n", "2500", "-big", "0", "-malformed=false", "-ignored=false"}
 
 func TestRemoteSpoolFull(t *testing.T) {
 	t.Run("drop", func(t *testing.T) {
