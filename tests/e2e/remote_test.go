@@ -565,12 +565,12 @@ func gapRecords(t *testing.T, d Dir, c Container) (audit, quarantine []gap) {
 // 3 MB: the 1 MiB spool of a dead destination overflows.
 var dropArgs = []string{"-n", "500", "-big", "0", "-malformed=false", "-ignored=false"}
 
-// blockArgs prints 6 × 3000 = 18000 forwarded events, about 13 MB of
+// blockArgs prints 6 × 4000 = 24000 forwarded events, about 17 MB of
 // output: far more than the reader takes in the test's first 6 s with
 // spool-full=block and a dead destination (the 1 MiB spool, about 0.7 MB
-// of output; the 4 MiB the reader may run ahead of the pipeline; 1 MiB/s
-// after that; dockerd's 1-2 MB buffer and the pipes).
-var blockArgs = []string{"-n", "3000", "-big", "0", "-malformed=false", "-ignored=false"}
+// of output; the 4 MiB the reader may run ahead of the pipeline; dockerd's
+// 1-2 MB buffer and the pipes: about 7 MB; then 1 MiB/s, 5 MB more).
+var blockArgs = []string{"-n", "4000", "-big", "0", "-malformed=false", "-ignored=false"}
 
 // blockExitArgs prints 6 × 2500 = 15000 forwarded events, about 11 MB:
 // about 5 MB more than the reader takes at full speed while the
