@@ -21,7 +21,6 @@ import (
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
-	"github.com/ucp-audit/ucp-audit/sink/file"
 	"github.com/ucp-audit/ucp-audit/spool"
 )
 
@@ -447,7 +446,7 @@ func (p *pipeline) write(ctx context.Context, s sink.Sink, b []byte, what string
 			p.unsynced += len(b)
 			return nil
 		}
-		if errors.Is(err, chain.ErrNotObject) || errors.Is(err, chain.ErrReserved) || errors.Is(err, chain.ErrTooLong) || errors.Is(err, file.ErrNewline) {
+		if errors.Is(err, sink.ErrRefused) {
 			// Retrying cannot help: the sink refuses this line as it is.
 			return fmt.Errorf("%w: %w", errUnwritable, err)
 		}

@@ -3,6 +3,13 @@
 // audit.log and quarantine.log).
 package sink
 
+import "errors"
+
+// ErrRefused is wrapped by a Write error when the sink refuses p as it is
+// (not a line it can write, whatever the retries): nothing was written,
+// and the caller must not retry the same bytes.
+var ErrRefused = errors.New("line refused")
+
 // Sink is a destination for enriched audit events.
 //
 // Call order: any number of Write calls, Sync whenever the caller needs the
@@ -16,7 +23,8 @@ package sink
 // Ownership: Write does not retain p after it returns.
 type Sink interface {
 	// Write appends one event. p is one complete JSON object WITHOUT a
-	// trailing newline; the sink adds "\n".
+	// trailing newline; the sink adds "\n". An error wrapping ErrRefused
+	// says p can never be written; other errors may pass.
 	Write(p []byte) error
 	// Sync makes every event written so far durable.
 	Sync() error

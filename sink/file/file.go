@@ -129,8 +129,8 @@ var (
 	// closed Registry. Closing a Sink twice is harmless: the second Close
 	// returns nil.
 	ErrClosed = errors.New("file sink closed")
-	// ErrNewline is returned (wrapped, with the path) by Write when p
-	// contains a newline; nothing is written.
+	// ErrNewline is returned (wrapped, with the path and sink.ErrRefused)
+	// by Write when p contains a newline; nothing is written.
 	ErrNewline = errors.New("line contains a newline")
 )
 
@@ -407,6 +407,12 @@ type chainState struct {
 
 func (f *file) errorf(op string, err error) error {
 	return fmt.Errorf("audit file %q: %s: %w", f.path, op, err)
+}
+
+// refused is the error of a Write whose p can never be written as it is
+// (a newline; for a chain, not one JSON object, a reserved field, too long).
+func (f *file) refused(err error) error {
+	return fmt.Errorf("audit file %q: write: %w: %w", f.path, sink.ErrRefused, err)
 }
 
 // fail records a sticky failure and returns it.
@@ -703,7 +709,7 @@ func cutTornTail(path string, size int64) (int64, error) {
 
 func (f *file) write(p []byte) error {
 	if bytes.IndexByte(p, '\n') >= 0 {
-		return f.errorf("write", ErrNewline)
+		return f.refused(ErrNewline)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -724,7 +730,7 @@ func (f *file) write(p []byte) error {
 		head = c.head
 		var err error
 		if line, err = c.head.Append(c.buf[:0], p); err != nil {
-			return f.errorf("write", err)
+			return f.refused(err)
 		}
 		c.buf = line
 	}
@@ -741,7 +747,7 @@ func (f *file) write(p []byte) error {
 		if c := f.chain; c != nil {
 			var err error
 			if line, err = c.head.Append(c.buf[:0], p); err != nil {
-				return f.errorf("write", err)
+				return f.refused(err)
 			}
 			c.buf = line
 		}

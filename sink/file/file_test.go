@@ -495,8 +495,8 @@ func TestErrors(t *testing.T) {
 		path := filepath.Join(dir, "nl.log")
 		r := NewRegistry()
 		s := open(t, r, Options{Path: path})
-		if err := s.Write([]byte("{\"a\":\n1}")); !errors.Is(err, ErrNewline) {
-			t.Fatalf("Write with newline = %v, want ErrNewline", err)
+		if err := s.Write([]byte("{\"a\":\n1}")); !errors.Is(err, ErrNewline) || !errors.Is(err, sink.ErrRefused) {
+			t.Fatalf("Write with newline = %v, want ErrNewline and sink.ErrRefused", err)
 		}
 		write(t, s, `{"ok":1}`)
 		_ = s.Close()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/chain"
+	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/trail"
 )
 
@@ -174,6 +175,36 @@ func TestSealedUnchainedFile(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 4 || !strings.Contains(lines[1], `"reason":"open"`) {
 		t.Errorf("want the old line, an open seal, the record and a close seal:\n%s", b)
+	}
+}
+
+// TestSealedRefusesLines: a line the chain cannot take is refused with
+// sink.ErrRefused (and the chain's reason), nothing is written, and the
+// file goes on.
+func TestSealedRefusesLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	r := NewSealedRegistry(Sealing{})
+	s, err := r.Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		p    string
+		want error
+	}{
+		{`[1]`, chain.ErrNotObject},
+		{`{"ucp-audit/chain":{}}`, chain.ErrReserved},
+	} {
+		if err := s.Write([]byte(tc.p)); !errors.Is(err, sink.ErrRefused) || !errors.Is(err, tc.want) {
+			t.Errorf("Write(%s) = %v, want sink.ErrRefused and %v", tc.p, err, tc.want)
+		}
+	}
+	if err := s.Write(record(1)); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if res := verifySet(t, path, nil); res.Err != nil {
+		t.Errorf("after refused lines: %v", res.Err)
 	}
 }
 
