@@ -298,11 +298,17 @@ func (f *file) sealIdle() error {
 	if err := f.sealLocked(chain.ReasonInterval); err != nil {
 		return err
 	}
+	return f.durableLocked("seal")
+}
+
+// durableLocked flushes the buffer and fsyncs the file (a failure is
+// sticky, named after op), then records the last seal written.
+func (f *file) durableLocked(op string) error {
 	if err := f.w.Flush(); err != nil {
-		return f.fail("seal: flush", err)
+		return f.fail(op+": flush", err)
 	}
 	if err := fsync(f.fd); err != nil {
-		return f.fail("seal: fsync", err)
+		return f.fail(op+": fsync", err)
 	}
 	f.recordLocked()
 	return nil
@@ -627,7 +633,7 @@ func readRecord(name, path string) chain.Head {
 }
 
 // writeRecord replaces the record at name with head, for path: a
-// temporary file, fsync'd, renamed over it.
+// temporary file, fsync'd, renamed over it, and the directory fsync'd.
 func writeRecord(name, path string, head chain.Head) error {
 	b, err := json.Marshal(headRecord{Path: path, N: head.N, Hash: hex.EncodeToString(head.Hash[:]), File: head.File})
 	if err != nil {
@@ -774,13 +780,9 @@ func (f *file) rotateLocked() error {
 			return err
 		}
 	}
-	if err := f.w.Flush(); err != nil {
-		return f.fail("rotate: flush", err)
+	if err := f.durableLocked("rotate"); err != nil {
+		return err
 	}
-	if err := fsync(f.fd); err != nil {
-		return f.fail("rotate: fsync", err)
-	}
-	f.recordLocked()
 	fd := f.fd
 	f.fd = nil
 	if err := fd.Close(); err != nil {
@@ -841,14 +843,7 @@ func (f *file) sync() error {
 	if err := f.sealDueLocked(); err != nil {
 		return err
 	}
-	if err := f.w.Flush(); err != nil {
-		return f.fail("sync: flush", err)
-	}
-	if err := fsync(f.fd); err != nil {
-		return f.fail("sync: fsync", err)
-	}
-	f.recordLocked()
-	return nil
+	return f.durableLocked("sync")
 }
 
 // close flushes, fsyncs and closes the file. Later writes get ErrClosed.
