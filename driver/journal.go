@@ -41,8 +41,9 @@ type journal struct {
 	left  int64 // bytes left by an earlier process, read first
 	start int64 // where reading the leftovers starts (see skipStored)
 	// pace, when set, is called on the reader goroutine with the size of
-	// each read from the FIFO (not of the leftovers) before the bytes are
-	// returned; it may sleep, which slows the FIFO's writer.
+	// each read from the FIFO (not of the leftovers), after the bytes are
+	// journaled and before they are returned; it may sleep, which slows
+	// the FIFO's writer.
 	pace func(n int)
 }
 
@@ -142,6 +143,14 @@ type journalTee struct {
 }
 
 func (t *journalTee) Read(p []byte) (int, error) {
+	n, err := t.read(p)
+	if n > 0 && t.j.pace != nil {
+		t.j.pace(n)
+	}
+	return n, err
+}
+
+func (t *journalTee) read(p []byte) (int, error) {
 	if t.rc != nil {
 		n, err := t.splice(p)
 		switch {
@@ -159,9 +168,6 @@ func (t *journalTee) Read(p []byte) (int, error) {
 		err = io.ErrClosedPipe
 	}
 	if n > 0 {
-		if t.j.pace != nil {
-			t.j.pace(n)
-		}
 		t.j.left = 0 // the leftovers were all read before the FIFO
 		if _, werr := t.j.f.WriteAt(p[:n], t.j.size); werr == nil {
 			t.j.size += int64(n)
@@ -209,9 +215,6 @@ func (t *journalTee) splice(p []byte) (int, error) {
 		return 0, fmt.Errorf("%w: %w", errJournalWrite, serr)
 	case n == 0:
 		return 0, io.EOF // every writer closed the FIFO
-	}
-	if t.j.pace != nil {
-		t.j.pace(int(n))
 	}
 	t.j.left = 0 // the leftovers were all read before the FIFO
 	got, err := t.j.f.ReadAt(p[:n], t.j.size)
