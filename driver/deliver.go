@@ -130,12 +130,13 @@ func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.
 	for i, d := range dests {
 		names[i] = d.name
 	}
-	// With spool-full=block a full spool pauses the container: say so in
-	// the audit trail, at most once a minute while it lasts.
+	// With spool-full=block a full spool slows the reading of the container
+	// (see blockRate): say so in the audit trail, at most once a minute
+	// while it lasts.
 	full := &rate.Sometimes{Interval: time.Minute}
 	onWait := func() {
 		full.Do(func() {
-			note(selfSpoolFull, "", fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=block): reading the container is paused until a destination takes events", cfg.SpoolMaxSize))
+			note(selfSpoolFull, "", fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=block): reading the container is slowed to %d KiB/s until a destination takes events", cfg.SpoolMaxSize, blockRate>>10))
 		})
 	}
 	sp, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), MaxSize: cfg.SpoolMaxSize, Full: cfg.SpoolFull, OnWait: onWait}, names)

@@ -256,8 +256,11 @@ func TestSpoolFullBlock(t *testing.T) {
 	}
 	full := 0
 	for _, r := range h.file("self") {
-		if r["ucp-audit/self"].(map[string]any)["type"] == selfSpoolFull {
+		if self := r["ucp-audit/self"].(map[string]any); self["type"] == selfSpoolFull {
 			full++
+			if d, _ := self["detail"].(string); !strings.Contains(d, "slowed to 1024 KiB/s") {
+				t.Errorf("spool-full detail %q does not say how the container is slowed", d)
+			}
 		}
 	}
 	if full == 0 {

@@ -459,7 +459,7 @@ func (s *Spool) waitLocked(ctx context.Context) error {
 }
 
 // Waiting reports whether an Append is blocked for room: the caller then
-// stops reading the container (the Block policy's promise).
+// slows its reading of the container (the Block policy's promise).
 func (s *Spool) Waiting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
