@@ -120,6 +120,52 @@ func TestApplyDeepNestingIsLinear(t *testing.T) {
 	}
 }
 
+// A request body of millions of small values (any user of the API can send
+// one at level request) costs a few copies of the line, not a node per
+// value: an array of scalars has no nodes, and a payload past maxNodes
+// values is withheld whole instead of inspected.
+func TestHostileManyValuesBounded(t *testing.T) {
+	for name, tc := range map[string]struct {
+		payload  string
+		redacted bool
+	}{
+		"2M numbers": {"[" + strings.Repeat("0,", 2_000_000) + "0]", false},
+		"1M objects": {"[" + strings.Repeat("{},", 1_000_000) + "{}]", true},
+		"1M members": {`{"x":[` + strings.Repeat(`{"a":1},`, 500_000) + `{"password":"p"}]}`, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			line := []byte(hostileLine(tc.payload))
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			e := mustParse(t, line)
+			Policy{Level: LevelRequest}.Apply(e)
+			out, err := e.Encode(Enrichment{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 10*uint64(len(line))+64<<20 {
+				t.Errorf("Parse+Apply+Encode of a %d-byte payload allocated %d MiB", len(line), alloc>>20)
+			}
+			var got struct {
+				RequestObject json.RawMessage   `json:"requestObject"`
+				Annotations   map[string]string `json:"annotations"`
+			}
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatal(err)
+			}
+			if tc.redacted {
+				if string(got.RequestObject) != `"<redacted>"` || got.Annotations[AnnotationRedacted] != "requestObject" {
+					t.Errorf("payload of %d values not withheld: %.80s, %q", strings.Count(tc.payload, ",")+1, got.RequestObject, got.Annotations[AnnotationRedacted])
+				}
+			} else if string(got.RequestObject) != tc.payload {
+				t.Errorf("payload changed: %.80s", got.RequestObject)
+			}
+		})
+	}
+}
+
 func deepLine() []byte {
 	big := `"` + strings.Repeat("x", 1<<20) + `"`
 	return []byte(hostileLine(nested(3000, `{"token":`+big+`}`)))
@@ -151,6 +197,11 @@ func TestRedactorDecodeEquivalent(t *testing.T) {
 		{`{"a":1,"\u0061":2}`, `{"a":2}`},                            // duplicate through an escape
 		{`[{"x":{}},[],{"y":[[[]]]}]`, `[{"x":{}},[],{"y":[[[]]]}]`}, // empty containers
 		{`{"k":"\u007d\u005d,"}`, `{"k":"\u007d\u005d,"}`},
+		// Arrays of scalars are kept as their text, compacted when the
+		// payload is written again; scalars before an object are kept.
+		{`{"a":[ 1 , "x, ]" ,null],"token":"t"}`, `{"a":[1,"x, ]",null],"token":"<redacted>"}`},
+		{`[1, "s", {"password":"p"}, 2, [3, {"secret_key":"k"}], [4 ,5]]`, `[1,"s",{"password":"<redacted>"},2,[3,{"secret_key":"<redacted>"}],[4,5]]`},
+		{`{"b":[1,2],"a":[ ],"c":[[1],[ "x" ]],"token":1}`, `{"a":[],"b":[1,2],"c":[[1],["x"]],"token":"<redacted>"}`},
 	} {
 		e := mustParse(t, []byte(hostileLine(tt.in)))
 		Policy{Level: LevelRequest}.Apply(e)

@@ -21,6 +21,7 @@ import (
 type redactor struct {
 	dockerSecret bool     // the request is a Docker secret create/update
 	dirty        bool     // the current payload changed and must be re-encoded
+	tooBig       bool     // the current payload has more than maxNodes values
 	paths        []string // JSON paths redacted so far
 
 	name  string  // the payload being walked: "requestObject" or "responseObject"
@@ -33,7 +34,7 @@ type redactor struct {
 // rnode is one value of the payload tree.
 type rnode struct {
 	key  string // the decoded member key, if the node is an object member
-	raw  string // a scalar's JSON text
+	raw  string // a scalar's JSON text, or an array of scalars' (see value)
 	kind byte   // '{', '[' or 0 for a scalar
 	from int32  // children: kids[from : from+n]
 	n    int32
@@ -83,12 +84,19 @@ func (r *redactor) payload(raw, name string, k8sSecret bool) (string, bool) {
 	if r.path == nil {
 		r.path = make([]pseg, 0, 32)
 	}
-	if est := len(raw)/32 + 8; cap(r.nodes) < est { // about one value per 32 bytes
+	if est := min(len(raw)/32+8, maxNodes); cap(r.nodes) < est { // about one value per 32 bytes
 		r.nodes = make([]rnode, 0, est)
 		r.kids = make([]int32, 0, est)
 		r.stack = make([]int32, 0, est)
 	}
+	r.tooBig = false
 	root, ok := r.tree(raw)
+	if r.tooBig {
+		// Too many values to inspect one by one within bounded memory:
+		// the whole payload is withheld (docker logs keeps the line).
+		r.paths = append(r.paths, name)
+		return redactedString, true
+	}
 	if !ok {
 		return "", false // not valid JSON: cannot happen for a payload Parse accepted
 	}
@@ -125,9 +133,21 @@ func (r *redactor) tree(raw string) (int32, bool) {
 	return root, true
 }
 
-// value decodes the value at d.i into a new node.
+// maxNodes bounds a payload's tree: about 12 MiB of nodes. A payload with
+// more values than that (a request body of millions of small elements) is
+// not inspected value by value: it is redacted whole (see payload), so
+// that memory stays bounded whatever a client of the API sends.
+var maxNodes = 1 << 18
+
+// value decodes the value at d.i into a new node. An array whose elements
+// are all scalars gets no nodes for them: no rule looks inside it, and an
+// array of millions of numbers would otherwise cost a node each.
 func (r *redactor) value(d *scanner) (int32, bool) {
 	if d.i >= len(d.s) {
+		return 0, false
+	}
+	if len(r.nodes) >= maxNodes {
+		r.tooBig = true
 		return 0, false
 	}
 	n := int32(len(r.nodes))
@@ -137,6 +157,7 @@ func (r *redactor) value(d *scanner) (int32, bool) {
 		if d.depth++; d.depth > maxNesting {
 			return 0, false
 		}
+		start := d.i
 		d.i++
 		d.ws()
 		base := len(r.stack)
@@ -144,6 +165,9 @@ func (r *redactor) value(d *scanner) (int32, bool) {
 		if c == '[' {
 			end = ']'
 		}
+		// In an array, scalars before the first container are only
+		// checked; nodes are made for them once a container shows up.
+		opaque := c == '['
 		if d.i < len(d.s) && d.s[d.i] == end {
 			d.i++
 		} else {
@@ -168,12 +192,24 @@ func (r *redactor) value(d *scanner) (int32, bool) {
 					d.i++
 					d.ws()
 				}
-				k, ok := r.value(d)
-				if !ok {
-					return 0, false
+				if opaque && d.i < len(d.s) && d.s[d.i] != '{' && d.s[d.i] != '[' {
+					if !d.value() {
+						return 0, false
+					}
+				} else {
+					if opaque {
+						opaque = false
+						if !r.scalarNodes(d.s, start+1, d.i, d.depth) {
+							return 0, false
+						}
+					}
+					k, ok := r.value(d)
+					if !ok {
+						return 0, false
+					}
+					r.nodes[k].key = key
+					r.stack = append(r.stack, k)
 				}
-				r.nodes[k].key = key
-				r.stack = append(r.stack, k)
 				d.ws()
 				if d.i >= len(d.s) {
 					return 0, false
@@ -190,6 +226,10 @@ func (r *redactor) value(d *scanner) (int32, bool) {
 			}
 		}
 		d.depth--
+		if opaque {
+			r.nodes[n] = rnode{kind: '[', raw: d.s[start:d.i], key: r.nodes[n].key}
+			return n, true
+		}
 		kids := r.stack[base:]
 		if c == '{' {
 			kids = r.sortMembers(kids)
@@ -205,6 +245,25 @@ func (r *redactor) value(d *scanner) (int32, bool) {
 	}
 	r.nodes[n].raw = d.s[start:d.i]
 	return n, true
+}
+
+// scalarNodes makes the nodes of the scalar elements in s[from:to], the
+// elements an array held before its first container (already checked),
+// and pushes them on the stack.
+func (r *redactor) scalarNodes(s string, from, to, depth int) bool {
+	d := scanner{s: s[:to], i: from, depth: depth}
+	for d.ws(); d.i < to; d.ws() {
+		if d.s[d.i] == ',' {
+			d.i++
+			continue
+		}
+		k, ok := r.value(&d)
+		if !ok {
+			return false
+		}
+		r.stack = append(r.stack, k)
+	}
+	return true
 }
 
 // sortMembers sorts an object's members by key and keeps only the last of
@@ -225,7 +284,8 @@ func (r *redactor) sortMembers(kids []int32) []int32 {
 	return out
 }
 
-// children returns the children of node n.
+// children returns the children of node n (none for an array of scalars,
+// which is kept as its text).
 func (r *redactor) children(n int32) []int32 {
 	nd := &r.nodes[n]
 	return r.kids[nd.from : nd.from+nd.n]
@@ -396,6 +456,9 @@ func (r *redactor) encode(b []byte, n int32) []byte {
 		}
 		return append(b, '}')
 	case '[':
+		if nd.raw != "" { // an array of scalars, as it came
+			return appendCompact(b, nd.raw)
+		}
 		b = append(b, '[')
 		for i, c := range r.children(n) {
 			if i > 0 {
