@@ -8,25 +8,23 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"text/template"
 
-	units "github.com/docker/go-units"
-
 	"github.com/ucp-audit/ucp-audit/audit"
+	"github.com/ucp-audit/ucp-audit/logopt"
 	"github.com/ucp-audit/ucp-audit/sink/syslog"
 	"github.com/ucp-audit/ucp-audit/spool"
 )
 
 // ErrUnknownOption and ErrInvalidValue are wrapped by every error Parse
-// returns, so callers can tell a typo in a key from a bad value.
+// returns, so callers can tell a typo in a key from a bad value. They are
+// logopt's, which every owner of log-opts uses.
 var (
-	ErrUnknownOption = errors.New("unknown option")
-	ErrInvalidValue  = errors.New("invalid value")
+	ErrUnknownOption = logopt.ErrUnknownOption
+	ErrInvalidValue  = logopt.ErrInvalidValue
 )
 
 // DefaultLogDir is the host directory the plugin mounts for its output.
@@ -79,38 +77,11 @@ type Env struct {
 	LogDir string
 }
 
-// OptionError names the offending log-opt. It wraps ErrUnknownOption or
-// ErrInvalidValue, and the reason when there is one.
-type OptionError struct {
-	Key, Value string
-	Err        error  // ErrUnknownOption or ErrInvalidValue
-	Reason     error  // why the value is invalid; may be nil
-	Want       string // what is allowed
-}
-
-func (e *OptionError) Error() string {
-	if errors.Is(e.Err, ErrUnknownOption) {
-		return fmt.Sprintf("ucp-audit: log-opt %q: unknown option (known: %s)", e.Key, e.Want)
-	}
-	msg := fmt.Sprintf("ucp-audit: log-opt %q: invalid value %q", e.Key, e.Value)
-	if e.Reason != nil {
-		msg += ": " + e.Reason.Error()
-	}
-	if e.Want != "" {
-		msg += " (want " + e.Want + ")"
-	}
-	return msg
-}
-
-func (e *OptionError) Unwrap() []error {
-	if e.Reason == nil {
-		return []error{e.Err}
-	}
-	return []error{e.Err, e.Reason}
-}
+// OptionError names the offending log-opt (see logopt.OptionError).
+type OptionError = logopt.OptionError
 
 func invalid(key, value, want string, reason error) error {
-	return &OptionError{Key: key, Value: value, Err: ErrInvalidValue, Reason: reason, Want: want}
+	return logopt.Invalid(key, value, want, reason)
 }
 
 type option struct {
@@ -145,27 +116,27 @@ var options = map[string]option{
 		return "an absolute path below " + env.logDir(), err
 	}},
 	"audit-file-max-size": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := size(v, -1, 1<<40)
+		n, err := logopt.Size(v, -1, 1<<40)
 		c.AuditFileMaxSize = n
 		return "a size such as 100m, or -1 for no rotation", err
 	}},
 	"audit-file-max-files": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := count(v, 2, 1000)
+		n, err := logopt.Count(v, 2, 1000)
 		c.AuditFileMaxFile = n
 		return "a whole number from 2 to 1000", err
 	}},
 	"max-line-size": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := size(v, MinMaxLineSize, MaxMaxLineSize)
+		n, err := logopt.Size(v, MinMaxLineSize, MaxMaxLineSize)
 		c.MaxLineSize = int(n)
 		return "a size from 16k to 64m", err
 	}},
 	"max-size": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := size(v, 64<<10, 1<<40)
+		n, err := logopt.Size(v, 64<<10, 1<<40)
 		c.StoreMaxSize = n
 		return "a size of at least 64k, such as 20m", err
 	}},
 	"max-file": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := count(v, 1, 1000)
+		n, err := logopt.Count(v, 1, 1000)
 		c.StoreMaxFile = n
 		return "a whole number from 1 to 1000", err
 	}},
@@ -210,14 +181,14 @@ func Default(env Env) Config {
 // the error for several bad keys is deterministic.
 func Parse(opts map[string]string, env Env) (Config, error) {
 	c := Default(env)
-	for _, k := range sortedKeys(opts) {
+	for _, k := range logopt.SortedKeys(opts) {
 		v := opts[k]
 		o, ok := options[k]
 		if !ok {
 			if contains(ignored, k) {
 				continue
 			}
-			return Config{}, &OptionError{Key: k, Value: v, Err: ErrUnknownOption, Want: strings.Join(Keys(), ", ")}
+			return Config{}, logopt.Unknown(k, v, Keys())
 		}
 		if want, err := o.parse(&c, env, v); err != nil {
 			return Config{}, invalid(k, v, want, err)
@@ -255,42 +226,6 @@ func outputPath(env Env, v string) (string, error) {
 		return "", errNotBelow
 	}
 	return p, nil
-}
-
-// size parses a size the way Docker's own drivers do (go-units: 10k, 20m,
-// 1g, binary multiples). -1 is accepted when lo is -1.
-func size(v string, lo, hi int64) (int64, error) {
-	if lo == -1 && strings.TrimSpace(v) == "-1" {
-		return -1, nil
-	}
-	n, err := units.RAMInBytes(v)
-	if err != nil {
-		return 0, errors.New("not a size")
-	}
-	if n < lo || n > hi {
-		return 0, errors.New("out of range")
-	}
-	return n, nil
-}
-
-func count(v string, lo, hi int) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
-		return 0, errors.New("not a whole number")
-	}
-	if n < lo || n > hi {
-		return 0, errors.New("out of range")
-	}
-	return n, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func contains(list []string, s string) bool {

@@ -4,13 +4,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"text/template"
 
-	"github.com/docker/go-connections/tlsconfig"
-
+	"github.com/ucp-audit/ucp-audit/logopt"
 	"github.com/ucp-audit/ucp-audit/sink/logstash"
 	"github.com/ucp-audit/ucp-audit/sink/syslog"
 	"github.com/ucp-audit/ucp-audit/spool"
@@ -45,7 +43,7 @@ type remote struct {
 	beatsLevel             *int
 }
 
-type tlsOpts struct{ ca, cert, key, skip string }
+type tlsOpts = logopt.TLS
 
 var remoteOptions = map[string]option{
 	"syslog-address": {func(c *Config, _ Env, v string) (string, error) {
@@ -59,12 +57,12 @@ var remoteOptions = map[string]option{
 	"syslog-format": {func(c *Config, _ Env, v string) (string, error) {
 		f, err := syslog.ParseFormat(v)
 		c.syslogFormat = f
-		return "rfc5424, rfc5424micro or rfc3164", bareReason(err)
+		return "rfc5424, rfc5424micro or rfc3164", logopt.NotAllowed(err)
 	}},
 	"syslog-facility": {func(c *Config, _ Env, v string) (string, error) {
 		f, err := syslog.ParseFacility(v)
 		c.syslogFacility = &f
-		return "a facility name such as daemon or local0, or a number from 0 to 23", bareReason(err)
+		return "a facility name such as daemon or local0, or a number from 0 to 23", logopt.NotAllowed(err)
 	}},
 	"tag": {func(c *Config, _ Env, v string) (string, error) {
 		t, err := template.New("tag").Option("missingkey=error").Parse(v)
@@ -74,10 +72,10 @@ var remoteOptions = map[string]option{
 		c.Tag = t
 		return "a Go template such as {{.Name}} or {{.ID}}", err
 	}},
-	"syslog-tls-ca-cert":     tlsOpt("syslog", func(t *tlsOpts, v string) { t.ca = v }),
-	"syslog-tls-cert":        tlsOpt("syslog", func(t *tlsOpts, v string) { t.cert = v }),
-	"syslog-tls-key":         tlsOpt("syslog", func(t *tlsOpts, v string) { t.key = v }),
-	"syslog-tls-skip-verify": tlsOpt("syslog", func(t *tlsOpts, v string) { t.skip = v }),
+	"syslog-tls-ca-cert":     tlsOpt("syslog", func(t *tlsOpts, v string) { t.CAFile = v }),
+	"syslog-tls-cert":        tlsOpt("syslog", func(t *tlsOpts, v string) { t.CertFile = v }),
+	"syslog-tls-key":         tlsOpt("syslog", func(t *tlsOpts, v string) { t.KeyFile = v }),
+	"syslog-tls-skip-verify": tlsOpt("syslog", func(t *tlsOpts, v string) { t.SkipVerify = v }),
 	"logstash-address": {func(c *Config, _ Env, v string) (string, error) {
 		a, err := logstash.ParseAddress(v)
 		if err != nil {
@@ -92,21 +90,21 @@ var remoteOptions = map[string]option{
 			err = errors.New("out of range")
 		}
 		c.remote.beatsLevel = &n
-		return "a zlib level from 0 (no compression) to 9, as Filebeat's compression_level", bareReason(err)
+		return "a zlib level from 0 (no compression) to 9, as Filebeat's compression_level", logopt.NotAllowed(err)
 	}},
-	"logstash-tls-ca-cert":     tlsOpt("logstash", func(t *tlsOpts, v string) { t.ca = v }),
-	"logstash-tls-cert":        tlsOpt("logstash", func(t *tlsOpts, v string) { t.cert = v }),
-	"logstash-tls-key":         tlsOpt("logstash", func(t *tlsOpts, v string) { t.key = v }),
-	"logstash-tls-skip-verify": tlsOpt("logstash", func(t *tlsOpts, v string) { t.skip = v }),
+	"logstash-tls-ca-cert":     tlsOpt("logstash", func(t *tlsOpts, v string) { t.CAFile = v }),
+	"logstash-tls-cert":        tlsOpt("logstash", func(t *tlsOpts, v string) { t.CertFile = v }),
+	"logstash-tls-key":         tlsOpt("logstash", func(t *tlsOpts, v string) { t.KeyFile = v }),
+	"logstash-tls-skip-verify": tlsOpt("logstash", func(t *tlsOpts, v string) { t.SkipVerify = v }),
 	"spool-max-size": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := size(v, 1<<20, 1<<40)
+		n, err := logopt.Size(v, 1<<20, 1<<40)
 		c.SpoolMaxSize = n
 		return "a size of at least 1m, such as 256m", err
 	}},
 	"spool-full": {func(c *Config, _ Env, v string) (string, error) {
 		p, err := spool.ParseFullPolicy(v)
 		c.SpoolFull = p
-		return "drop or block", bareReason(err)
+		return "drop or block", logopt.NotAllowed(err)
 	}},
 }
 
@@ -119,14 +117,6 @@ func tlsOpt(dest string, set func(*tlsOpts, string)) option {
 		}
 		return "", nil
 	}}
-}
-
-// bareReason drops a parser's own wording when the "want" says it all.
-func bareReason(err error) error {
-	if err == nil {
-		return nil
-	}
-	return errors.New("not allowed")
 }
 
 type discard struct{}
@@ -153,21 +143,13 @@ func (c *Config) checkRemote(opts map[string]string) error {
 			},
 			func(t *tls.Config) { c.Logstash.Options.TLS = t }},
 	} {
-		for _, k := range sortedKeys(opts) {
-			if !strings.HasPrefix(k, d.name+"-") || k == d.name+"-address" {
-				continue
-			}
-			if !d.enabled {
-				return invalid(k, opts[k], "", fmt.Errorf("set without %q", d.name+"-address"))
-			}
-			if strings.HasPrefix(k, d.name+"-tls-") && !d.tlsOK() {
-				return invalid(k, opts[k], "", fmt.Errorf("%q is not a TLS address", opts[d.name+"-address"]))
-			}
+		if err := logopt.RequireAddress(d.name, opts, d.enabled, d.enabled && d.tlsOK()); err != nil {
+			return err
 		}
 		if !d.enabled || !d.tlsOK() {
 			continue
 		}
-		t, err := buildTLS(d.name, d.tls)
+		t, err := d.tls.Client(d.name)
 		if err != nil {
 			return err
 		}
@@ -189,37 +171,6 @@ func (c *Config) checkRemote(opts map[string]string) error {
 		}
 	}
 	return nil
-}
-
-func buildTLS(dest string, t tlsOpts) (*tls.Config, error) {
-	o := tlsconfig.Options{CAFile: t.ca, CertFile: t.cert, KeyFile: t.key}
-	if t.skip != "" {
-		b, err := strconv.ParseBool(t.skip)
-		if err != nil {
-			return nil, invalid(dest+"-tls-skip-verify", t.skip, "true or false", errors.New("not a boolean"))
-		}
-		o.InsecureSkipVerify = b
-	}
-	for _, f := range []struct{ key, path string }{{"-tls-ca-cert", t.ca}, {"-tls-cert", t.cert}, {"-tls-key", t.key}} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			return nil, invalid(dest+f.key, f.path, "a file the plugin can read, e.g. below /var/lib/ucp-audit", errors.Unwrap(err))
-		}
-	}
-	if (t.cert == "") != (t.key == "") {
-		k := dest + "-tls-key"
-		if t.cert == "" {
-			k = dest + "-tls-cert"
-		}
-		return nil, invalid(k, "", "", errors.New("a client certificate needs both -tls-cert and -tls-key"))
-	}
-	cfg, err := tlsconfig.Client(o)
-	if err != nil {
-		return nil, invalid(dest+"-tls-ca-cert", t.ca, "", err)
-	}
-	return cfg, nil
 }
 
 // AppName renders the tag for a container.
