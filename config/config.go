@@ -2,7 +2,11 @@
 //
 // Parse is the only entry point: it applies defaults, parses every key with
 // an error that names it, rejects unknown keys and then checks the keys
-// against each other. The driver calls it once, at StartLogging, so a bad
+// against each other. It owns the keys of the audit files, the docker-logs
+// store and the spool; each remote destination owns its own keys (see
+// sink.Destination), and Parse accepts those of the destinations in
+// Env.Destinations (package sink/destinations names them), without knowing
+// any of them by name. The driver calls it once, at StartLogging, so a bad
 // option makes `docker run` fail with that error.
 package config
 
@@ -11,11 +15,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/template"
 
 	"github.com/ucp-audit/ucp-audit/audit"
 	"github.com/ucp-audit/ucp-audit/logopt"
-	"github.com/ucp-audit/ucp-audit/sink/syslog"
+	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/spool"
 )
 
@@ -43,6 +46,8 @@ const (
 
 	DefaultStoreMaxSize = 20 << 20 // as Docker's local driver
 	DefaultStoreMaxFile = 5
+
+	DefaultSpoolMaxSize = 256 << 20 // per container
 )
 
 // Config is the parsed configuration of one container's stream.
@@ -58,23 +63,21 @@ type Config struct {
 	StoreMaxSize int64 // per segment of the docker-logs store
 	StoreMaxFile int
 
-	// Remote destinations; nil when not configured.
-	Syslog   *Syslog
-	Logstash *Logstash
-	// Tag renders the syslog app-name (Docker's "tag" option).
-	Tag          *template.Template
+	// Remotes are the remote destinations the options configure, in the
+	// order of Env.Destinations; none when not configured.
+	Remotes []sink.Remote
+	// The spool of events awaiting the remote destinations.
 	SpoolMaxSize int64
 	SpoolFull    spool.FullPolicy
-
-	remote         remote
-	syslogFormat   syslog.Format
-	syslogFacility *int
 }
 
 // Env is what Parse needs to know about the plugin's surroundings.
 type Env struct {
 	// LogDir is where output files may be written. Empty means DefaultLogDir.
 	LogDir string
+	// Destinations are the remote destinations whose options Parse
+	// accepts. nil means destinations.All().
+	Destinations []sink.Destination
 }
 
 // OptionError names the offending log-opt (see logopt.OptionError).
@@ -140,19 +143,29 @@ var options = map[string]option{
 		c.StoreMaxFile = n
 		return "a whole number from 1 to 1000", err
 	}},
+	// The spool's options belong to no destination: they apply to all.
+	"spool-max-size": {func(c *Config, _ Env, v string) (string, error) {
+		n, err := logopt.Size(v, 1<<20, 1<<40)
+		c.SpoolMaxSize = n
+		return "a size of at least 1m, such as 256m", err
+	}},
+	"spool-full": {func(c *Config, _ Env, v string) (string, error) {
+		p, err := spool.ParseFullPolicy(v)
+		c.SpoolFull = p
+		return "drop or block", logopt.NotAllowed(err)
+	}},
 }
 
-func init() {
-	for k, o := range remoteOptions {
-		options[k] = o
-	}
-}
+// Keys lists every log-opt Parse accepts with the default Env, sorted.
+func Keys() []string { return Env{}.keys() }
 
-// Keys lists every log-opt Parse accepts, sorted.
-func Keys() []string {
+func (env Env) keys() []string {
 	keys := append([]string(nil), ignored...)
 	for k := range options {
 		keys = append(keys, k)
+	}
+	for _, d := range env.destinations() {
+		keys = append(keys, d.Keys...)
 	}
 	sort.Strings(keys)
 	return keys
@@ -172,7 +185,6 @@ func Default(env Env) Config {
 		MaxLineSize:      DefaultMaxLineSize,
 		StoreMaxSize:     DefaultStoreMaxSize,
 		StoreMaxFile:     DefaultStoreMaxFile,
-		Tag:              template.Must(template.New("tag").Parse(DefaultTag)),
 		SpoolMaxSize:     DefaultSpoolMaxSize,
 	}
 }
@@ -181,14 +193,21 @@ func Default(env Env) Config {
 // the error for several bad keys is deterministic.
 func Parse(opts map[string]string, env Env) (Config, error) {
 	c := Default(env)
+	rs := newRemotes(env.destinations())
 	for _, k := range logopt.SortedKeys(opts) {
 		v := opts[k]
 		o, ok := options[k]
 		if !ok {
+			if owned, err := rs.check(k, v); owned {
+				if err != nil {
+					return Config{}, err
+				}
+				continue
+			}
 			if contains(ignored, k) {
 				continue
 			}
-			return Config{}, logopt.Unknown(k, v, Keys())
+			return Config{}, logopt.Unknown(k, v, env.keys())
 		}
 		if want, err := o.parse(&c, env, v); err != nil {
 			return Config{}, invalid(k, v, want, err)
@@ -197,7 +216,8 @@ func Parse(opts map[string]string, env Env) (Config, error) {
 	if c.AuditFile == c.QuarantineFile {
 		return Config{}, invalid("quarantine-file", c.QuarantineFile, "a path different from audit-file", nil)
 	}
-	if err := c.checkRemote(opts); err != nil {
+	var err error
+	if c.Remotes, err = rs.configure(); err != nil {
 		return Config{}, err
 	}
 	return c, nil

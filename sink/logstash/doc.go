@@ -2,6 +2,14 @@
 // events to Logstash: the destination address syntax (ParseAddress), the
 // transport options (Options) and one Forwarder per transport (New).
 //
+// # Options
+//
+// The package owns its log-opts (Destination, config.go): logstash-address,
+// logstash-compression-level (beats and beats+tls only) and
+// logstash-tls-ca-cert, -cert, -key and -skip-verify (TLS schemes only).
+// Any of them needs logstash-address. They configure a Remote, whose New
+// builds the Forwarder.
+//
 // # Transports and their delivery guarantee
 //
 // beats://host:port, beats+tls://host:port — the Logstash beats input
