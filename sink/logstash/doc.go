@@ -28,9 +28,9 @@
 // one POST of NDJSON (each event followed by "\n"), Content-Type
 // application/x-ndjson. A 2xx answer, which the http input gives once the
 // events are queued, acknowledges the batch: at-least-once. 429 (busy) and
-// 5xx fail the batch as ErrUnavailable, other statuses (including redirects,
-// which are not followed) as ErrRefused; the caller retries either. The
-// input must decode the body as lines, e.g.
+// 5xx fail the batch as ErrUnavailable, other statuses (including
+// redirects, which are not followed) as ErrUnexpectedStatus; the caller
+// retries either. The input must decode the body as lines, e.g.
 // additional_codecs => { "application/x-ndjson" => "json_lines" }.
 //
 // tcp://host:port, tls://host:port — the Logstash tcp input with codec
