@@ -25,6 +25,11 @@
 // destinations.All. A test may give config its own list instead
 // (config.Env.Destinations): config/registry_test.go defines a destination
 // in that one file and registers it with one line.
+//
+// Every Forwarder runs the conformance suite sinktest.Forwarder (ack,
+// retry across an outage, Close during Send, refusal of an event too
+// large) for each of its transports, against a real loopback peer from
+// tests/peers.
 package sink
 
 import "errors"
