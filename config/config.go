@@ -2,31 +2,32 @@
 //
 // Parse is the only entry point: it applies defaults, parses every key with
 // an error that names it, rejects unknown keys and then checks the keys
-// against each other. The driver calls it once, at StartLogging, so a bad
+// against each other. It owns the keys of the audit files, the docker-logs
+// store and the spool; each remote destination owns its own keys (see
+// sink.Destination), and Parse accepts those of the destinations in
+// Env.Destinations (package sink/destinations names them), without knowing
+// any of them by name. The driver calls it once, at StartLogging, so a bad
 // option makes `docker run` fail with that error.
 package config
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-	"text/template"
-
-	units "github.com/docker/go-units"
 
 	"github.com/ucp-audit/ucp-audit/audit"
-	"github.com/ucp-audit/ucp-audit/sink/syslog"
+	"github.com/ucp-audit/ucp-audit/logopt"
+	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/spool"
 )
 
 // ErrUnknownOption and ErrInvalidValue are wrapped by every error Parse
-// returns, so callers can tell a typo in a key from a bad value.
+// returns, so callers can tell a typo in a key from a bad value. They are
+// logopt's, which every owner of log-opts uses.
 var (
-	ErrUnknownOption = errors.New("unknown option")
-	ErrInvalidValue  = errors.New("invalid value")
+	ErrUnknownOption = logopt.ErrUnknownOption
+	ErrInvalidValue  = logopt.ErrInvalidValue
 )
 
 // DefaultLogDir is the host directory the plugin mounts for its output.
@@ -45,6 +46,8 @@ const (
 
 	DefaultStoreMaxSize = 20 << 20 // as Docker's local driver
 	DefaultStoreMaxFile = 5
+
+	DefaultSpoolMaxSize = 256 << 20 // per container
 )
 
 // Config is the parsed configuration of one container's stream.
@@ -60,57 +63,28 @@ type Config struct {
 	StoreMaxSize int64 // per segment of the docker-logs store
 	StoreMaxFile int
 
-	// Remote destinations; nil when not configured.
-	Syslog   *Syslog
-	Logstash *Logstash
-	// Tag renders the syslog app-name (Docker's "tag" option).
-	Tag          *template.Template
+	// Remotes are the remote destinations the options configure, in the
+	// order of Env.Destinations; none when not configured.
+	Remotes []sink.Remote
+	// The spool of events awaiting the remote destinations.
 	SpoolMaxSize int64
 	SpoolFull    spool.FullPolicy
-
-	remote         remote
-	syslogFormat   syslog.Format
-	syslogFacility *int
 }
 
 // Env is what Parse needs to know about the plugin's surroundings.
 type Env struct {
 	// LogDir is where output files may be written. Empty means DefaultLogDir.
 	LogDir string
+	// Destinations are the remote destinations whose options Parse
+	// accepts. nil means destinations.All().
+	Destinations []sink.Destination
 }
 
-// OptionError names the offending log-opt. It wraps ErrUnknownOption or
-// ErrInvalidValue, and the reason when there is one.
-type OptionError struct {
-	Key, Value string
-	Err        error  // ErrUnknownOption or ErrInvalidValue
-	Reason     error  // why the value is invalid; may be nil
-	Want       string // what is allowed
-}
-
-func (e *OptionError) Error() string {
-	if errors.Is(e.Err, ErrUnknownOption) {
-		return fmt.Sprintf("ucp-audit: log-opt %q: unknown option (known: %s)", e.Key, e.Want)
-	}
-	msg := fmt.Sprintf("ucp-audit: log-opt %q: invalid value %q", e.Key, e.Value)
-	if e.Reason != nil {
-		msg += ": " + e.Reason.Error()
-	}
-	if e.Want != "" {
-		msg += " (want " + e.Want + ")"
-	}
-	return msg
-}
-
-func (e *OptionError) Unwrap() []error {
-	if e.Reason == nil {
-		return []error{e.Err}
-	}
-	return []error{e.Err, e.Reason}
-}
+// OptionError names the offending log-opt (see logopt.OptionError).
+type OptionError = logopt.OptionError
 
 func invalid(key, value, want string, reason error) error {
-	return &OptionError{Key: key, Value: value, Err: ErrInvalidValue, Reason: reason, Want: want}
+	return logopt.Invalid(key, value, want, reason)
 }
 
 type option struct {
@@ -145,43 +119,53 @@ var options = map[string]option{
 		return "an absolute path below " + env.logDir(), err
 	}},
 	"audit-file-max-size": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := size(v, -1, 1<<40)
+		n, err := logopt.Size(v, -1, 1<<40)
 		c.AuditFileMaxSize = n
 		return "a size such as 100m, or -1 for no rotation", err
 	}},
 	"audit-file-max-files": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := count(v, 2, 1000)
+		n, err := logopt.Count(v, 2, 1000)
 		c.AuditFileMaxFile = n
 		return "a whole number from 2 to 1000", err
 	}},
 	"max-line-size": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := size(v, MinMaxLineSize, MaxMaxLineSize)
+		n, err := logopt.Size(v, MinMaxLineSize, MaxMaxLineSize)
 		c.MaxLineSize = int(n)
 		return "a size from 16k to 64m", err
 	}},
 	"max-size": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := size(v, 64<<10, 1<<40)
+		n, err := logopt.Size(v, 64<<10, 1<<40)
 		c.StoreMaxSize = n
 		return "a size of at least 64k, such as 20m", err
 	}},
 	"max-file": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := count(v, 1, 1000)
+		n, err := logopt.Count(v, 1, 1000)
 		c.StoreMaxFile = n
 		return "a whole number from 1 to 1000", err
 	}},
+	// The spool's options belong to no destination: they apply to all.
+	"spool-max-size": {func(c *Config, _ Env, v string) (string, error) {
+		n, err := logopt.Size(v, 1<<20, 1<<40)
+		c.SpoolMaxSize = n
+		return "a size of at least 1m, such as 256m", err
+	}},
+	"spool-full": {func(c *Config, _ Env, v string) (string, error) {
+		p, err := spool.ParseFullPolicy(v)
+		c.SpoolFull = p
+		return "drop or block", logopt.NotAllowed(err)
+	}},
 }
 
-func init() {
-	for k, o := range remoteOptions {
-		options[k] = o
-	}
-}
+// Keys lists every log-opt Parse accepts with the default Env, sorted.
+func Keys() []string { return Env{}.keys() }
 
-// Keys lists every log-opt Parse accepts, sorted.
-func Keys() []string {
+func (env Env) keys() []string {
 	keys := append([]string(nil), ignored...)
 	for k := range options {
 		keys = append(keys, k)
+	}
+	for _, d := range env.destinations() {
+		keys = append(keys, d.Keys...)
 	}
 	sort.Strings(keys)
 	return keys
@@ -201,7 +185,6 @@ func Default(env Env) Config {
 		MaxLineSize:      DefaultMaxLineSize,
 		StoreMaxSize:     DefaultStoreMaxSize,
 		StoreMaxFile:     DefaultStoreMaxFile,
-		Tag:              template.Must(template.New("tag").Parse(DefaultTag)),
 		SpoolMaxSize:     DefaultSpoolMaxSize,
 	}
 }
@@ -210,14 +193,21 @@ func Default(env Env) Config {
 // the error for several bad keys is deterministic.
 func Parse(opts map[string]string, env Env) (Config, error) {
 	c := Default(env)
-	for _, k := range sortedKeys(opts) {
+	rs := newRemotes(env.destinations())
+	for _, k := range logopt.SortedKeys(opts) {
 		v := opts[k]
 		o, ok := options[k]
 		if !ok {
+			if owned, err := rs.check(k, v); owned {
+				if err != nil {
+					return Config{}, err
+				}
+				continue
+			}
 			if contains(ignored, k) {
 				continue
 			}
-			return Config{}, &OptionError{Key: k, Value: v, Err: ErrUnknownOption, Want: strings.Join(Keys(), ", ")}
+			return Config{}, logopt.Unknown(k, v, env.keys())
 		}
 		if want, err := o.parse(&c, env, v); err != nil {
 			return Config{}, invalid(k, v, want, err)
@@ -226,7 +216,8 @@ func Parse(opts map[string]string, env Env) (Config, error) {
 	if c.AuditFile == c.QuarantineFile {
 		return Config{}, invalid("quarantine-file", c.QuarantineFile, "a path different from audit-file", nil)
 	}
-	if err := c.checkRemote(opts); err != nil {
+	var err error
+	if c.Remotes, err = rs.configure(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -255,42 +246,6 @@ func outputPath(env Env, v string) (string, error) {
 		return "", errNotBelow
 	}
 	return p, nil
-}
-
-// size parses a size the way Docker's own drivers do (go-units: 10k, 20m,
-// 1g, binary multiples). -1 is accepted when lo is -1.
-func size(v string, lo, hi int64) (int64, error) {
-	if lo == -1 && strings.TrimSpace(v) == "-1" {
-		return -1, nil
-	}
-	n, err := units.RAMInBytes(v)
-	if err != nil {
-		return 0, errors.New("not a size")
-	}
-	if n < lo || n > hi {
-		return 0, errors.New("out of range")
-	}
-	return n, nil
-}
-
-func count(v string, lo, hi int) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
-		return 0, errors.New("not a whole number")
-	}
-	if n < lo || n > hi {
-		return 0, errors.New("out of range")
-	}
-	return n, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func contains(list []string, s string) bool {

@@ -7,8 +7,21 @@ import (
 	"testing"
 
 	"github.com/ucp-audit/ucp-audit/audit"
+	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/logstash"
+	"github.com/ucp-audit/ucp-audit/sink/syslog"
 )
+
+// remote returns c's remote destination of type T, or the zero T.
+func remote[T sink.Remote](c Config) T {
+	for _, r := range c.Remotes {
+		if t, ok := r.(T); ok {
+			return t
+		}
+	}
+	var zero T
+	return zero
+}
 
 var env = Env{LogDir: "/var/log/ucp-audit"}
 
@@ -120,22 +133,28 @@ func TestParseRemote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Syslog == nil || c.Syslog.Options.Address.Scheme != "relp" || c.Syslog.Options.Facility != 19 ||
-		c.Syslog.Options.Format.String() != "rfc5424micro" || c.Logstash == nil || c.SpoolMaxSize != 64<<20 || c.SpoolFull.String() != "block" {
+	sl, ls := remote[*syslog.Remote](c), remote[*logstash.Remote](c)
+	if sl == nil || sl.Options.Address.Scheme != "relp" || sl.Options.Facility != 19 ||
+		sl.Options.Format.String() != "rfc5424micro" || ls == nil || c.SpoolMaxSize != 64<<20 || c.SpoolFull.String() != "block" {
 		t.Fatalf("got %+v", c)
 	}
-	if got := c.AppName(TagContext{ID: "0123456789ab", Name: "ucp-controller"}); got != "ucp-controller/0123456789ab" {
+	if got := sl.AppName(sink.Container{ID: "0123456789ab", Name: "ucp-controller"}); got != "ucp-controller/0123456789ab" {
 		t.Errorf("AppName = %q", got)
 	}
 	for level, want := range map[string]int{"0": logstash.NoCompression, "1": 1, "9": 9} {
 		c, err := Parse(map[string]string{"logstash-address": "beats+tls://h:1", "logstash-compression-level": level}, env)
-		if err != nil || c.Logstash.Options.CompressionLevel != want {
+		if err != nil || remote[*logstash.Remote](c).Options.CompressionLevel != want {
 			t.Errorf("logstash-compression-level=%s: %v, %+v", level, err, c)
 		}
 	}
 	d, _ := Parse(nil, env)
-	if d.Syslog != nil || d.Logstash != nil || d.AppName(TagContext{ID: "abc"}) != "abc" || d.SpoolFull.String() != "drop" {
+	if remote[*syslog.Remote](d) != nil || remote[*logstash.Remote](d) != nil || d.SpoolFull.String() != "drop" {
 		t.Fatalf("defaults: %+v", d)
+	}
+	// The default tag is the short ID.
+	dt, _ := Parse(map[string]string{"syslog-address": "udp://h"}, env)
+	if remote[*syslog.Remote](dt).AppName(sink.Container{ID: "abc"}) != "abc" {
+		t.Fatalf("default tag: %+v", dt)
 	}
 }
 

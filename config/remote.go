@@ -1,232 +1,64 @@
 package config
 
 import (
-	"crypto/tls"
-	"errors"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
-	"text/template"
-
-	"github.com/docker/go-connections/tlsconfig"
-
-	"github.com/ucp-audit/ucp-audit/sink/logstash"
-	"github.com/ucp-audit/ucp-audit/sink/syslog"
-	"github.com/ucp-audit/ucp-audit/spool"
+	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/sink/destinations"
 )
 
-// DefaultSpoolMaxSize bounds one container's spool: 268435456 bytes.
-const DefaultSpoolMaxSize = 256 << 20
-
-// DefaultTag is Docker's default tag: the first 12 characters of the
-// container ID.
-const DefaultTag = "{{.ID}}"
-
-// Syslog is the syslog destination, when syslog-address is set.
-type Syslog struct {
-	Options syslog.Options // AppName and Hostname are filled in per container
+func (env Env) destinations() []sink.Destination {
+	if env.Destinations == nil {
+		return destinations.All()
+	}
+	return env.Destinations
 }
 
-// Logstash is the Logstash destination, when logstash-address is set.
-type Logstash struct {
-	Options logstash.Options
+// remotes collects the keys each destination owns while Parse checks them
+// one by one, then configures the destinations in their registry order.
+type remotes struct {
+	dests []sink.Destination
+	owner map[string]int      // key → index in dests
+	opts  []map[string]string // per destination: its keys that are set
 }
 
-// TagContext is what the tag template sees, as in Docker's log drivers.
-type TagContext struct {
-	ID, FullID, Name, ImageID, ImageFullID, ImageName, DaemonName string
+func newRemotes(dests []sink.Destination) *remotes {
+	r := &remotes{dests: dests, owner: map[string]int{}, opts: make([]map[string]string, len(dests))}
+	for i, d := range dests {
+		for _, k := range d.Keys {
+			r.owner[k] = i
+		}
+	}
+	return r
 }
 
-// remote holds the raw TLS options and the Beats compression level until
-// the cross-checks.
-type remote struct {
-	syslogTLS, logstashTLS tlsOpts
-	beatsLevel             *int
+// check validates key=value if a destination owns key, and reports whether
+// one does.
+func (r *remotes) check(key, value string) (bool, error) {
+	i, ok := r.owner[key]
+	if !ok {
+		return false, nil
+	}
+	if err := r.dests[i].Check(key, value); err != nil {
+		return true, err
+	}
+	if r.opts[i] == nil {
+		r.opts[i] = map[string]string{}
+	}
+	r.opts[i][key] = value
+	return true, nil
 }
 
-type tlsOpts struct{ ca, cert, key, skip string }
-
-var remoteOptions = map[string]option{
-	"syslog-address": {func(c *Config, _ Env, v string) (string, error) {
-		a, err := syslog.ParseAddress(v)
+// configure checks each destination's keys against each other and returns
+// the destinations configured.
+func (r *remotes) configure() ([]sink.Remote, error) {
+	var out []sink.Remote
+	for i, d := range r.dests {
+		rm, err := d.Configure(r.opts[i])
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		c.Syslog = &Syslog{Options: syslog.Options{Address: a, Facility: syslog.DefaultFacility}}
-		return "", nil
-	}},
-	"syslog-format": {func(c *Config, _ Env, v string) (string, error) {
-		f, err := syslog.ParseFormat(v)
-		c.syslogFormat = f
-		return "rfc5424, rfc5424micro or rfc3164", bareReason(err)
-	}},
-	"syslog-facility": {func(c *Config, _ Env, v string) (string, error) {
-		f, err := syslog.ParseFacility(v)
-		c.syslogFacility = &f
-		return "a facility name such as daemon or local0, or a number from 0 to 23", bareReason(err)
-	}},
-	"tag": {func(c *Config, _ Env, v string) (string, error) {
-		t, err := template.New("tag").Option("missingkey=error").Parse(v)
-		if err == nil {
-			err = t.Execute(discard{}, TagContext{})
-		}
-		c.Tag = t
-		return "a Go template such as {{.Name}} or {{.ID}}", err
-	}},
-	"syslog-tls-ca-cert":     tlsOpt("syslog", func(t *tlsOpts, v string) { t.ca = v }),
-	"syslog-tls-cert":        tlsOpt("syslog", func(t *tlsOpts, v string) { t.cert = v }),
-	"syslog-tls-key":         tlsOpt("syslog", func(t *tlsOpts, v string) { t.key = v }),
-	"syslog-tls-skip-verify": tlsOpt("syslog", func(t *tlsOpts, v string) { t.skip = v }),
-	"logstash-address": {func(c *Config, _ Env, v string) (string, error) {
-		a, err := logstash.ParseAddress(v)
-		if err != nil {
-			return "", err
-		}
-		c.Logstash = &Logstash{Options: logstash.Options{Address: a}}
-		return "", nil
-	}},
-	"logstash-compression-level": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := strconv.Atoi(v)
-		if err == nil && (n < 0 || n > 9) {
-			err = errors.New("out of range")
-		}
-		c.remote.beatsLevel = &n
-		return "a zlib level from 0 (no compression) to 9, as Filebeat's compression_level", bareReason(err)
-	}},
-	"logstash-tls-ca-cert":     tlsOpt("logstash", func(t *tlsOpts, v string) { t.ca = v }),
-	"logstash-tls-cert":        tlsOpt("logstash", func(t *tlsOpts, v string) { t.cert = v }),
-	"logstash-tls-key":         tlsOpt("logstash", func(t *tlsOpts, v string) { t.key = v }),
-	"logstash-tls-skip-verify": tlsOpt("logstash", func(t *tlsOpts, v string) { t.skip = v }),
-	"spool-max-size": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := size(v, 1<<20, 1<<40)
-		c.SpoolMaxSize = n
-		return "a size of at least 1m, such as 256m", err
-	}},
-	"spool-full": {func(c *Config, _ Env, v string) (string, error) {
-		p, err := spool.ParseFullPolicy(v)
-		c.SpoolFull = p
-		return "drop or block", bareReason(err)
-	}},
-}
-
-func tlsOpt(dest string, set func(*tlsOpts, string)) option {
-	return option{func(c *Config, _ Env, v string) (string, error) {
-		if dest == "syslog" {
-			set(&c.remote.syslogTLS, v)
-		} else {
-			set(&c.remote.logstashTLS, v)
-		}
-		return "", nil
-	}}
-}
-
-// bareReason drops a parser's own wording when the "want" says it all.
-func bareReason(err error) error {
-	if err == nil {
-		return nil
-	}
-	return errors.New("not allowed")
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-// checkRemote runs the cross-field checks of the remote options and builds
-// their TLS configurations.
-func (c *Config) checkRemote(opts map[string]string) error {
-	for _, d := range []struct {
-		name    string
-		enabled bool
-		tls     tlsOpts
-		tlsOK   func() bool
-		setTLS  func(*tls.Config)
-	}{
-		{"syslog", c.Syslog != nil, c.remote.syslogTLS,
-			func() bool { return c.Syslog.Options.Address.Scheme == "tcp+tls" },
-			func(t *tls.Config) { c.Syslog.Options.TLS = t }},
-		{"logstash", c.Logstash != nil, c.remote.logstashTLS,
-			func() bool {
-				s := c.Logstash.Options.Address.Scheme
-				return s == "beats+tls" || s == "https" || s == "tls"
-			},
-			func(t *tls.Config) { c.Logstash.Options.TLS = t }},
-	} {
-		for _, k := range sortedKeys(opts) {
-			if !strings.HasPrefix(k, d.name+"-") || k == d.name+"-address" {
-				continue
-			}
-			if !d.enabled {
-				return invalid(k, opts[k], "", fmt.Errorf("set without %q", d.name+"-address"))
-			}
-			if strings.HasPrefix(k, d.name+"-tls-") && !d.tlsOK() {
-				return invalid(k, opts[k], "", fmt.Errorf("%q is not a TLS address", opts[d.name+"-address"]))
-			}
-		}
-		if !d.enabled || !d.tlsOK() {
-			continue
-		}
-		t, err := buildTLS(d.name, d.tls)
-		if err != nil {
-			return err
-		}
-		d.setTLS(t)
-	}
-	if l := c.remote.beatsLevel; l != nil {
-		if s := c.Logstash.Options.Address.Scheme; s != "beats" && s != "beats+tls" {
-			return invalid("logstash-compression-level", opts["logstash-compression-level"], "", fmt.Errorf("%q is not a beats address: only the Beats protocol compresses", opts["logstash-address"]))
-		}
-		c.Logstash.Options.CompressionLevel = *l
-		if *l == 0 {
-			c.Logstash.Options.CompressionLevel = logstash.NoCompression
+		if rm != nil {
+			out = append(out, rm)
 		}
 	}
-	if c.Syslog != nil {
-		c.Syslog.Options.Format = c.syslogFormat
-		if c.syslogFacility != nil {
-			c.Syslog.Options.Facility = *c.syslogFacility
-		}
-	}
-	return nil
-}
-
-func buildTLS(dest string, t tlsOpts) (*tls.Config, error) {
-	o := tlsconfig.Options{CAFile: t.ca, CertFile: t.cert, KeyFile: t.key}
-	if t.skip != "" {
-		b, err := strconv.ParseBool(t.skip)
-		if err != nil {
-			return nil, invalid(dest+"-tls-skip-verify", t.skip, "true or false", errors.New("not a boolean"))
-		}
-		o.InsecureSkipVerify = b
-	}
-	for _, f := range []struct{ key, path string }{{"-tls-ca-cert", t.ca}, {"-tls-cert", t.cert}, {"-tls-key", t.key}} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			return nil, invalid(dest+f.key, f.path, "a file the plugin can read, e.g. below /var/lib/ucp-audit", errors.Unwrap(err))
-		}
-	}
-	if (t.cert == "") != (t.key == "") {
-		k := dest + "-tls-key"
-		if t.cert == "" {
-			k = dest + "-tls-cert"
-		}
-		return nil, invalid(k, "", "", errors.New("a client certificate needs both -tls-cert and -tls-key"))
-	}
-	cfg, err := tlsconfig.Client(o)
-	if err != nil {
-		return nil, invalid(dest+"-tls-ca-cert", t.ca, "", err)
-	}
-	return cfg, nil
-}
-
-// AppName renders the tag for a container.
-func (c Config) AppName(tc TagContext) string {
-	var b strings.Builder
-	if err := c.Tag.Execute(&b, tc); err != nil {
-		return tc.ID
-	}
-	return b.String()
+	return out, nil
 }

@@ -16,8 +16,6 @@ import (
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
-	"github.com/ucp-audit/ucp-audit/sink/logstash"
-	"github.com/ucp-audit/ucp-audit/sink/syslog"
 	"github.com/ucp-audit/ucp-audit/spool"
 )
 
@@ -45,27 +43,19 @@ type destination struct {
 	fwd  sink.Forwarder
 }
 
-// destinations builds the container's forwarders; none dials yet, so a
-// destination that is down never stops a container from starting.
+// destinations builds the forwarders of the remote destinations cfg
+// configures; none dials yet, so a destination that is down never stops a
+// container from starting.
 func destinations(cfg config.Config, info Info, host string) ([]destination, error) {
+	c := sinkContainer(info, host)
 	var out []destination
-	if cfg.Syslog != nil {
-		o := cfg.Syslog.Options
-		o.Hostname = host
-		o.AppName = cfg.AppName(tagContext(info))
-		f, err := syslog.New(o)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, destination{name: "syslog " + o.Address.String(), fwd: f})
-	}
-	if cfg.Logstash != nil {
-		f, err := logstash.New(cfg.Logstash.Options)
+	for _, r := range cfg.Remotes {
+		f, err := r.New(c)
 		if err != nil {
 			closeAll(out)
 			return nil, err
 		}
-		out = append(out, destination{name: "logstash " + cfg.Logstash.Options.Address.String(), fwd: f})
+		out = append(out, destination{name: r.Name(), fwd: f})
 	}
 	return out, nil
 }
@@ -76,17 +66,19 @@ func closeAll(ds []destination) {
 	}
 }
 
-func tagContext(info Info) config.TagContext {
+// sinkContainer is what the destinations know of the container: the facts
+// Docker's log drivers give their tag template, and the node's host name.
+func sinkContainer(info Info, host string) sink.Container {
 	short := func(s string) string {
 		if len(s) > 12 {
 			return s[:12]
 		}
 		return s
 	}
-	return config.TagContext{
+	return sink.Container{
 		ID: short(info.ContainerID), FullID: info.ContainerID, Name: containerName(info),
 		ImageID: short(trimDigest(info.ContainerImageID)), ImageFullID: info.ContainerImageID,
-		ImageName: info.ContainerImageName, DaemonName: info.DaemonName,
+		ImageName: info.ContainerImageName, DaemonName: info.DaemonName, Host: host,
 	}
 }
 

@@ -15,10 +15,11 @@ import (
 	lumbersrv "github.com/elastic/go-lumber/server/v2"
 
 	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
 func TestBeatsDeliversByteExact(t *testing.T) {
-	pki := newPKI(t)
+	pki := peers.NewPKI(t, t.TempDir())
 	for _, tc := range []struct {
 		name   string
 		scheme string
@@ -30,25 +31,24 @@ func TestBeatsDeliversByteExact(t *testing.T) {
 		{"beats+tls", "beats+tls", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var serverTLS, clientTLS = pki.server, pki.client
+			var serverTLS, clientTLS = pki.ServerTLS(), pki.ClientTLS()
 			if tc.scheme == "beats" {
 				serverTLS, clientTLS = nil, nil
 			}
-			peer := startLumber(t, serverTLS, lumbersrv.JSONDecoder(rawDecoder))
-			got := peer.ackAll()
-			f := mustNew(t, tc.scheme+"://"+peer.addr, Options{TLS: clientTLS, CompressionLevel: tc.level, Timeout: 5 * time.Second})
+			peer := startBeats(t, serverTLS)
+			f := mustNew(t, tc.scheme+"://"+peer.Addr, Options{TLS: clientTLS, CompressionLevel: tc.level, Timeout: 5 * time.Second})
 			batch := events(20)
 			if err := f.Send(context.Background(), batch); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
 			// Send returned nil: every event was ACKed, so the peer has them.
-			checkLinesEqual(t, asStrings(got()), lines(batch))
+			checkLinesEqual(t, peer.Events(), lines(batch))
 			// A second batch reuses the connection.
 			batch2 := events(3)
 			if err := f.Send(context.Background(), batch2); err != nil {
 				t.Fatalf("second Send: %v", err)
 			}
-			checkLinesEqual(t, asStrings(got()), append(lines(batch), lines(batch2)...))
+			checkLinesEqual(t, peer.Events(), append(lines(batch), lines(batch2)...))
 		})
 	}
 }
@@ -56,14 +56,19 @@ func TestBeatsDeliversByteExact(t *testing.T) {
 // With go-lumber's own JSON decoding, as Logstash does, the decoded objects
 // equal the sent ones.
 func TestBeatsDecodedObjects(t *testing.T) {
-	peer := startLumber(t, nil)
-	got := peer.ackAll()
-	f := mustNew(t, "beats://"+peer.addr, Options{Timeout: 5 * time.Second})
+	peer := startManualBeats(t, lumbersrv.JSONDecoder(json.Unmarshal))
+	got := make(chan []any, 1)
+	go func() {
+		b := peer.Receive(5 * time.Second)
+		got <- b.Events
+		b.ACK()
+	}()
+	f := mustNew(t, "beats://"+peer.Addr, Options{Timeout: 5 * time.Second})
 	batch := events(10)
 	if err := f.Send(context.Background(), batch); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	evs := got()
+	evs := <-got
 	if len(evs) != len(batch) {
 		t.Fatalf("got %d events, want %d", len(evs), len(batch))
 	}
@@ -82,11 +87,11 @@ func TestBeatsDecodedObjects(t *testing.T) {
 // Logstash does while its pipeline is blocked) must not fail the batch,
 // even when that takes several times Timeout.
 func TestBeatsLateAckWithKeepalive(t *testing.T) {
-	peer := startLumber(t, nil, lumbersrv.Keepalive(50*time.Millisecond))
-	f := mustNew(t, "beats://"+peer.addr, Options{Timeout: 400 * time.Millisecond})
+	peer := startManualBeats(t, lumbersrv.Keepalive(50*time.Millisecond))
+	f := mustNew(t, "beats://"+peer.Addr, Options{Timeout: 400 * time.Millisecond})
 	const delay = 1500 * time.Millisecond
 	go func() {
-		b := peer.receive(5 * time.Second)
+		b := peer.Receive(5 * time.Second)
 		time.Sleep(delay)
 		b.ACK()
 	}()
@@ -101,11 +106,11 @@ func TestBeatsLateAckWithKeepalive(t *testing.T) {
 
 // An ACK that comes late but within Timeout, without keep-alives.
 func TestBeatsLateAckWithinTimeout(t *testing.T) {
-	peer := startLumber(t, nil, lumbersrv.Keepalive(0))
-	f := mustNew(t, "beats://"+peer.addr, Options{Timeout: 5 * time.Second})
+	peer := startManualBeats(t, lumbersrv.Keepalive(0))
+	f := mustNew(t, "beats://"+peer.Addr, Options{Timeout: 5 * time.Second})
 	const delay = 500 * time.Millisecond
 	go func() {
-		b := peer.receive(5 * time.Second)
+		b := peer.Receive(5 * time.Second)
 		time.Sleep(delay)
 		b.ACK()
 	}()
@@ -120,9 +125,9 @@ func TestBeatsLateAckWithinTimeout(t *testing.T) {
 
 func TestBeatsNeverAcks(t *testing.T) {
 	t.Run("silent peer fails by Timeout", func(t *testing.T) {
-		peer := startLumber(t, nil, lumbersrv.Keepalive(0))
-		go func() { peer.receive(5 * time.Second) }() // take it, never ACK
-		f := mustNew(t, "beats://"+peer.addr, Options{Timeout: 300 * time.Millisecond})
+		peer := startManualBeats(t, lumbersrv.Keepalive(0))
+		go func() { peer.Receive(5 * time.Second) }() // take it, never ACK
+		f := mustNew(t, "beats://"+peer.Addr, Options{Timeout: 300 * time.Millisecond})
 		took, err := sendWithin(t, f, context.Background(), events(5), 3*time.Second)
 		if err == nil {
 			t.Fatal("Send succeeded without an ACK")
@@ -130,7 +135,7 @@ func TestBeatsNeverAcks(t *testing.T) {
 		if !errors.Is(err, ErrNotAcknowledged) || !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("error %v: want ErrNotAcknowledged and a deadline error", err)
 		}
-		if !strings.Contains(err.Error(), `logstash "beats://`+peer.addr+`"`) || !strings.Contains(err.Error(), "0 of 5 events acknowledged") {
+		if !strings.Contains(err.Error(), `logstash "beats://`+peer.Addr+`"`) || !strings.Contains(err.Error(), "0 of 5 events acknowledged") {
 			t.Fatalf("error %q does not name the destination and the count", err)
 		}
 		if took < 300*time.Millisecond {
@@ -138,9 +143,9 @@ func TestBeatsNeverAcks(t *testing.T) {
 		}
 	})
 	t.Run("keep-alive peer fails by ctx", func(t *testing.T) {
-		peer := startLumber(t, nil, lumbersrv.Keepalive(50*time.Millisecond))
-		go func() { peer.receive(5 * time.Second) }()
-		f := mustNew(t, "beats://"+peer.addr, Options{Timeout: 300 * time.Millisecond})
+		peer := startManualBeats(t, lumbersrv.Keepalive(50*time.Millisecond))
+		go func() { peer.Receive(5 * time.Second) }()
+		f := mustNew(t, "beats://"+peer.Addr, Options{Timeout: 300 * time.Millisecond})
 		ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 		defer cancel()
 		took, err := sendWithin(t, f, ctx, events(5), 3*time.Second)
@@ -154,20 +159,21 @@ func TestBeatsNeverAcks(t *testing.T) {
 }
 
 func TestBeatsReconnects(t *testing.T) {
-	pki := newPKI(t)
+	pki := peers.NewPKI(t, t.TempDir())
 	t.Run("beats", func(t *testing.T) { testBeatsReconnects(t, "beats", nil, nil) })
-	t.Run("beats+tls", func(t *testing.T) { testBeatsReconnects(t, "beats+tls", pki.server, pki.client) })
+	t.Run("beats+tls", func(t *testing.T) { testBeatsReconnects(t, "beats+tls", pki.ServerTLS(), pki.ClientTLS()) })
 }
 
 func testBeatsReconnects(t *testing.T, scheme string, serverTLS, clientTLS *tls.Config) {
-	peer := startLumber(t, serverTLS, lumbersrv.JSONDecoder(rawDecoder))
-	got := peer.ackAll()
-	f := mustNew(t, scheme+"://"+peer.addr, Options{Timeout: 2 * time.Second, TLS: clientTLS})
+	peer := startBeats(t, serverTLS)
+	// since returns what the peer received after it had n events.
+	since := func(n int) []string { return peer.Events()[n:] }
+	f := mustNew(t, scheme+"://"+peer.Addr, Options{Timeout: 2 * time.Second, TLS: clientTLS})
 	b1 := events(3)
 	if err := f.Send(context.Background(), b1); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	peer.stop()
+	peer.Stop()
 
 	// Server down: fails fast (connection refused), not after Timeout.
 	_, err := sendWithin(t, f, context.Background(), events(2), time.Second)
@@ -177,26 +183,26 @@ func testBeatsReconnects(t *testing.T, scheme string, serverTLS, clientTLS *tls.
 	t.Logf("server down: %v", err)
 
 	// Up again: the next Send redials and succeeds.
-	peer.start()
-	got = peer.ackAll()
+	peer.Start()
+	n := peer.Count()
 	b2 := events(4)
 	if err := f.Send(context.Background(), b2); err != nil {
 		t.Fatalf("Send after restart: %v", err)
 	}
-	checkLinesEqual(t, asStrings(got()), lines(b2))
+	checkLinesEqual(t, since(n), lines(b2))
 
 	// Restarted between two batches: the connection the server closed is
 	// noticed before writing, so the batch goes through at the first try.
 	if runtime.GOOS == "linux" {
-		peer.stop()
-		peer.start()
-		got = peer.ackAll()
+		peer.Stop()
+		peer.Start()
+		n := peer.Count()
 		time.Sleep(50 * time.Millisecond) // let the close reach us
 		b3 := events(2)
 		if err := f.Send(context.Background(), b3); err != nil {
 			t.Fatalf("Send after a restart between batches: %v", err)
 		}
-		checkLinesEqual(t, asStrings(got()), lines(b3))
+		checkLinesEqual(t, since(n), lines(b3))
 	}
 }
 
@@ -208,9 +214,9 @@ func TestBeatsEmptyBatchDoesNotDial(t *testing.T) {
 }
 
 func TestBeatsBadCertificate(t *testing.T) {
-	pki := newPKI(t)
-	peer := startLumber(t, pki.server)
-	f := mustNew(t, "beats+tls://"+peer.addr, Options{Timeout: 2 * time.Second}) // system roots: does not trust the test CA
+	pki := peers.NewPKI(t, t.TempDir())
+	peer := startBeats(t, pki.ServerTLS())
+	f := mustNew(t, "beats+tls://"+peer.Addr, Options{Timeout: 2 * time.Second}) // system roots: does not trust the test CA
 	_, err := sendWithin(t, f, context.Background(), events(1), 2*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("Send to an untrusted server: %v, want a certificate error", err)

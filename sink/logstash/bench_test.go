@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	lumbersrv "github.com/elastic/go-lumber/server/v2"
+
+	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
 // 256 events of 1 KB per Send, to loopback peers that take and acknowledge
@@ -22,12 +24,14 @@ func BenchmarkBeatsSend256x1KB(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			// The peer only counts the frames' bytes: the benchmark measures
 			// the client and the protocol, not the peer's JSON decoding.
-			peer := startLumber(b, nil, lumbersrv.JSONDecoder(func(p []byte, v interface{}) error {
+			// (It records nothing: the events decode to numbers.)
+			peer := peers.NewBeats(b)
+			peer.Options = []lumbersrv.Option{lumbersrv.JSONDecoder(func(p []byte, v interface{}) error {
 				*v.(*interface{}) = len(p)
 				return nil
-			}))
-			peer.ackAll()
-			f := mustNew(b, "beats://"+peer.addr, Options{CompressionLevel: bc.level})
+			})}
+			peer.Start()
+			f := mustNew(b, "beats://"+peer.Addr, Options{CompressionLevel: bc.level})
 			batch := sizedEvents(256, 1024)
 			b.SetBytes(256 * 1024)
 			b.ReportAllocs()

@@ -2,6 +2,14 @@
 // events to Logstash: the destination address syntax (ParseAddress), the
 // transport options (Options) and one Forwarder per transport (New).
 //
+// # Options
+//
+// The package owns its log-opts (Destination, config.go): logstash-address,
+// logstash-compression-level (beats and beats+tls only) and
+// logstash-tls-ca-cert, -cert, -key and -skip-verify (TLS schemes only).
+// Any of them needs logstash-address. They configure a Remote, whose New
+// builds the Forwarder.
+//
 // # Transports and their delivery guarantee
 //
 // beats://host:port, beats+tls://host:port — the Logstash beats input
@@ -20,9 +28,9 @@
 // one POST of NDJSON (each event followed by "\n"), Content-Type
 // application/x-ndjson. A 2xx answer, which the http input gives once the
 // events are queued, acknowledges the batch: at-least-once. 429 (busy) and
-// 5xx fail the batch as ErrUnavailable, other statuses (including redirects,
-// which are not followed) as ErrRefused; the caller retries either. The
-// input must decode the body as lines, e.g.
+// 5xx fail the batch as ErrUnavailable, other statuses (including
+// redirects, which are not followed) as ErrUnexpectedStatus; the caller
+// retries either. The input must decode the body as lines, e.g.
 // additional_codecs => { "application/x-ndjson" => "json_lines" }.
 //
 // tcp://host:port, tls://host:port — the Logstash tcp input with codec

@@ -95,7 +95,7 @@ func (f *httpForwarder) Send(ctx context.Context, batch []sink.Event) error {
 	if serr.Retryable() {
 		return f.errorf("%w", serr)
 	}
-	return f.errorf("%w: %w", ErrRefused, serr)
+	return f.errorf("%w: %w", ErrUnexpectedStatus, serr)
 }
 
 // printable makes a response body fit for an error message.

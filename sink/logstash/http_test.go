@@ -160,10 +160,10 @@ func TestHTTPStatuses(t *testing.T) {
 		{204, nil, ""},
 		{429, ErrUnavailable, "429"},
 		{500, ErrUnavailable, "500"},
-		{400, ErrRefused, "refused"},
-		{401, ErrRefused, "401"},
-		{413, ErrRefused, "413"},
-		{302, ErrRefused, "302"},
+		{400, ErrUnexpectedStatus, "refused"},
+		{401, ErrUnexpectedStatus, "401"},
+		{413, ErrUnexpectedStatus, "413"},
+		{302, ErrUnexpectedStatus, "302"},
 	} {
 		status.Store(int32(tc.code))
 		err := f.Send(context.Background(), batch)

@@ -28,14 +28,16 @@ var (
 	// ErrUnavailable: an http(s) destination answered 429 (busy) or 5xx.
 	// Retry later.
 	ErrUnavailable = errors.New("destination unavailable")
-	// ErrRefused: an http(s) destination refused the batch with a status
-	// other than 2xx, 429 or 5xx (a 4xx, or a redirect, which is not
-	// followed). Usually a configuration problem; the caller retries anyway.
-	ErrRefused = errors.New("destination refused the batch")
+	// ErrUnexpectedStatus: an http(s) destination answered a status other
+	// than 2xx, 429 or 5xx (a 4xx, or a redirect, which is not followed).
+	// Usually a configuration problem, which may be fixed while events
+	// wait: unlike sink.ErrRefused, it does not mean "never", and the
+	// caller retries the batch like any other failure.
+	ErrUnexpectedStatus = errors.New("destination refused the batch")
 )
 
 // StatusError is the error of an http(s) Send answered with a non-2xx
-// status. It unwraps to ErrUnavailable (429, 5xx) or ErrRefused.
+// status. It unwraps to ErrUnavailable (429, 5xx) or ErrUnexpectedStatus.
 type StatusError struct {
 	Code int    // HTTP status code
 	Body string // start of the response body, for the message
@@ -62,7 +64,7 @@ func (e *StatusError) Unwrap() error {
 	if e.Retryable() {
 		return ErrUnavailable
 	}
-	return ErrRefused
+	return ErrUnexpectedStatus
 }
 
 // Defaults for Options.

@@ -8,21 +8,25 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	lumbersrv "github.com/elastic/go-lumber/server/v2"
+
+	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
 func TestStreamDeliversByteExact(t *testing.T) {
-	pki := newPKI(t)
+	pki := peers.NewPKI(t, t.TempDir())
 	for _, tc := range []struct {
 		scheme    string
 		serverTLS *tls.Config
 		clientTLS *tls.Config
 	}{
 		{"tcp", nil, nil},
-		{"tls", pki.server, pki.client},
+		{"tls", pki.ServerTLS(), pki.ClientTLS()},
 	} {
 		t.Run(tc.scheme, func(t *testing.T) {
-			peer := startLinePeer(t, tc.serverTLS)
-			f := mustNew(t, tc.scheme+"://"+peer.addr(), Options{TLS: tc.clientTLS, Timeout: 5 * time.Second})
+			peer := startLines(t, tc.serverTLS)
+			f := mustNew(t, tc.scheme+"://"+peer.Addr, Options{TLS: tc.clientTLS, Timeout: 5 * time.Second})
 			if f.(interface{ Acknowledged() bool }).Acknowledged() {
 				t.Fatal("json_lines transport claims acknowledgement")
 			}
@@ -35,33 +39,31 @@ func TestStreamDeliversByteExact(t *testing.T) {
 				t.Fatalf("Send: %v", err)
 			}
 			want := append(lines(batch), lines(batch2)...)
-			checkLinesEqual(t, peer.waitLines(t, len(want)), want)
+			checkLinesEqual(t, peer.Wait(t, len(want), 10*time.Second), want)
 
 			// The peer drops the connection between batches (a Logstash
 			// restart): the next batch goes through on a new connection.
 			if runtime.GOOS == "linux" {
-				peer.dropConns()
+				peer.DropConns()
 				time.Sleep(50 * time.Millisecond)
 				batch3 := events(2)
 				if err := f.Send(context.Background(), batch3); err != nil {
 					t.Fatalf("Send after the peer closed: %v", err)
 				}
 				want = append(want, lines(batch3)...)
-				checkLinesEqual(t, peer.waitLines(t, len(want)), want)
+				checkLinesEqual(t, peer.Wait(t, len(want), 10*time.Second), want)
 			}
 		})
 	}
 }
 
 func TestStreamServerDown(t *testing.T) {
-	peer := startLinePeer(t, nil)
-	addr := peer.addr()
-	f := mustNew(t, "tcp://"+addr, Options{Timeout: 5 * time.Second})
+	peer := startLines(t, nil)
+	f := mustNew(t, "tcp://"+peer.Addr, Options{Timeout: 5 * time.Second})
 	if err := f.Send(context.Background(), events(1)); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	peer.l.Close()
-	peer.dropConns()
+	peer.Stop()
 	time.Sleep(50 * time.Millisecond)
 	if _, err := sendWithin(t, f, context.Background(), events(1), 2*time.Second); err == nil {
 		t.Fatal("Send to a stopped server succeeded")
@@ -69,8 +71,8 @@ func TestStreamServerDown(t *testing.T) {
 }
 
 func TestStreamWriteTimeout(t *testing.T) {
-	addr := silentPeer(t) // accepts, never reads
-	f := mustNew(t, "tcp://"+addr, Options{Timeout: 300 * time.Millisecond})
+	peer := peers.StartSilent(t, "tcp") // accepts, never reads
+	f := mustNew(t, "tcp://"+peer.Addr, Options{Timeout: 300 * time.Millisecond})
 	_, err := sendWithin(t, f, context.Background(), sizedEvents(64, 1<<20), 5*time.Second)
 	if err == nil {
 		t.Fatal("64 MB written to a peer that reads nothing")
@@ -81,40 +83,43 @@ func TestStreamWriteTimeout(t *testing.T) {
 // Close makes a Send blocked in each transport's slowest step return
 // promptly, with ErrClosed.
 func TestCloseDuringSend(t *testing.T) {
-	pki := newPKI(t)
+	pki := peers.NewPKI(t, t.TempDir())
 	long := Options{Timeout: 30 * time.Second}
+	withTLS := Options{Timeout: long.Timeout, TLS: pki.ClientTLS()}
+	// silent starts a peer that accepts connections and never reads or
+	// answers.
+	silent := func(t *testing.T, scheme string, o Options) (string, Options, *peers.Silent) {
+		p := peers.StartSilent(t, "tcp")
+		return scheme + "://" + p.Addr, o, p
+	}
 	cases := []struct {
 		name  string
-		setup func(t *testing.T) (addr string, o Options)
+		setup func(t *testing.T) (addr string, o Options, s *peers.Silent)
 		batch int    // events of 1 MB; 0 means events(5)
 		in    string // the step Send must be blocked in, as its error says
 	}{
-		{"beats waiting for ACK", func(t *testing.T) (string, Options) {
-			peer := startLumber(t, nil, lumbersrvKeepalive(50*time.Millisecond)...)
-			go func() { peer.receive(10 * time.Second) }()
-			return "beats://" + peer.addr, long
+		{"beats waiting for ACK", func(t *testing.T) (string, Options, *peers.Silent) {
+			peer := startManualBeats(t, lumbersrv.Keepalive(50*time.Millisecond))
+			go func() { peer.Receive(10 * time.Second) }()
+			return "beats://" + peer.Addr, long, nil
 		}, 0, "not acknowledged"},
-		{"beats+tls in handshake", func(t *testing.T) (string, Options) {
-			o := long
-			o.TLS = pki.client
-			return "beats+tls://" + silentPeer(t), o
+		{"beats+tls in handshake", func(t *testing.T) (string, Options, *peers.Silent) {
+			return silent(t, "beats+tls", withTLS)
 		}, 0, "connect"},
-		{"http waiting for the answer", func(t *testing.T) (string, Options) {
-			url := blockingHTTP(t)
-			return url, long
+		{"http waiting for the answer", func(t *testing.T) (string, Options, *peers.Silent) {
+			addr, o, p := silent(t, "http", long)
+			return addr + "/", o, p
 		}, 0, "Post"},
-		{"tcp write blocked", func(t *testing.T) (string, Options) {
-			return "tcp://" + silentPeer(t), long
+		{"tcp write blocked", func(t *testing.T) (string, Options, *peers.Silent) {
+			return silent(t, "tcp", long)
 		}, 64, "write"},
-		{"tls in handshake", func(t *testing.T) (string, Options) {
-			o := long
-			o.TLS = pki.client
-			return "tls://" + silentPeer(t), o
+		{"tls in handshake", func(t *testing.T) (string, Options, *peers.Silent) {
+			return silent(t, "tls", withTLS)
 		}, 0, "connect"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, o := tc.setup(t)
+			addr, o, peer := tc.setup(t)
 			f := mustNew(t, addr, o)
 			batch := events(5)
 			if tc.batch > 0 {
@@ -126,7 +131,7 @@ func TestCloseDuringSend(t *testing.T) {
 			// machine is slower still: wait for the connection before
 			// giving Send time to block in its step.
 			if strings.Contains(tc.in, "write") || strings.Contains(tc.in, "connect") {
-				if !waitAccepted(addr, 30*time.Second) {
+				if !peer.WaitAccepted(30 * time.Second) {
 					t.Fatal("Send never connected")
 				}
 			}

@@ -1,5 +1,6 @@
-// Package sinktest checks the generic behaviour every sink.Sink must have.
-// Implementations run it from their own tests.
+// Package sinktest checks the generic behaviour every sink.Sink (Run) and
+// every sink.Forwarder (Forwarder, against a real loopback peer) must
+// have. Implementations run it from their own tests.
 package sinktest
 
 import (

@@ -3,6 +3,15 @@
 // (or local socket) syslog server, in RFC 5424 or RFC 3164 format, over UDP,
 // TCP, TCP+TLS (RFC 5425), RELP, or a unix stream or datagram socket.
 //
+// # Options
+//
+// The package owns its log-opts (Destination, config.go): syslog-address
+// (ParseAddress), syslog-format, syslog-facility, Docker's tag (a template
+// of the container's facts, rendered as APP-NAME) and syslog-tls-ca-cert,
+// -cert, -key and -skip-verify. A syslog-* option needs syslog-address, and
+// a TLS option a tcp+tls address. They configure a Remote, whose New builds
+// the Forwarder for one container.
+//
 // # Message
 //
 // Severity is informational (6), so PRI is facility*8+6. MSG is the enriched

@@ -1,30 +1,16 @@
 package syslog
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
 var (
@@ -58,10 +44,10 @@ func mustNew(t *testing.T, addr string, mod ...func(*Options)) sink.Forwarder {
 	return f
 }
 
-func wantMessages(o Options, batch []sink.Event) [][]byte {
-	var out [][]byte
+func wantMessages(o Options, batch []sink.Event) []string {
+	var out []string
 	for _, ev := range batch {
-		out = append(out, AppendMessage(nil, o, ev))
+		out = append(out, string(AppendMessage(nil, o, ev)))
 	}
 	return out
 }
@@ -70,115 +56,28 @@ func defaultOpts() Options {
 	return Options{Facility: DefaultFacility, Hostname: "node-1", AppName: "ucp-audit"}
 }
 
-func checkMessages(t *testing.T, got, want [][]byte) {
+func checkMessages(t *testing.T, got, want []string) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d messages, want %d", len(got), len(want))
 	}
 	for i := range got {
-		if !bytes.Equal(got[i], want[i]) {
+		if got[i] != want[i] {
 			t.Fatalf("message %d:\n got %q\nwant %q", i, got[i], want[i])
 		}
 	}
 }
 
-// collector gathers messages a test peer received.
-type collector struct {
-	mu    sync.Mutex
-	msgs  [][]byte
-	conns int
-	cond  *sync.Cond
-}
-
-func newCollector() *collector {
-	c := &collector{}
-	c.cond = sync.NewCond(&c.mu)
-	return c
-}
-
-func (c *collector) connCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.conns
-}
-
-func (c *collector) add(m []byte) {
-	c.mu.Lock()
-	c.msgs = append(c.msgs, m)
-	c.cond.Broadcast()
-	c.mu.Unlock()
-}
-
-// wait returns the messages once there are at least n, or fails after 10s.
-func (c *collector) wait(t *testing.T, n int) [][]byte {
+// wait returns what p received once it holds at least n messages, or
+// fails after 10s.
+func wait(t *testing.T, p *peers.Recorder, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c.mu.Lock()
-		got := append([][]byte(nil), c.msgs...)
-		c.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d messages, want %d", len(got), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// serveOctetCounted accepts stream connections and parses RFC 6587
-// octet-counted frames strictly, failing the test on anything else.
-func serveOctetCounted(t *testing.T, ln net.Listener, c *collector, closeAfter int) {
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.mu.Lock()
-			c.conns++
-			c.mu.Unlock()
-			go func() {
-				defer conn.Close()
-				r := bufio.NewReader(conn)
-				for n := 0; closeAfter == 0 || n < closeAfter; n++ {
-					lenStr, err := r.ReadString(' ')
-					if err == io.EOF && lenStr == "" {
-						return
-					}
-					if err != nil {
-						if n > 0 || !strings.Contains(err.Error(), "tls:") {
-							t.Errorf("reading length: %v", err)
-						}
-						return
-					}
-					size, err := strconv.Atoi(strings.TrimSuffix(lenStr, " "))
-					if err != nil || size <= 0 || lenStr[0] == '0' {
-						t.Errorf("bad octet count %q", lenStr)
-						return
-					}
-					m := make([]byte, size)
-					if _, err := io.ReadFull(r, m); err != nil {
-						t.Errorf("reading message: %v", err)
-						return
-					}
-					c.add(m)
-				}
-			}()
-		}
-	}()
+	return p.Wait(t, n, 10*time.Second)
 }
 
 func TestTCPOctetCounting(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCollector()
-	serveOctetCounted(t, ln, c, 0)
-	f := mustNew(t, "tcp://"+ln.Addr().String())
+	c := peers.StartStream(t, "tcp", peers.OctetCounted)
+	f := mustNew(t, "tcp://"+c.Addr)
 	if ack, ok := f.(sink.Acknowledged); !ok || ack.Acknowledged() {
 		t.Errorf("tcp forwarder: Acknowledged() must be false")
 	}
@@ -192,101 +91,75 @@ func TestTCPOctetCounting(t *testing.T) {
 		}
 	}
 	want := append(wantMessages(defaultOpts(), b1), wantMessages(defaultOpts(), b2)...)
-	checkMessages(t, c.wait(t, len(want)), want)
-	if c.connCount() != 1 {
-		t.Errorf("%d connections, want 1", c.connCount())
+	checkMessages(t, wait(t, &c.Recorder, len(want)), want)
+	if c.Accepted() != 1 {
+		t.Errorf("%d connections, want 1", c.Accepted())
 	}
 }
 
 // A receiver that closed the idle connection (restart) is noticed before
 // writing: the next Send reconnects and delivers without losing the batch.
 func TestTCPReconnectsAfterPeerClose(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCollector()
-	serveOctetCounted(t, ln, c, 2) // closes each connection after 2 messages
-	f := mustNew(t, "tcp://"+ln.Addr().String())
+	c := peers.NewStream(t, "tcp", peers.OctetCounted)
+	c.CloseAfter = 2 // closes each connection after 2 messages
+	c.Start()
+	f := mustNew(t, "tcp://"+c.Addr)
 	for i := range 3 {
 		b := batchOf(uint64(1+2*i), 2)
 		if err := f.Send(context.Background(), b); err != nil {
 			t.Fatalf("Send %d: %v", i, err)
 		}
-		c.wait(t, 2*(i+1))
+		wait(t, &c.Recorder, 2*(i+1))
 		time.Sleep(20 * time.Millisecond) // let the FIN arrive
 	}
-	if c.connCount() != 3 {
-		t.Errorf("%d connections, want 3", c.connCount())
+	if c.Accepted() != 3 {
+		t.Errorf("%d connections, want 3", c.Accepted())
 	}
 }
 
 func TestTLSOctetCounting(t *testing.T) {
-	pki := newTestPKI(t, t.TempDir())
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pki.serverCert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCollector()
-	serveOctetCounted(t, ln, c, 0)
-	f := mustNew(t, "tcp+tls://"+ln.Addr().String(), func(o *Options) { o.TLS = &tls.Config{RootCAs: pki.pool} })
+	pki := peers.NewPKI(t, t.TempDir())
+	c := peers.NewStream(t, "tcp", peers.OctetCounted)
+	c.TLS = pki.ServerTLS()
+	c.Start()
+	f := mustNew(t, "tcp+tls://"+c.Addr, func(o *Options) { o.TLS = pki.ClientTLS() })
 	b := batchOf(1, 5)
 	if err := f.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	checkMessages(t, c.wait(t, 5), wantMessages(defaultOpts(), b))
+	checkMessages(t, wait(t, &c.Recorder, 5), wantMessages(defaultOpts(), b))
 	b2 := batchOf(6, 5)
 	if err := f.Send(context.Background(), b2); err != nil {
 		t.Fatal(err)
 	}
-	c.wait(t, 10)
-	if c.connCount() != 1 {
-		t.Errorf("%d connections, want 1 (the idle check must not drop a healthy TLS connection)", c.connCount())
+	wait(t, &c.Recorder, 10)
+	if c.Accepted() != 1 {
+		t.Errorf("%d connections, want 1 (the idle check must not drop a healthy TLS connection)", c.Accepted())
 	}
 
 	// Untrusted server: the handshake fails and names the destination.
-	f2 := mustNew(t, "tcp+tls://"+ln.Addr().String())
-	err = f2.Send(context.Background(), b)
+	f2 := mustNew(t, "tcp+tls://"+c.Addr)
+	err := f2.Send(context.Background(), b)
 	if err == nil || !strings.Contains(err.Error(), `syslog "tcp+tls://127.0.0.1:`) || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("Send to an untrusted server = %v", err)
 	}
 }
 
 func TestUnixStream(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.sock")
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCollector()
-	serveOctetCounted(t, ln, c, 0)
-	f := mustNew(t, "unix://"+path, func(o *Options) { o.Format = FormatRFC3164 })
+	c := peers.StartStream(t, "unix", peers.OctetCounted)
+	f := mustNew(t, "unix://"+c.Addr, func(o *Options) { o.Format = FormatRFC3164 })
 	b := batchOf(1, 20)
 	if err := f.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
 	o := defaultOpts()
 	o.Format = FormatRFC3164
-	checkMessages(t, c.wait(t, 20), wantMessages(o, b))
+	checkMessages(t, wait(t, &c.Recorder, 20), wantMessages(o, b))
 }
 
-func readDatagrams(t *testing.T, pc net.PacketConn, c *collector) {
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1<<17)
-		for {
-			n, _, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			c.add(append([]byte(nil), buf[:n]...))
-		}
-	}()
-}
-
-func testDatagram(t *testing.T, addr string, pc net.PacketConn) {
-	c := newCollector()
-	readDatagrams(t, pc, c)
+func testDatagram(t *testing.T, network string) {
+	c := peers.StartDatagram(t, network)
+	addr := network + "://" + c.Addr
 	f := mustNew(t, addr, func(o *Options) { o.MaxUDPSize = 2000; o.Format = FormatRFC5424Micro })
 	o := defaultOpts()
 	o.Format = FormatRFC5424Micro
@@ -294,7 +167,7 @@ func testDatagram(t *testing.T, addr string, pc net.PacketConn) {
 	if err := f.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	checkMessages(t, c.wait(t, 10), wantMessages(o, b))
+	checkMessages(t, wait(t, &c.Recorder, 10), wantMessages(o, b))
 
 	// One event too large: nothing of the batch is sent.
 	big := testEvent(12)
@@ -316,37 +189,19 @@ func testDatagram(t *testing.T, addr string, pc net.PacketConn) {
 	if err := f.Send(context.Background(), b2); err != nil {
 		t.Fatal(err)
 	}
-	got := c.wait(t, 11)
+	got := wait(t, &c.Recorder, 11)
 	time.Sleep(50 * time.Millisecond)
-	got = c.wait(t, 11)
+	got = wait(t, &c.Recorder, 11)
 	checkMessages(t, got, append(wantMessages(o, b), wantMessages(o, b2)...))
 }
 
-func TestUDP(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testDatagram(t, "udp://"+pc.LocalAddr().String(), pc)
-}
+func TestUDP(t *testing.T) { testDatagram(t, "udp") }
 
-func TestUnixgram(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "g.sock")
-	pc, err := net.ListenPacket("unixgram", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testDatagram(t, "unixgram://"+path, pc)
-}
+func TestUnixgram(t *testing.T) { testDatagram(t, "unixgram") }
 
 func TestDefaultMaxUDPSize(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCollector()
-	readDatagrams(t, pc, c)
-	f := mustNew(t, "udp://"+pc.LocalAddr().String(), func(o *Options) { o.Hostname = "" })
+	c := peers.StartDatagram(t, "udp")
+	f := mustNew(t, "udp://"+c.Addr, func(o *Options) { o.Hostname = "" })
 	ev := testEvent(1)
 	o := defaultOpts()
 	o.Hostname = ""
@@ -355,7 +210,7 @@ func TestDefaultMaxUDPSize(t *testing.T) {
 	if err := f.Send(context.Background(), []sink.Event{ev}); err != nil {
 		t.Fatalf("Send of a 65507-byte datagram: %v", err)
 	}
-	if got := c.wait(t, 1); len(got[0]) != 65507 {
+	if got := wait(t, &c.Recorder, 1); len(got[0]) != 65507 {
 		t.Errorf("received %d bytes", len(got[0]))
 	}
 	ev.Line = append(ev.Line, 'x')
@@ -404,27 +259,14 @@ func TestNewValidates(t *testing.T) {
 // A receiver that never reads: Send gives up when ctx ends, and Close
 // makes an in-flight Send return.
 func TestTCPStalledReceiver(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() }) // never read
-		}
-	}()
-	f := mustNew(t, "tcp://"+ln.Addr().String())
+	peer := peers.StartSilent(t, "tcp") // never reads
+	f := mustNew(t, "tcp://"+peer.Addr)
 	big := testEvent(1)
 	big.Line = bytes.Repeat([]byte("x"), 16<<20) // more than the socket buffers
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = f.Send(ctx, []sink.Event{big})
+	err := f.Send(ctx, []sink.Event{big})
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
 		t.Fatalf("Send = %v after %v, want DeadlineExceeded after about 300ms", err, time.Since(start))
 	}
@@ -441,66 +283,4 @@ func TestTCPStalledReceiver(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not make the in-flight Send return")
 	}
-}
-
-// testPKI is a throwaway CA and a server certificate for 127.0.0.1.
-type testPKI struct {
-	pool       *x509.CertPool
-	serverCert tls.Certificate
-	caFile     string
-	certFile   string
-	keyFile    string
-}
-
-func newTestPKI(t *testing.T, dir string) *testPKI {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ucp-audit test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &testPKI{pool: x509.NewCertPool(),
-		caFile: filepath.Join(dir, "ca.pem"), certFile: filepath.Join(dir, "server.pem"), keyFile: filepath.Join(dir, "server.key")}
-	p.pool.AddCert(ca)
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	for f, b := range map[string][]byte{p.caFile: caPEM, p.certFile: certPEM, p.keyFile: keyPEM} {
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if p.serverCert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

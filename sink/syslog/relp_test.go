@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
 type relpAction int
@@ -26,42 +28,76 @@ const (
 )
 
 // relpServer is a tiny RELP receiver for tests. decide is asked for every
-// syslog frame (conn counts from 1, n from 0 within the connection).
+// syslog frame (conn counts from 1, n from 0 within the connection). It
+// records the messages it acknowledges, and can be stopped and started
+// again on its port.
 type relpServer struct {
-	t      *testing.T
-	ln     net.Listener
-	decide func(conn, n int) relpAction
-	*collector
+	peers.Recorder
+	t        *testing.T
+	hostport string
+	decide   func(conn, n int) relpAction
 
-	mu   sync.Mutex
-	cmds []string
+	mu    sync.Mutex
+	ln    net.Listener // nil when stopped
+	open  map[net.Conn]bool
+	conns int
+	cmds  []string
+	wg    sync.WaitGroup
 }
 
 func newRELPServer(t *testing.T, decide func(conn, n int) relpAction) *relpServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &relpServer{t: t, ln: ln, decide: decide, collector: newCollector()}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
+	s := &relpServer{t: t, hostport: "127.0.0.1:0", decide: decide, open: map[net.Conn]bool{}}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start listens (again) on the server's port.
+func (s *relpServer) Start() {
+	s.t.Helper()
+	ln := peers.ListenRetry(s.t, s.hostport)
+	s.mu.Lock()
+	s.ln, s.hostport = ln, ln.Addr().String()
+	s.mu.Unlock()
+	s.wg.Go(func() {
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			s.collector.mu.Lock()
-			s.collector.conns++
-			id := s.collector.conns
-			s.collector.mu.Unlock()
-			wg.Go(func() { s.serve(conn, id) })
+			s.mu.Lock()
+			s.conns++
+			id := s.conns
+			s.open[conn] = true
+			s.mu.Unlock()
+			s.wg.Go(func() { s.serve(conn, id) })
 		}
 	})
-	return s
 }
 
-func (s *relpServer) addr() string { return "relp://" + s.ln.Addr().String() }
+// Stop closes the listener and every connection, and waits for them.
+func (s *relpServer) Stop() {
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+		s.ln = nil
+	}
+	for c := range s.open {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *relpServer) addr() string { return "relp://" + s.hostport }
+
+func (s *relpServer) connCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
+func (s *relpServer) wait(t *testing.T, n int) []string { return wait(t, &s.Recorder, n) }
 
 func (s *relpServer) commands() []string {
 	s.mu.Lock()
@@ -70,9 +106,12 @@ func (s *relpServer) commands() []string {
 }
 
 func (s *relpServer) serve(conn net.Conn, id int) {
-	defer conn.Close()
-	stop := context.AfterFunc(s.t.Context(), func() { conn.Close() })
-	defer stop()
+	defer func() {
+		s.mu.Lock()
+		delete(s.open, conn)
+		s.mu.Unlock()
+		conn.Close()
+	}()
 	r := bufio.NewReader(conn)
 	rsp := func(txnr int, data string) {
 		fmt.Fprintf(conn, "%d rsp %d %s\n", txnr, len(data), data)
@@ -101,7 +140,7 @@ func (s *relpServer) serve(conn net.Conn, id int) {
 			n++
 			switch act {
 			case relpAck, relpCloseIt:
-				s.add(fr.data)
+				s.Add(string(fr.data))
 				rsp(fr.txnr, "200 OK")
 				if act == relpCloseIt {
 					fmt.Fprintf(conn, "0 serverclose 0\n")
@@ -111,8 +150,8 @@ func (s *relpServer) serve(conn net.Conn, id int) {
 				rsp(fr.txnr, "500 no room")
 			case relpDrop:
 				return
-			case relpSilent:
-				<-s.t.Context().Done()
+			case relpSilent: // until the client or Stop closes the connection
+				io.Copy(io.Discard, r)
 				return
 			}
 		default:

@@ -1,14 +1,8 @@
 package syslog
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,160 +11,33 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
-// rsyslogd is a real rsyslog receiver (Debian's rsyslog, rsyslog-gnutls and
-// rsyslog-relp) listening on loopback: imtcp plain and with gtls, imudp and
-// imrelp, all writing %rawmsg% to raw.log and the parsed RFC 5424 header
-// fields to parsed.log.
-type rsyslogd struct {
-	t                                   *testing.T
-	dir                                 string
-	tcpPort, tlsPort, udpPort, relpPort int
-	pki                                 *testPKI
-	bin                                 string
-	stopFn                              func()
-	stderr                              bytes.Buffer
-}
-
-func rsyslogBinary(t *testing.T) string {
+// newRsyslog prepares (but does not start) a real rsyslog receiver
+// (peers.Rsyslog: imtcp plain and with gtls, imudp and imrelp) in a fresh
+// t.TempDir; the test is skipped where rsyslogd is not installed, outside
+// CI.
+func newRsyslog(t *testing.T) *peers.Rsyslog {
 	t.Helper()
-	path, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/rsyslogd"); err2 == nil {
-			return "/usr/sbin/rsyslogd"
-		}
-		msg := "rsyslogd not installed (apt-get install rsyslog rsyslog-gnutls rsyslog-relp): real-receiver tests skipped"
-		if os.Getenv("CI") == "true" || os.Getenv("UCP_AUDIT_E2E_REQUIRED") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
+	peers.SkipWithoutRsyslog(t)
+	return peers.NewRsyslog(t, t.TempDir())
 }
 
-func freeTCPPort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func freeUDPPort(t *testing.T) int {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
-}
-
-// newRsyslogd prepares (but does not start) a receiver in a fresh t.TempDir.
-func newRsyslogd(t *testing.T) *rsyslogd {
-	bin := rsyslogBinary(t)
-	dir := t.TempDir()
-	r := &rsyslogd{t: t, dir: dir, bin: bin, pki: newTestPKI(t, dir),
-		tcpPort: freeTCPPort(t), tlsPort: freeTCPPort(t), udpPort: freeUDPPort(t), relpPort: freeTCPPort(t)}
-	if err := os.Mkdir(filepath.Join(dir, "work"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := fmt.Sprintf(`global(workDirectory="%[1]s/work" maxMessageSize="256k" parser.escapeControlCharactersOnReceive="off"
-       defaultNetstreamDriverCAFile="%[1]s/ca.pem" defaultNetstreamDriverCertFile="%[1]s/server.pem"
-       defaultNetstreamDriverKeyFile="%[1]s/server.key")
-module(load="imtcp" maxSessions="64") module(load="imudp") module(load="imrelp")
-template(name="raw" type="string" string="%%rawmsg%%\n")
-template(name="parsed" type="string" string="%%pri%%|%%timereported:::date-rfc3339%%|%%hostname%%|%%app-name%%|%%procid%%|%%msgid%%|%%structured-data%%\n")
-ruleset(name="out") {
-  action(type="omfile" file="%[1]s/raw.log" template="raw")
-  action(type="omfile" file="%[1]s/parsed.log" template="parsed")
-}
-*.* action(type="omfile" file="%[1]s/internal.log")
-input(type="imtcp" address="127.0.0.1" port="%[2]d" ruleset="out")
-input(type="imtcp" address="127.0.0.1" port="%[3]d" ruleset="out" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
-input(type="imudp" address="127.0.0.1" port="%[4]d" ruleset="out")
-input(type="imrelp" address="127.0.0.1" port="%[5]d" ruleset="out" maxDataSize="256k")
-`, dir, r.tcpPort, r.tlsPort, r.udpPort, r.relpPort)
-	if err := os.WriteFile(filepath.Join(dir, "rsyslog.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// start runs rsyslogd -n in the foreground and waits until its TCP inputs
-// accept connections. t.Cleanup stops it.
-func (r *rsyslogd) start() {
-	t := r.t
+// waitRaw waits until rsyslog has written n messages (it writes
+// asynchronously) and returns each one's %rawmsg% and its parsed RFC 5424
+// header fields, "|"-separated.
+func waitRaw(t *testing.T, r *peers.Rsyslog, n int) (raw, parsed []string) {
 	t.Helper()
-	r.stderr.Reset()
-	cmd := exec.Command(r.bin, "-n", "-f", filepath.Join(r.dir, "rsyslog.conf"), "-i", filepath.Join(r.dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = &r.stderr, &r.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting rsyslogd: %v", err)
+	msgs, ok := r.WaitFor(15*time.Second, func(m []peers.SyslogMessage) bool { return len(m) >= n })
+	if !ok {
+		t.Fatalf("rsyslog wrote %d messages, want %d\n%s", len(msgs), n, r.Diagnostics())
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	stop := func() {
-		cmd.Process.Kill()
-		<-exited
+	for _, m := range msgs {
+		raw = append(raw, m.Raw)
+		parsed = append(parsed, strings.Join([]string{m.PRI, m.Time, m.Host, m.AppName, m.ProcID, m.MsgID, m.SD}, "|"))
 	}
-	t.Cleanup(stop)
-	r.stopFn = stop
-	deadline := time.Now().Add(15 * time.Second)
-	for _, port := range []int{r.tcpPort, r.tlsPort, r.relpPort} {
-		for {
-			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case <-exited:
-				t.Fatalf("rsyslogd exited: %s\n%s", cmd.ProcessState, r.diagnostics())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("rsyslogd not listening on %d: %v\n%s", port, err, r.diagnostics())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-func (r *rsyslogd) stop() { r.stopFn() }
-
-func (r *rsyslogd) diagnostics() string {
-	internal, _ := os.ReadFile(filepath.Join(r.dir, "internal.log"))
-	return fmt.Sprintf("rsyslogd output:\n%s\ninternal.log:\n%s", r.stderr.String(), internal)
-}
-
-func (r *rsyslogd) lines(name string) []string {
-	b, err := os.ReadFile(filepath.Join(r.dir, name))
-	if err != nil && !os.IsNotExist(err) {
-		r.t.Fatal(err)
-	}
-	if len(b) == 0 {
-		return nil
-	}
-	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-}
-
-// waitRaw polls raw.log until it has n lines (rsyslog writes
-// asynchronously) and returns its lines and parsed.log's.
-func (r *rsyslogd) waitRaw(n int) (raw, parsed []string) {
-	r.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		raw, parsed = r.lines("raw.log"), r.lines("parsed.log")
-		if len(raw) >= n && len(parsed) >= n {
-			return raw, parsed
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("raw.log has %d lines, want %d\n%s", len(raw), n, r.diagnostics())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return raw, parsed
 }
 
 // e2eBatch is a batch with ordinary events, one with every character JSON
@@ -243,8 +110,8 @@ func checkReceived(t *testing.T, o Options, raw, parsed []string, batch []sink.E
 }
 
 func TestRsyslog(t *testing.T) {
-	r := newRsyslogd(t)
-	r.start()
+	r := newRsyslog(t)
+	r.Start()
 	total := 0
 	send := func(t *testing.T, addr string, batch []sink.Event, mod ...func(*Options)) {
 		t.Helper()
@@ -256,46 +123,46 @@ func TestRsyslog(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		if err := f.Send(ctx, batch); err != nil {
-			t.Fatalf("Send: %v\n%s", err, r.diagnostics())
+			t.Fatalf("Send: %v\n%s", err, r.Diagnostics())
 		}
 		if err := f.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		raw, parsed := r.waitRaw(total + len(batch))
+		raw, parsed := waitRaw(t, r, total+len(batch))
 		checkReceived(t, o, raw[total:], parsed[total:], batch, !strings.HasPrefix(addr, "udp"))
 		total += len(batch)
 	}
 	t.Run("tcp", func(t *testing.T) {
-		send(t, fmt.Sprintf("tcp://127.0.0.1:%d", r.tcpPort), e2eBatch(1, true))
+		send(t, fmt.Sprintf("tcp://127.0.0.1:%d", r.TCPPort), e2eBatch(1, true))
 	})
 	t.Run("tcp+tls", func(t *testing.T) {
-		send(t, fmt.Sprintf("tcp+tls://127.0.0.1:%d", r.tlsPort), e2eBatch(101, true),
-			func(o *Options) { o.TLS = &tls.Config{RootCAs: r.pki.pool} })
+		send(t, fmt.Sprintf("tcp+tls://127.0.0.1:%d", r.TLSPort), e2eBatch(101, true),
+			func(o *Options) { o.TLS = r.PKI.ClientTLS() })
 	})
 	t.Run("relp", func(t *testing.T) {
-		send(t, fmt.Sprintf("relp://127.0.0.1:%d", r.relpPort), e2eBatch(201, true))
+		send(t, fmt.Sprintf("relp://127.0.0.1:%d", r.RELPPort), e2eBatch(201, true))
 	})
 	t.Run("relp-window", func(t *testing.T) {
-		send(t, fmt.Sprintf("relp://127.0.0.1:%d", r.relpPort), batchOf(301, 500))
+		send(t, fmt.Sprintf("relp://127.0.0.1:%d", r.RELPPort), batchOf(301, 500))
 	})
 	t.Run("tcp-rfc5424micro", func(t *testing.T) {
-		send(t, fmt.Sprintf("tcp://127.0.0.1:%d", r.tcpPort), e2eBatch(401, false),
+		send(t, fmt.Sprintf("tcp://127.0.0.1:%d", r.TCPPort), e2eBatch(401, false),
 			func(o *Options) { o.Format = FormatRFC5424Micro })
 	})
 	t.Run("relp-rfc3164", func(t *testing.T) {
-		send(t, fmt.Sprintf("relp://127.0.0.1:%d", r.relpPort), e2eBatch(501, true),
+		send(t, fmt.Sprintf("relp://127.0.0.1:%d", r.RELPPort), e2eBatch(501, true),
 			func(o *Options) { o.Format = FormatRFC3164 })
 	})
 	t.Run("udp", func(t *testing.T) {
-		send(t, fmt.Sprintf("udp://127.0.0.1:%d", r.udpPort), e2eBatch(1001, true))
+		send(t, fmt.Sprintf("udp://127.0.0.1:%d", r.UDPPort), e2eBatch(1001, true))
 	})
 }
 
 // RELP with rsyslog down: Send fails without hanging past ctx; once
 // rsyslog is up again, the next Send on the same Forwarder delivers.
 func TestRsyslogRELPRestart(t *testing.T) {
-	r := newRsyslogd(t)
-	f := mustNew(t, fmt.Sprintf("relp://127.0.0.1:%d", r.relpPort))
+	r := newRsyslog(t)
+	f := mustNew(t, fmt.Sprintf("relp://127.0.0.1:%d", r.RELPPort))
 	o := defaultOpts()
 
 	b1 := batchOf(1, 3)
@@ -308,15 +175,15 @@ func TestRsyslogRELPRestart(t *testing.T) {
 	}
 	t.Logf("rsyslog down: %v", err)
 
-	r.start()
+	r.Start()
 	if err := f.Send(context.Background(), b1); err != nil {
-		t.Fatalf("Send after rsyslog started: %v\n%s", err, r.diagnostics())
+		t.Fatalf("Send after rsyslog started: %v\n%s", err, r.Diagnostics())
 	}
-	raw, parsed := r.waitRaw(3)
+	raw, parsed := waitRaw(t, r, 3)
 	checkReceived(t, o, raw, parsed, b1, true)
 
 	// rsyslog stops while the Forwarder holds an open session.
-	r.stop()
+	r.Kill()
 	b2 := batchOf(4, 3)
 	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
 	start = time.Now()
@@ -325,10 +192,10 @@ func TestRsyslogRELPRestart(t *testing.T) {
 	if err == nil || time.Since(start) > 3*time.Second {
 		t.Fatalf("Send with rsyslog stopped = %v after %v, want a prompt error", err, time.Since(start))
 	}
-	r.start()
+	r.Start()
 	if err := f.Send(context.Background(), b2); err != nil {
-		t.Fatalf("Send after rsyslog restarted: %v\n%s", err, r.diagnostics())
+		t.Fatalf("Send after rsyslog restarted: %v\n%s", err, r.Diagnostics())
 	}
-	raw, parsed = r.waitRaw(6)
+	raw, parsed = waitRaw(t, r, 6)
 	checkReceived(t, o, raw[3:], parsed[3:], b2, true)
 }

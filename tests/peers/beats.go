@@ -1,24 +1,38 @@
 package peers
 
 import (
-	"net"
+	"crypto/tls"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/elastic/go-lumber/lj"
 	lumbersrv "github.com/elastic/go-lumber/server/v2"
 )
 
 // Beats is go-lumber's Lumberjack v2 server (Elastic's own implementation)
-// standing in for Logstash's beats input. It acknowledges every batch once
-// it has recorded it, and can be stopped and started again on its port.
+// standing in for Logstash's beats input. It records the raw JSON of every
+// data frame (Events) and acknowledges every batch once it has recorded
+// it, and can be stopped and started again on its port.
 type Beats struct {
+	Recorder
 	t    testing.TB
 	Addr string // 127.0.0.1:port
+
+	// Set before Start:
+	TLS *tls.Config // serve over TLS (beats+tls)
+	// Options are go-lumber server options (lumbersrv.Keepalive, …),
+	// applied after the peer's decoder, which keeps each data frame's
+	// bytes as a string: a lumbersrv.JSONDecoder here replaces it, and
+	// the peer then records only the events that decode to strings.
+	Options []lumbersrv.Option
+	// Manual leaves every batch to the test: the peer neither records nor
+	// acknowledges it, and Receive hands it over.
+	Manual bool
 
 	mu      sync.Mutex
 	srv     *lumbersrv.Server
 	done    chan struct{}
-	events  []string // data frames, raw, in arrival order
 	batches int
 }
 
@@ -26,12 +40,7 @@ type Beats struct {
 // t.Cleanup stops it.
 func NewBeats(t testing.TB) *Beats {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &Beats{t: t, Addr: l.Addr().String()}
-	l.Close()
+	p := &Beats{t: t, Addr: loopbackAddr(t, "tcp")}
 	t.Cleanup(p.Stop)
 	return p
 }
@@ -52,31 +61,60 @@ func (p *Beats) Start() {
 	if p.srv != nil {
 		p.t.Fatal("beats peer already running")
 	}
-	l := listenRetry(p.t, p.Addr)
+	l := ListenRetry(p.t, p.Addr)
+	if p.TLS != nil {
+		l = tls.NewListener(l, p.TLS)
+	}
 	// The decoder keeps each JSON data frame's bytes as they were sent.
-	srv, err := lumbersrv.NewWithListener(l, lumbersrv.JSONDecoder(func(b []byte, v interface{}) error {
+	opts := append([]lumbersrv.Option{lumbersrv.JSONDecoder(func(b []byte, v interface{}) error {
 		*v.(*interface{}) = string(b)
 		return nil
-	}))
+	})}, p.Options...)
+	srv, err := lumbersrv.NewWithListener(l, opts...)
 	if err != nil {
 		l.Close()
 		p.t.Fatal(err)
 	}
 	done := make(chan struct{})
 	p.srv, p.done = srv, done
+	if p.Manual {
+		close(done)
+		return
+	}
 	go func() {
 		defer close(done)
 		for b := range srv.ReceiveChan() {
-			p.mu.Lock()
 			for _, e := range b.Events {
-				s, _ := e.(string)
-				p.events = append(p.events, s)
+				if s, ok := e.(string); ok {
+					p.Add(s)
+				}
 			}
+			p.mu.Lock()
 			p.batches++
 			p.mu.Unlock()
 			b.ACK()
 		}
 	}()
+}
+
+// Receive returns the next batch, which the test acknowledges (b.ACK())
+// or not; the test fails if none comes within the given time. Only for a
+// Manual peer.
+func (p *Beats) Receive(within time.Duration) *lj.Batch {
+	p.t.Helper()
+	p.mu.Lock()
+	srv := p.srv
+	p.mu.Unlock()
+	if srv == nil || !p.Manual {
+		p.t.Fatal("Receive needs a running Manual beats peer")
+	}
+	select {
+	case b := <-srv.ReceiveChan():
+		return b
+	case <-time.After(within):
+		p.t.Fatal("no batch received")
+		return nil
+	}
 }
 
 // Stop closes the server and its connections. Stopping a stopped peer does
@@ -90,22 +128,6 @@ func (p *Beats) Stop() {
 		srv.Close()
 		<-done
 	}
-}
-
-// Events returns the raw JSON of every event received so far, in arrival
-// order (duplicates included).
-func (p *Beats) Events() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.events...)
-}
-
-// Count returns how many events were received so far (duplicates
-// included).
-func (p *Beats) Count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.events)
 }
 
 // Batches returns how many batches were received and acknowledged.

@@ -1,17 +1,23 @@
-// Package peers holds real receivers that ucp-audit's end-to-end tests start
-// on loopback as stand-ins for remote destinations: an rsyslogd (Debian's
-// rsyslog with rsyslog-gnutls and rsyslog-relp) listening with imtcp, imtcp
-// over TLS, imudp and imrelp; go-lumber's Lumberjack v2 server standing in
-// for Logstash's beats input; and an HTTP server taking NDJSON as Logstash's
-// http input does.
+// Package peers holds the real receivers that ucp-audit's tests (the
+// destinations' own, and the end-to-end suite) start on loopback as
+// stand-ins for remote destinations: an rsyslogd (Debian's rsyslog with
+// rsyslog-gnutls and rsyslog-relp) listening with imtcp, imtcp over TLS,
+// imudp and imrelp; go-lumber's Lumberjack v2 server standing in for
+// Logstash's beats input; an HTTP server taking NDJSON as Logstash's http
+// input does; stream receivers with json_lines or RFC 6587 framing (Stream)
+// and datagram receivers (Datagram), over TCP or TLS, UDP, or unix sockets;
+// a receiver that accepts and never answers (Silent); and a throwaway PKI.
 //
-// Every peer can be stopped and started again on the same port, so tests
-// can simulate an outage, and records what arrived byte for byte. Peers are
-// stopped by t.Cleanup.
+// Every peer but Silent can be stopped and started again on the same
+// address, so tests can simulate an outage, and records what arrived byte
+// for byte (Recorder). Peers are stopped by t.Cleanup.
 package peers
 
 import (
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -38,9 +44,32 @@ func FreeUDPPort(t testing.TB) int {
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
-// listenRetry listens on addr, retrying briefly: a port just closed by a
+// loopbackAddr returns an address for a peer on network: a loopback port
+// that was free a moment ago for tcp and udp, a path in a new temporary
+// directory for unix and unixgram (t.TempDir can be too long for a socket
+// path).
+func loopbackAddr(t testing.TB, network string) string {
+	t.Helper()
+	switch network {
+	case "tcp":
+		return "127.0.0.1:" + strconv.Itoa(FreeTCPPort(t))
+	case "udp":
+		return "127.0.0.1:" + strconv.Itoa(FreeUDPPort(t))
+	case "unix", "unixgram":
+		dir, err := os.MkdirTemp("", "peer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		return filepath.Join(dir, network+".sock")
+	}
+	t.Fatalf("peer: network %q", network)
+	return ""
+}
+
+// ListenRetry listens on TCP addr, retrying briefly: a port just closed by a
 // previous instance of the peer may take a moment to be free.
-func listenRetry(t testing.TB, addr string) net.Listener {
+func ListenRetry(t testing.TB, addr string) net.Listener {
 	t.Helper()
 	var err error
 	for range 250 {

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -17,13 +17,14 @@ import (
 // POST body is split into lines, each recorded, and answered 200 "ok". It
 // can be stopped and started again on its port.
 type HTTP struct {
+	Recorder
 	t    testing.TB
-	Addr string // 127.0.0.1:port
+	Addr string      // 127.0.0.1:port
+	TLS  *tls.Config // set before Start: serve HTTPS
 
 	mu           sync.Mutex
 	srv          *http.Server
 	done         chan struct{}
-	events       []string
 	requests     int
 	contentTypes map[string]int
 }
@@ -32,12 +33,7 @@ type HTTP struct {
 // t.Cleanup stops it.
 func NewHTTP(t testing.TB) *HTTP {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &HTTP{t: t, Addr: l.Addr().String(), contentTypes: map[string]int{}}
-	l.Close()
+	p := &HTTP{t: t, Addr: loopbackAddr(t, "tcp"), contentTypes: map[string]int{}}
 	t.Cleanup(p.Stop)
 	return p
 }
@@ -50,8 +46,14 @@ func StartHTTP(t testing.TB) *HTTP {
 	return p
 }
 
-// URL is the address to give the plugin: http://127.0.0.1:port/.
-func (p *HTTP) URL() string { return "http://" + p.Addr + "/" }
+// URL is the address to give the plugin: http://127.0.0.1:port/, or
+// https:// with TLS.
+func (p *HTTP) URL() string {
+	if p.TLS != nil {
+		return "https://" + p.Addr + "/"
+	}
+	return "http://" + p.Addr + "/"
+}
 
 // Start listens on Addr and serves until Stop.
 func (p *HTTP) Start() {
@@ -61,7 +63,10 @@ func (p *HTTP) Start() {
 	if p.srv != nil {
 		p.t.Fatal("http peer already running")
 	}
-	l := listenRetry(p.t, p.Addr)
+	l := ListenRetry(p.t, p.Addr)
+	if p.TLS != nil {
+		l = tls.NewListener(l, p.TLS)
+	}
 	srv := &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	p.srv, p.done = srv, done
@@ -89,8 +94,10 @@ func (p *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 			lines = append(lines, sc.Text())
 		}
 	}
+	for _, l := range lines {
+		p.Add(l)
+	}
 	p.mu.Lock()
-	p.events = append(p.events, lines...)
 	p.requests++
 	p.contentTypes[r.Header.Get("Content-Type")]++
 	p.mu.Unlock()
@@ -112,14 +119,6 @@ func (p *HTTP) Stop() {
 		}
 		<-done
 	}
-}
-
-// Events returns every NDJSON line received so far, in arrival order
-// (duplicates included).
-func (p *HTTP) Events() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.events...)
 }
 
 // ContentTypes returns the Content-Type headers seen, with their counts.

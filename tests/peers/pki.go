@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -22,6 +23,19 @@ type PKI struct {
 	CertFile string // the server certificate, signed by the CA
 	KeyFile  string // the server's private key (PKCS #8)
 	Pool     *x509.CertPool
+
+	server tls.Certificate
+}
+
+// ServerTLS is the configuration of a loopback peer serving the
+// certificate.
+func (p *PKI) ServerTLS() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{p.server}}
+}
+
+// ClientTLS is the configuration of a client that trusts the CA only.
+func (p *PKI) ClientTLS() *tls.Config {
+	return &tls.Config{RootCAs: p.Pool}
 }
 
 // NewPKI writes ca.pem, server.pem and server.key into dir (mode 0644 for
@@ -62,8 +76,12 @@ func NewPKI(t testing.TB, dir string) *PKI {
 	p := &PKI{Pool: x509.NewCertPool(),
 		CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server.key")}
 	p.Pool.AddCert(ca)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 	must(os.WriteFile(p.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644))
-	must(os.WriteFile(p.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
-	must(os.WriteFile(p.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	must(os.WriteFile(p.CertFile, certPEM, 0o644))
+	must(os.WriteFile(p.KeyFile, keyPEM, 0o600))
+	p.server, err = tls.X509KeyPair(certPEM, keyPEM)
+	must(err)
 	return p
 }
