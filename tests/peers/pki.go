@@ -25,6 +25,9 @@ type PKI struct {
 	Pool     *x509.CertPool
 
 	server tls.Certificate
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	serial int64
 }
 
 // ServerTLS is the configuration of a loopback peer serving the
@@ -60,28 +63,64 @@ func NewPKI(t testing.TB, dir string) *PKI {
 	must(err)
 	ca, err := x509.ParseCertificate(caDER)
 	must(err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	must(err)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	must(err)
-	p := &PKI{Pool: x509.NewCertPool(),
+	p := &PKI{Pool: x509.NewCertPool(), ca: ca, caKey: caKey, serial: 1,
 		CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "server.pem"), KeyFile: filepath.Join(dir, "server.key")}
 	p.Pool.AddCert(ca)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	certPEM, keyPEM, err := p.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "127.0.0.1"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	})
+	must(err)
 	must(os.WriteFile(p.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644))
 	must(os.WriteFile(p.CertFile, certPEM, 0o644))
 	must(os.WriteFile(p.KeyFile, keyPEM, 0o600))
 	p.server, err = tls.X509KeyPair(certPEM, keyPEM)
 	must(err)
 	return p
+}
+
+// issue signs a certificate for a new key: tmpl gives its subject, names
+// and extended key usage.
+func (p *PKI) issue(tmpl *x509.Certificate) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.serial++
+	now := time.Now()
+	tmpl.SerialNumber = big.NewInt(p.serial)
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// Client issues a client certificate (for client authentication) with
+// subject, writes it and its key into dir as NAME.pem and NAME.key, as a
+// UCP client bundle holds cert.pem and key.pem, and returns it.
+func (p *PKI) Client(t testing.TB, dir, name string, subject pkix.Name) (certFile, keyFile string, cert tls.Certificate) {
+	t.Helper()
+	certPEM, keyPEM, err := p.issue(&x509.Certificate{Subject: subject, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err == nil {
+		cert, err = tls.X509KeyPair(certPEM, keyPEM)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	if err == nil {
+		err = os.WriteFile(certFile, certPEM, 0o644)
+	}
+	if err == nil {
+		err = os.WriteFile(keyFile, keyPEM, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, cert
 }
