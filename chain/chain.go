@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 // Errors returned by the writing side. Each is returned as is, or wrapped
@@ -23,9 +25,6 @@ var (
 	// ErrReserved: Append's p begins with a "ucp-audit/chain" field or
 	// with a "ucp-audit/seal" field; only Seal writes those.
 	ErrReserved = errors.New("chain: record uses a reserved ucp-audit/chain or ucp-audit/seal field")
-	// ErrTooLong: Append's p would make a line longer than MaxLine, which
-	// Recover and Verify do not read.
-	ErrTooLong = errors.New("chain: record too long")
 	// ErrReason: Seal was given an unknown Reason.
 	ErrReason = errors.New("chain: unknown seal reason")
 	// ErrKey: a key is not a usable Ed25519 key (a Sealer's key of the
@@ -87,7 +86,7 @@ const (
 // newline) and advances h to it. p must be one compact JSON object on one
 // line, as encoding/json writes it: Append checks only that it starts with
 // '{', ends with '}' and contains no newline (ErrNotObject), that the line
-// stays within MaxLine (ErrTooLong), and that it
+// stays within auditlog.MaxLine (auditlog.ErrLineTooLong), and that it
 // does not begin with a "ucp-audit/chain" or "ucp-audit/seal" field
 // (ErrReserved); a top-level "ucp-audit/chain" field elsewhere is the
 // caller's to keep out. On error dst and h are unchanged.
@@ -108,8 +107,8 @@ func checkRecord(p []byte) error {
 	if len(p) < 2 || p[0] != '{' || p[len(p)-1] != '}' || bytes.IndexByte(p, '\n') >= 0 {
 		return ErrNotObject
 	}
-	if len(p)+maxSuffix > MaxLine {
-		return fmt.Errorf("%w: %d bytes", ErrTooLong, len(p))
+	if len(p)+maxSuffix > auditlog.MaxLine {
+		return fmt.Errorf("chain: record of %d bytes: %w", len(p), auditlog.ErrLineTooLong)
 	}
 	// Only a first field of that name is refused: finding a top-level one
 	// anywhere would take a parse, and the reader anchors on the last

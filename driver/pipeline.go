@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ucp-audit/ucp-audit/audit"
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/metrics"
@@ -376,9 +377,9 @@ type quarantineRecord struct {
 }
 
 // maxQuarantineRecord bounds a quarantine record so that it stays a line
-// the chain reads back (chain.MaxLine, with room for the chain field):
+// the readers take (auditlog.MaxLine, with room for the chain field):
 // escaping can make raw six times the line. A variable for tests.
-var maxQuarantineRecord = chain.MaxLine - 64<<10
+var maxQuarantineRecord = auditlog.MaxLine - 64<<10
 
 func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) error {
 	rec := quarantineRecord{

@@ -52,7 +52,7 @@ type Record struct {
 	Raw   []byte
 	Type  Type
 	Event *Event // set for TypeEvent
-	Err   error  // set for TypeInvalid: ErrNotJSON or ErrLineTooLong
+	Err   error  // set for TypeInvalid: ErrNotJSON or auditlog.ErrLineTooLong
 }
 
 // Event holds the fields of an audit event that query and report use.

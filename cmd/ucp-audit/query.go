@@ -18,6 +18,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/trail"
 )
 
@@ -190,7 +191,7 @@ func (p *problems) note(rec *trail.Record) {
 		return
 	}
 	at := fmt.Sprintf("%s:%d", rec.File, rec.Line)
-	if errors.Is(rec.Err, trail.ErrLineTooLong) {
+	if errors.Is(rec.Err, auditlog.ErrLineTooLong) {
 		if p.tooLong++; p.tooLong == 1 {
 			p.firstTooLong = at
 		}
@@ -215,7 +216,7 @@ func (p *problems) report(w io.Writer, cmd string) bool {
 	}
 	if p.tooLong > 0 {
 		l, v := plural(p.tooLong)
-		fmt.Fprintf(w, "ucp-audit %s: %d %s %s longer than %d MiB and %s skipped (first: %s)\n", cmd, p.tooLong, l, v, trail.MaxLine>>20, v, p.firstTooLong)
+		fmt.Fprintf(w, "ucp-audit %s: %d %s %s longer than %d MiB and %s skipped (first: %s)\n", cmd, p.tooLong, l, v, auditlog.MaxLine>>20, v, p.firstTooLong)
 	}
 	return p.notJSON+p.tooLong > 0
 }
@@ -263,7 +264,7 @@ func unjoin(err error) []error {
 // command is what setUp makes of a host command's arguments.
 type command struct {
 	paths  []string
-	sets   []trail.Set
+	sets   []auditlog.Set
 	filter trail.Filter
 }
 
@@ -288,7 +289,7 @@ func setUp(fs *flag.FlagSet, usage string, sel *selection, args []string, env ho
 		fmt.Fprintf(env.stderr, "ucp-audit %s: %v\n", fs.Name(), err)
 		return c, 2, false
 	}
-	sets, err := trail.Files(paths...)
+	sets, err := auditlog.Files(paths...)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "ucp-audit %s: %v\n", fs.Name(), err)
 		return c, 1, false
@@ -314,7 +315,7 @@ func runQuery(ctx context.Context, args []string, env hostEnv) int {
 		return code
 	}
 	sets, paths, filter := run.sets, run.paths, run.filter
-	if follow && !slices.ContainsFunc(sets, trail.Set.Live) {
+	if follow && !slices.ContainsFunc(sets, auditlog.Set.Live) {
 		fmt.Fprintf(env.stderr, "ucp-audit query: --follow: no live file to follow in %s (name the live file, e.g. audit.log, or its directory)\n", strings.Join(paths, " "))
 		return 2
 	}

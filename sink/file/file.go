@@ -104,11 +104,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/sink"
 )
@@ -823,7 +823,7 @@ func (f *file) rotateLocked() error {
 
 // rotated returns the name of the i-th rotated file, path.i.
 func (f *file) rotated(i int) string {
-	return f.path + "." + strconv.Itoa(i)
+	return auditlog.Rotated(f.path, i)
 }
 
 func (f *file) sync() error {
