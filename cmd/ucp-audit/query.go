@@ -19,7 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
-	"github.com/ucp-audit/ucp-audit/trail"
+	"github.com/ucp-audit/ucp-audit/review"
 )
 
 // defaultTrail is what query and report read when given no PATH.
@@ -30,7 +30,7 @@ const defaultTrail = "/var/log/ucp-audit/audit.log"
 type hostEnv struct {
 	stdout, stderr io.Writer
 	now            func() time.Time
-	poll           time.Duration // query --follow; 0 for trail.DefaultPoll
+	poll           time.Duration // query --follow; 0 for review.DefaultPoll
 }
 
 func processEnv() hostEnv {
@@ -103,8 +103,8 @@ func (s *selection) register(fs *flag.FlagSet) {
 
 // filter checks the flag values and makes the filter; errors name the flag
 // and the value.
-func (s *selection) filter(now time.Time) (trail.Filter, error) {
-	f := trail.Filter{
+func (s *selection) filter(now time.Time) (review.Filter, error) {
+	f := review.Filter{
 		Users: s.users, Verbs: s.verbs, Paths: s.paths, Kinds: s.kinds,
 		Containers: s.containers, Hosts: s.hosts, Grep: s.greps,
 	}
@@ -116,7 +116,7 @@ func (s *selection) filter(now time.Time) (trail.Filter, error) {
 		if t.v == "" {
 			continue
 		}
-		if *t.dst, err = trail.ParseTimeSpec(t.v, now); err != nil {
+		if *t.dst, err = review.ParseTimeSpec(t.v, now); err != nil {
 			return f, fmt.Errorf("--%s %q: %w", t.name, t.v, err)
 		}
 	}
@@ -129,7 +129,7 @@ func (s *selection) filter(now time.Time) (trail.Filter, error) {
 		}
 	}
 	for _, c := range s.codes {
-		code, err := trail.ParseCode(c)
+		code, err := review.ParseCode(c)
 		if err != nil {
 			return f, fmt.Errorf("--code %q: %w", c, err)
 		}
@@ -186,8 +186,8 @@ type problems struct {
 	firstNotJSON, firstTooLong string
 }
 
-func (p *problems) note(rec *trail.Record) {
-	if rec.Type != trail.TypeInvalid {
+func (p *problems) note(rec *review.Record) {
+	if rec.Type != review.TypeInvalid {
 		return
 	}
 	at := fmt.Sprintf("%s:%d", rec.File, rec.Line)
@@ -225,13 +225,13 @@ func (p *problems) report(w io.Writer, cmd string) bool {
 // each event the filter selects and skipped with every other record. It
 // reports read errors and skipped lines on stderr and returns the exit
 // code.
-func readTrail(ctx context.Context, cmd string, r *trail.Reader, f *trail.Filter, env hostEnv, fn func(*trail.Record) error, skipped func(trail.Type)) int {
+func readTrail(ctx context.Context, cmd string, r *review.Reader, f *review.Filter, env hostEnv, fn func(*review.Record) error, skipped func(review.Type)) int {
 	var p problems
-	err := r.Run(ctx, func(rec *trail.Record) error {
+	err := r.Run(ctx, func(rec *review.Record) error {
 		switch {
-		case rec.Type == trail.TypeInvalid:
+		case rec.Type == review.TypeInvalid:
 			p.note(rec)
-		case rec.Type != trail.TypeEvent:
+		case rec.Type != review.TypeEvent:
 			if skipped != nil {
 				skipped(rec.Type)
 			}
@@ -265,7 +265,7 @@ func unjoin(err error) []error {
 type command struct {
 	paths  []string
 	sets   []auditlog.Set
-	filter trail.Filter
+	filter review.Filter
 }
 
 // setUp parses the arguments of host command fs (usage printed for -h),
@@ -331,7 +331,7 @@ func runQuery(ctx context.Context, args []string, env hostEnv) int {
 		}
 		return bw.Flush()
 	}
-	write := func(rec *trail.Record) error {
+	write := func(rec *review.Record) error {
 		if tw == nil {
 			bw.Write(rec.Raw)
 			return bw.WriteByte('\n')
@@ -349,7 +349,7 @@ func runQuery(ctx context.Context, args []string, env hostEnv) int {
 		tw = tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "TIME\tUSER\tVERB\tCODE\tKIND\tREQUEST URI\tCONTAINER")
 	}
-	r := &trail.Reader{Sets: sets, Follow: follow, Poll: env.poll, Idle: flush}
+	r := &review.Reader{Sets: sets, Follow: follow, Poll: env.poll, Idle: flush}
 	code = readTrail(ctx, "query", r, &filter, env, write, nil)
 	if err := flush(); err != nil && code == 0 {
 		fmt.Fprintf(env.stderr, "ucp-audit query: writing the output: %v\n", err)
@@ -364,14 +364,14 @@ const uriWidth = 60
 // tableTime formats an event time for tables: UTC, milliseconds.
 func tableTime(t time.Time) string {
 	if t.IsZero() {
-		return trail.None
+		return review.None
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
 func codeCell(code int) string {
 	if code == 0 {
-		return trail.None
+		return review.None
 	}
 	return fmt.Sprint(code)
 }
@@ -382,7 +382,7 @@ func codeCell(code int) string {
 // the start and the end of a long URI show.
 func cell(s string, width int) string {
 	if s == "" {
-		return trail.None
+		return review.None
 	}
 	clean := strings.Map(func(r rune) rune {
 		if r == utf8.RuneError || !unicode.IsPrint(r) {
