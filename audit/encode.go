@@ -3,10 +3,13 @@ package audit
 import (
 	"strconv"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
-// Annotation keys this package sets. The "ucp-audit/" prefix is reserved:
-// Parse drops incoming annotations that use it.
+// Annotation keys this package sets. Their prefix, reservedPrefix, is
+// reserved: Parse drops incoming annotations that use it, and refuses an
+// event with a top-level key under it (the trail's own records use those).
 const (
 	AnnotationContainerID   = "ucp-audit/container-id"
 	AnnotationContainerName = "ucp-audit/container-name"
@@ -23,7 +26,7 @@ const (
 	// still read as two paths.
 	AnnotationRedacted = "ucp-audit/redacted"
 
-	reservedPrefix = "ucp-audit/"
+	reservedPrefix = auditlog.ReservedPrefix
 )
 
 // Enrichment is what the plugin knows about where the line came from.

@@ -192,8 +192,8 @@ func Parse(line []byte) (*Event, error) {
 		return e, nil
 	}
 	// Anything the fast path does not take (not JSON, a field to reject,
-	// or a rare spelling it leaves to encoding/json) goes the original way,
-	// which gives the same event and the exact original errors.
+	// or a rare spelling it leaves to encoding/json) goes to parseSlow,
+	// which gives the same event and decides the errors.
 	return parseSlow(line)
 }
 

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 // Errors returned by the writing side. Each is returned as is, or wrapped
@@ -20,12 +22,9 @@ var (
 	// ErrNotObject: Append's p does not start with '{' and end with '}', or
 	// contains a newline.
 	ErrNotObject = errors.New("chain: record is not a single-line JSON object")
-	// ErrReserved: Append's p begins with a "ucp-audit/chain" field or
-	// with a "ucp-audit/seal" field; only Seal writes those.
-	ErrReserved = errors.New("chain: record uses a reserved ucp-audit/chain or ucp-audit/seal field")
-	// ErrTooLong: Append's p would make a line longer than MaxLine, which
-	// Recover and Verify do not read.
-	ErrTooLong = errors.New("chain: record too long")
+	// ErrReserved: Append's p begins with a chain field or with a seal's
+	// field (auditlog.ChainKey, auditlog.SealKey); only Seal writes those.
+	ErrReserved = errors.New("chain: record uses a reserved " + auditlog.ChainKey + " or " + auditlog.SealKey + " field")
 	// ErrReason: Seal was given an unknown Reason.
 	ErrReason = errors.New("chain: unknown seal reason")
 	// ErrKey: a key is not a usable Ed25519 key (a Sealer's key of the
@@ -77,19 +76,21 @@ type Head struct {
 	Sealed  Reason   // reason of the seal that is the last line; "" when the last line is an ordinary record
 }
 
-// marker starts the chain field; sealStart starts every seal's record.
+// marker starts the chain field; chainStart starts a record that begins
+// with one; sealStart starts every seal's record.
 const (
-	marker    = `"ucp-audit/chain":{"n":`
-	sealStart = `{"ucp-audit/seal":`
+	marker     = `"` + auditlog.ChainKey + `":{"n":`
+	chainStart = `{"` + auditlog.ChainKey + `":`
+	sealStart  = `{"` + auditlog.SealKey + `":`
 )
 
 // Append appends to dst the chained line for the record p (without a
 // newline) and advances h to it. p must be one compact JSON object on one
 // line, as encoding/json writes it: Append checks only that it starts with
 // '{', ends with '}' and contains no newline (ErrNotObject), that the line
-// stays within MaxLine (ErrTooLong), and that it
-// does not begin with a "ucp-audit/chain" or "ucp-audit/seal" field
-// (ErrReserved); a top-level "ucp-audit/chain" field elsewhere is the
+// stays within auditlog.MaxLine (auditlog.ErrLineTooLong), and that it
+// does not begin with a chain or seal field (auditlog.ChainKey,
+// auditlog.SealKey: ErrReserved); a top-level chain field elsewhere is the
 // caller's to keep out. On error dst and h are unchanged.
 //
 // Append hashes p once and allocates only when dst lacks the capacity for
@@ -108,23 +109,23 @@ func checkRecord(p []byte) error {
 	if len(p) < 2 || p[0] != '{' || p[len(p)-1] != '}' || bytes.IndexByte(p, '\n') >= 0 {
 		return ErrNotObject
 	}
-	if len(p)+maxSuffix > MaxLine {
-		return fmt.Errorf("%w: %d bytes", ErrTooLong, len(p))
+	if len(p)+maxSuffix > auditlog.MaxLine {
+		return fmt.Errorf("chain: record of %d bytes: %w", len(p), auditlog.ErrLineTooLong)
 	}
 	// Only a first field of that name is refused: finding a top-level one
 	// anywhere would take a parse, and the reader anchors on the last
 	// chain field, which Append puts after all of p, so a nested one (an
 	// event's requestObject may carry any key) is harmless. Keeping
 	// top-level ones out is the caller's part (package audit quarantines
-	// events with top-level "ucp-audit/" keys).
-	if bytes.HasPrefix(p, []byte(`{"ucp-audit/chain":`)) {
+	// events with top-level keys under auditlog.ReservedPrefix).
+	if bytes.HasPrefix(p, []byte(chainStart)) {
 		return ErrReserved
 	}
 	return nil
 }
 
 // maxSuffix is the longest chain field with its comma and closing brace:
-// `,"ucp-audit/chain":{"n":` 20 digits `,"prev":"` 64 `","hash":"` 64
+// "," marker, 20 digits `,"prev":"` 64 `","hash":"` 64
 // `","sig":"` 88 `"}}`.
 const maxSuffix = 1 + len(marker) + 20 + 9 + 64 + 10 + 64 + 9 + 88 + 3
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 )
 
@@ -22,8 +23,8 @@ func TestAppendTooLong(t *testing.T) {
 		size int
 		err  error
 	}{
-		{chain.MaxLine - 1024, nil},
-		{chain.MaxLine, chain.ErrTooLong},
+		{auditlog.MaxLine - 1024, nil},
+		{auditlog.MaxLine, auditlog.ErrLineTooLong},
 	} {
 		p := []byte(`{"a":"` + strings.Repeat("x", tc.size-8) + `"}`)
 		var h chain.Head
@@ -31,7 +32,7 @@ func TestAppendTooLong(t *testing.T) {
 		if !errors.Is(err, tc.err) {
 			t.Errorf("Append of %d bytes: error %v, want %v", len(p), err, tc.err)
 		}
-		if err == nil && len(out) > chain.MaxLine {
+		if err == nil && len(out) > auditlog.MaxLine {
 			t.Errorf("Append of %d bytes made a line of %d, over MaxLine", len(p), len(out))
 		}
 	}

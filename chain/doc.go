@@ -134,7 +134,7 @@
 //
 // A gzip file that is cut short is truncated, one whose compressed data is
 // corrupt is modified. Verify streams: its memory is the longest line
-// (MaxLine at most), whatever the number of records; a problem that needs
+// (auditlog.MaxLine at most), whatever the number of records; a problem that needs
 // context (N > E, or N < E) costs one more read of the set.
 //
 // # What the chain proves, and what it does not

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
-	"github.com/ucp-audit/ucp-audit/trail"
 )
 
 // testKey returns a fixed key pair derived from seed.
@@ -232,9 +232,9 @@ func chainBytes(t testing.TB, items ...any) ([]byte, chain.Head) {
 }
 
 // dirSet returns the set of dir's audit.log.
-func dirSet(t testing.TB, dir string) trail.Set {
+func dirSet(t testing.TB, dir string) auditlog.Set {
 	t.Helper()
-	sets, err := trail.Files(dir)
+	sets, err := auditlog.Files(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func dirSet(t testing.TB, dir string) trail.Set {
 // .gz file.
 func readLines(t testing.TB, path string) [][]byte {
 	t.Helper()
-	rc, err := trail.Open(path)
+	rc, err := auditlog.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 // ErrEmpty is returned by Recover for a file without a complete line.
 var ErrEmpty = errors.New("chain: no complete line")
-
-// MaxLine is the longest line Recover and Verify read (64 MiB); a longer
-// one is reported as malformed rather than read into memory.
-const MaxLine = 64 << 20
 
 // Recover returns the Head after the last complete line of a chained file
 // of the given size read through r (an *os.File and its size), for a
@@ -24,6 +22,7 @@ const MaxLine = 64 << 20
 // and Sealed come from the last line, File from that seal and Records from
 // the seal's count plus the lines after it. The cost is that of the lines
 // after the last seal, independent of the file's size; memory is two lines.
+// A line longer than auditlog.MaxLine is malformed, not read into memory.
 // Both lines must parse, their hashes must match their records and the
 // last line's N must follow the seal's by the number of lines between
 // them, or the error wraps ErrMalformed (or ErrNoChain when the last line
@@ -164,8 +163,8 @@ func (b *backReader) line(nl int64) (int64, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if nl-start > MaxLine {
-		return 0, nil, fmt.Errorf("%w: line at offset %d is longer than %d bytes", ErrMalformed, start, MaxLine)
+	if nl-start > auditlog.MaxLine {
+		return 0, nil, fmt.Errorf("%w: line at offset %d is longer than %d bytes", ErrMalformed, start, auditlog.MaxLine)
 	}
 	line := make([]byte, nl-start)
 	if err := readAt(b.r, line, start); err != nil {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 // ErrNotSeal is returned by ParseSeal for a record that is not a seal.
@@ -69,10 +71,6 @@ type sealWire struct {
 	Lost    *lostWire `json:"lost,omitempty"`
 }
 
-type sealRecord struct {
-	Seal sealWire `json:"ucp-audit/seal"`
-}
-
 // appendJSON appends the seal's record p, in its one canonical form.
 func (s Seal) appendJSON(dst []byte) []byte {
 	w := sealWire{Reason: s.Reason, Time: s.Time.UTC().Format(time.RFC3339Nano), File: s.File, Keep: s.Keep, Key: s.Key, Records: s.Records}
@@ -83,7 +81,7 @@ func (s Seal) appendJSON(dst []byte) []byte {
 		l := s.Lost
 		w.Lost = &lostWire{After: l.After, Expected: l.Expected, File: l.File, Hash: hex.EncodeToString(l.Hash[:])}
 	}
-	b, err := json.Marshal(sealRecord{w})
+	b, err := json.Marshal(map[string]sealWire{auditlog.SealKey: w})
 	if err != nil {
 		panic(err) // strings and numbers only: cannot fail
 	}
@@ -91,7 +89,7 @@ func (s Seal) appendJSON(dst []byte) []byte {
 }
 
 // ParseSeal decodes the record p (as ParseLine returns it) as a seal. A
-// record that does not begin with a "ucp-audit/seal" field is ErrNotSeal;
+// record that does not begin with a seal field (auditlog.SealKey) is ErrNotSeal;
 // one that does but is not exactly in the canonical form Seal writes
 // (fields, order, spelling, valid reason, "lost" only in open and resume
 // seals with Expected >= After, Expected and File > 0) is an error
@@ -101,13 +99,16 @@ func ParseSeal(p []byte) (Seal, error) {
 	if !bytes.HasPrefix(p, []byte(sealStart)) {
 		return Seal{}, ErrNotSeal
 	}
-	var r sealRecord
+	var r map[string]sealWire
 	d := json.NewDecoder(bytes.NewReader(p))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&r); err != nil {
 		return Seal{}, fmt.Errorf("%w: seal: %v", ErrMalformed, err)
 	}
-	w := r.Seal
+	if len(r) != 1 {
+		return Seal{}, fmt.Errorf("%w: seal: fields other than %s", ErrMalformed, auditlog.SealKey)
+	}
+	w := r[auditlog.SealKey]
 	if !w.Reason.valid() {
 		return Seal{}, fmt.Errorf("%w: seal: unknown reason %q", ErrMalformed, w.Reason)
 	}

@@ -1,7 +1,6 @@
 package chain
 
 import (
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
@@ -13,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ucp-audit/ucp-audit/trail"
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 // Kind classifies a Problem. The package documentation gives the rule
@@ -84,14 +83,14 @@ type Result struct {
 // OK reports whether the set verified.
 func (r Result) OK() bool { return r.Err == nil }
 
-// Verify checks one rotated set (trail.Files), oldest file first, against
+// Verify checks one rotated set (auditlog.Files), oldest file first, against
 // the rules in the package documentation, and reports the first problem in
 // chain order. It streams the files (gzip-compressed ones too): memory is
 // bounded by the longest line, whatever the size of the files, and nothing
 // is kept per record. A problem that needs context to be classified
 // (records skipped, or a number seen before) costs a second read of the
 // set. Verify only reads; it is safe to call concurrently.
-func Verify(set trail.Set, opts VerifyOptions) Result {
+func Verify(set auditlog.Set, opts VerifyOptions) Result {
 	v := &verifier{set: set, opts: opts, res: Result{Base: set.Base}}
 	if opts.Key != nil {
 		v.fp = Fingerprint(opts.Key)
@@ -110,7 +109,7 @@ func Verify(set trail.Set, opts VerifyOptions) Result {
 }
 
 type verifier struct {
-	set  trail.Set
+	set  auditlog.Set
 	opts VerifyOptions
 	fp   string
 	res  Result
@@ -392,8 +391,8 @@ func (v *verifier) readProblem(err error) {
 	}
 	var corrupt flate.CorruptInputError
 	switch {
-	case errors.Is(re.err, errTooLong):
-		v.fail(KindModified, re.file, re.line, 0, "%v", re.err)
+	case errors.Is(re.err, auditlog.ErrLineTooLong):
+		v.fail(KindModified, re.file, re.line, 0, "a line longer than %d bytes", auditlog.MaxLine)
 	case errors.Is(re.err, io.ErrUnexpectedEOF):
 		v.fail(KindTruncated, re.file, re.line, 0, "the compressed file is cut short")
 	case errors.Is(re.err, gzip.ErrChecksum), errors.Is(re.err, gzip.ErrHeader), errors.As(re.err, &corrupt):
@@ -462,9 +461,6 @@ func (v *verifier) earlier(i int, no int64, n uint64) (fi int, at int64, hash [3
 	return fi, at, hash, found
 }
 
-// errTooLong is a line longer than MaxLine.
-var errTooLong = fmt.Errorf("a line longer than %d bytes", MaxLine)
-
 // readError is an error reading line line of file file.
 type readError struct {
 	file int
@@ -478,11 +474,11 @@ func (e *readError) Unwrap() error { return e.err }
 // eachLine calls fn for each line of files (without its newline; torn for
 // a last line without one), then eof (when not nil) with the file's number
 // of lines. A false from either stops the walk, and eachLine returns nil.
-// The line is valid only during the call. Errors are *readError.
+// The line is valid only during the call. Errors are *readError; a line
+// longer than auditlog.MaxLine is one wrapping auditlog.ErrLineTooLong.
 func eachLine(files []string, fn func(i int, no int64, line []byte, torn bool) bool, eof func(i int, lines int64) bool) error {
-	var long []byte
 	for i, name := range files {
-		more, err := fileLines(i, name, &long, fn, eof)
+		more, err := fileLines(i, name, fn, eof)
 		if err != nil || !more {
 			return err
 		}
@@ -490,46 +486,34 @@ func eachLine(files []string, fn func(i int, no int64, line []byte, torn bool) b
 	return nil
 }
 
-// fileLines is eachLine for file i; long is the buffer for lines longer
-// than the reader's. It returns false when the walk stops.
-func fileLines(i int, name string, long *[]byte, fn func(i int, no int64, line []byte, torn bool) bool, eof func(i int, lines int64) bool) (bool, error) {
-	rc, err := trail.Open(name)
+// fileLines is eachLine for file i. It returns false when the walk stops.
+func fileLines(i int, name string, fn func(i int, no int64, line []byte, torn bool) bool, eof func(i int, lines int64) bool) (bool, error) {
+	rc, err := auditlog.Open(name)
 	if err != nil {
 		return false, &readError{i, 1, err}
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 64<<10)
-	var no int64
+	lr := auditlog.NewLineReader(rc, auditlog.MaxLine)
 	for {
-		frag, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			if len(*long)+len(frag) > MaxLine {
-				return false, &readError{i, no + 1, errTooLong}
-			}
-			*long = append(*long, frag...)
-			continue
-		}
-		line := frag
-		if len(*long) > 0 {
-			line = append(*long, frag...)
-			*long = line[:0]
-		}
+		line, err := lr.Next()
 		switch {
 		case err == nil:
-			no++
-			if !fn(i, no, line[:len(line)-1], false) {
+			if !fn(i, int64(lr.Line()), line, false) {
 				return false, nil
 			}
 		case err == io.EOF:
-			if len(line) > 0 {
-				no++
-				if !fn(i, no, line, true) {
-					return false, nil
-				}
+			line, ok, err := lr.Rest()
+			if err != nil {
+				return false, &readError{i, int64(lr.Line()), err}
 			}
-			return eof == nil || eof(i, no), nil
+			if ok && !fn(i, int64(lr.Line()), line, true) {
+				return false, nil
+			}
+			return eof == nil || eof(i, int64(lr.Line())), nil
+		case errors.Is(err, auditlog.ErrLineTooLong):
+			return false, &readError{i, int64(lr.Line()), err}
 		default:
-			return false, &readError{i, no + 1, fmt.Errorf("%s: %w", name, err)}
+			return false, &readError{i, int64(lr.Line()) + 1, fmt.Errorf("%s: %w", name, err)}
 		}
 	}
 }

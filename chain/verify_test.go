@@ -11,8 +11,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
-	"github.com/ucp-audit/ucp-audit/trail"
 )
 
 func TestVerifyClean(t *testing.T) {
@@ -44,7 +44,7 @@ func TestVerifyClean(t *testing.T) {
 			}
 			// Each rotated file on its own verifies as far as it goes.
 			for _, name := range []string{oldest, gzFile, middle} {
-				sets, err := trail.Files(filepath.Join(dir, name))
+				sets, err := auditlog.Files(filepath.Join(dir, name))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -71,12 +71,12 @@ func TestVerifyFragment(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sets, err := trail.Files(filepath.Join(copyDir, middle), filepath.Join(copyDir, gzFile))
+	sets, err := auditlog.Files(filepath.Join(copyDir, middle), filepath.Join(copyDir, gzFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := trail.Set{Base: filepath.Join(copyDir, live)}
-	for _, s := range []trail.Set{sets[1], sets[0]} { // oldest first
+	set := auditlog.Set{Base: filepath.Join(copyDir, live)}
+	for _, s := range []auditlog.Set{sets[1], sets[0]} { // oldest first
 		set.Files, set.Index = append(set.Files, s.Files...), append(set.Index, s.Index...)
 	}
 	var p *chain.Problem
@@ -467,7 +467,7 @@ func TestVerifyEmptyAndUnreadable(t *testing.T) {
 		t.Errorf("an empty live file: %+v", r)
 	}
 	gone := filepath.Join(dir, "gone.log")
-	r := chain.Verify(trail.Set{Base: gone, Files: []string{gone}, Index: []int{0}}, chain.VerifyOptions{})
+	r := chain.Verify(auditlog.Set{Base: gone, Files: []string{gone}, Index: []int{0}}, chain.VerifyOptions{})
 	var p *chain.Problem
 	if !errors.Is(r.Err, os.ErrNotExist) || errors.As(r.Err, &p) {
 		t.Errorf("an unreadable file: %v, want an os error, not a problem", r.Err)

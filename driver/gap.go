@@ -1,17 +1,15 @@
 package driver
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/sink"
 )
 
-// gapRecord states that events will never reach a destination. It is
-// written to audit.log, so the trail itself shows the gap, and to
-// quarantine.log with the reason.
+// gapRecord states that events will never reach a destination. recordGap
+// writes it as an auditlog.Gap to audit.log, so the trail itself shows the
+// gap, and to quarantine.log with the reason.
 type gapRecord struct {
 	Destination       string `json:"destination"`
 	Lost              uint64 `json:"lost"`
@@ -19,32 +17,18 @@ type gapRecord struct {
 	Reason            string `json:"reason"`
 }
 
-type gapJSON struct {
-	Time          string `json:"time"`
-	ContainerID   string `json:"container-id"`
-	ContainerName string `json:"container-name"`
-	Destination   string `json:"destination"`
-	Lost          uint64 `json:"lost"`
-	FirstSeq      uint64 `json:"first-seq"`
-	LastSeq       uint64 `json:"last-seq"`
-	Reason        string `json:"reason"`
-}
-
 // recordGap writes g to both files. It retries nothing: a failing file is
 // logged, as the pipeline's own writes will also find it failing.
 func recordGap(g gapRecord, info Info, auditFile, quarantine sink.Sink) error {
-	j := gapJSON{
+	j := auditlog.Gap{
 		Time: time.Now().UTC().Format(time.RFC3339Nano), ContainerID: info.ContainerID, ContainerName: containerName(info),
 		Destination: g.Destination, Lost: g.Lost, FirstSeq: g.FirstSeq, LastSeq: g.LastSeq, Reason: g.Reason,
 	}
-	a, err := marshal(map[string]any{"ucp-audit/gap": j})
+	a, err := auditlog.MarshalGap(j)
 	if err != nil {
 		return err
 	}
-	q, err := marshal(struct {
-		gapJSON
-		Summary string `json:"summary"`
-	}{j, fmt.Sprintf("%d events (seq %d-%d) not delivered to %s: %s", g.Lost, g.FirstSeq, g.LastSeq, g.Destination, g.Reason)})
+	q, err := auditlog.MarshalQuarantineGap(j)
 	if err != nil {
 		return err
 	}
@@ -58,14 +42,4 @@ func recordGap(g gapRecord, info Info, auditFile, quarantine sink.Sink) error {
 		return err
 	}
 	return quarantine.Sync()
-}
-
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("gap record: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

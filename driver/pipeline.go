@@ -1,10 +1,8 @@
 package driver
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ucp-audit/ucp-audit/audit"
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/metrics"
@@ -331,7 +330,7 @@ func (p *pipeline) reportLoss() {
 		detail = fmt.Sprintf("%d log entries (%d bytes) of container output lost", frames, n)
 	}
 	p.metrics.InputLost(n)
-	rec := quarantineRecord{
+	rec := auditlog.Quarantine{
 		Time:          time.Now().UTC().Format(time.RFC3339Nano),
 		Reason:        detail + ": " + reason,
 		ContainerID:   p.state.Info.ContainerID,
@@ -339,7 +338,7 @@ func (p *pipeline) reportLoss() {
 		Seq:           p.state.Quarantined + 1,
 		Size:          int(n),
 	}
-	b, err := marshal(rec)
+	b, err := auditlog.MarshalQuarantine(rec)
 	if err == nil {
 		err = p.quarantine.Write(b)
 	}
@@ -357,31 +356,13 @@ func (p *pipeline) reportLoss() {
 	}
 }
 
-// quarantineRecord is one line of quarantine.log.
-type quarantineRecord struct {
-	Time          string `json:"time"`
-	Reason        string `json:"reason"`
-	ContainerID   string `json:"container-id"`
-	ContainerName string `json:"container-name"`
-	Stream        string `json:"stream"`
-	Seq           uint64 `json:"quarantine-seq"`
-	Size          int    `json:"size"`
-	Truncated     bool   `json:"truncated,omitempty"`
-	Unfinished    bool   `json:"unfinished,omitempty"`
-	Raw           string `json:"raw,omitempty"`
-	RawBase64     string `json:"raw-base64,omitempty"`
-	// RawBytes, when set, says raw holds only the line's first RawBytes
-	// bytes: the whole would not fit in one record.
-	RawBytes int `json:"raw-bytes,omitempty"`
-}
-
 // maxQuarantineRecord bounds a quarantine record so that it stays a line
-// the chain reads back (chain.MaxLine, with room for the chain field):
+// the readers take (auditlog.MaxLine, with room for the chain field):
 // escaping can make raw six times the line. A variable for tests.
-var maxQuarantineRecord = chain.MaxLine - 64<<10
+var maxQuarantineRecord = auditlog.MaxLine - 64<<10
 
 func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) error {
-	rec := quarantineRecord{
+	rec := auditlog.Quarantine{
 		Time:          time.Unix(0, l.TimeNano).UTC().Format(time.RFC3339Nano),
 		Reason:        reason,
 		ContainerID:   p.state.Info.ContainerID,
@@ -393,20 +374,18 @@ func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) e
 		Unfinished:    l.Unfinished,
 	}
 	valid := utf8.Valid(l.Data)
-	var buf bytes.Buffer
+	var b []byte
 	for data := l.Data; ; {
 		if valid {
 			rec.Raw = string(data)
 		} else {
 			rec.RawBase64 = base64.StdEncoding.EncodeToString(data)
 		}
-		buf.Reset()
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(rec); err != nil {
-			return fmt.Errorf("quarantine record: %w", err)
+		var err error
+		if b, err = auditlog.MarshalQuarantine(rec); err != nil {
+			return err
 		}
-		if buf.Len() <= maxQuarantineRecord || len(data) == 0 {
+		if len(b)+1 <= maxQuarantineRecord || len(data) == 0 { // +1: the newline
 			break
 		}
 		data = data[:len(data)/2]
@@ -415,7 +394,7 @@ func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) e
 		}
 		rec.RawBytes = len(data)
 	}
-	if err := p.write(ctx, p.quarantine, bytes.TrimSuffix(buf.Bytes(), []byte("\n")), "quarantine-file"); err != nil {
+	if err := p.write(ctx, p.quarantine, b, "quarantine-file"); err != nil {
 		return err
 	}
 	p.state.Quarantined++

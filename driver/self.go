@@ -3,37 +3,29 @@ package driver
 import (
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 )
 
 // Self-audit: the plugin records its own lifecycle in the audit trail, as
 // audit requirements ask of a logging system (its start, stop and
-// failures). Each is one line {"ucp-audit/self":{…}} in audit.log, never
-// confused with an audit event (no auditID).
+// failures). The driver decides when; package auditlog owns the record
+// (auditlog.Self) and its types, named here as the driver's files use them.
 const (
-	selfPluginStarted   = "plugin-started"
-	selfPluginStopped   = "plugin-stopped"
-	selfStreamAttached  = "stream-attached"
-	selfStreamReattach  = "stream-reattached"
-	selfStreamDetached  = "stream-detached"
-	selfDestinationDown = "destination-down"
-	selfDestinationBack = "destination-back"
-	selfConfigRejected  = "configuration-rejected"
-	selfInputLost       = "input-lost"
-	selfSpoolFull       = "spool-full"
+	selfPluginStarted   = auditlog.SelfPluginStarted
+	selfPluginStopped   = auditlog.SelfPluginStopped
+	selfStreamAttached  = auditlog.SelfStreamAttached
+	selfStreamReattach  = auditlog.SelfStreamReattach
+	selfStreamDetached  = auditlog.SelfStreamDetached
+	selfDestinationDown = auditlog.SelfDestinationDown
+	selfDestinationBack = auditlog.SelfDestinationBack
+	selfConfigRejected  = auditlog.SelfConfigRejected
+	selfInputLost       = auditlog.SelfInputLost
+	selfSpoolFull       = auditlog.SelfSpoolFull
 )
 
-type selfEvent struct {
-	Type          string `json:"type"`
-	Time          string `json:"time"`
-	Host          string `json:"host,omitempty"`
-	Version       string `json:"version,omitempty"`
-	ContainerID   string `json:"container-id,omitempty"`
-	ContainerName string `json:"container-name,omitempty"`
-	Destination   string `json:"destination,omitempty"`
-	Detail        string `json:"detail,omitempty"`
-}
+type selfEvent = auditlog.Self
 
 func (d *Driver) selfEvent(typ string, info *Info) selfEvent {
 	ev := selfEvent{Type: typ, Time: time.Now().UTC().Format(time.RFC3339Nano), Host: d.opts.Host, Version: d.opts.Version}
@@ -45,7 +37,7 @@ func (d *Driver) selfEvent(typ string, info *Info) selfEvent {
 
 // writeSelf appends ev to s and syncs it.
 func writeSelf(s sink.Sink, ev selfEvent) error {
-	b, err := marshal(map[string]selfEvent{"ucp-audit/self": ev})
+	b, err := auditlog.MarshalSelf(ev)
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,11 @@ import (
 
 	"github.com/docker/docker/api/types/plugins/logdriver"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
-	"github.com/ucp-audit/ucp-audit/trail"
 )
 
 // auditLine returns a logrus-wrapped metadata-level audit event.
@@ -175,7 +175,7 @@ func (h *harness) file(name string) []map[string]any {
 	// Every file the driver writes is a hash chain: it verifies (an
 	// unsealed tail is fine while streams run), and its seals and chain
 	// fields are not the driver's records.
-	if sets, err := trail.Files(path); err != nil {
+	if sets, err := auditlog.Files(path); err != nil {
 		h.t.Fatal(err)
 	} else if r := chain.Verify(sets[0], chain.VerifyOptions{AllowUnsealedTail: true}); !r.OK() {
 		h.t.Fatalf("%s: chain: %v", name, r.Err)

@@ -18,7 +18,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/ucp-audit/ucp-audit/trail"
+	"github.com/ucp-audit/ucp-audit/auditlog"
+	"github.com/ucp-audit/ucp-audit/review"
 )
 
 // defaultTrail is what query and report read when given no PATH.
@@ -29,7 +30,7 @@ const defaultTrail = "/var/log/ucp-audit/audit.log"
 type hostEnv struct {
 	stdout, stderr io.Writer
 	now            func() time.Time
-	poll           time.Duration // query --follow; 0 for trail.DefaultPoll
+	poll           time.Duration // query --follow; 0 for review.DefaultPoll
 }
 
 func processEnv() hostEnv {
@@ -102,8 +103,8 @@ func (s *selection) register(fs *flag.FlagSet) {
 
 // filter checks the flag values and makes the filter; errors name the flag
 // and the value.
-func (s *selection) filter(now time.Time) (trail.Filter, error) {
-	f := trail.Filter{
+func (s *selection) filter(now time.Time) (review.Filter, error) {
+	f := review.Filter{
 		Users: s.users, Verbs: s.verbs, Paths: s.paths, Kinds: s.kinds,
 		Containers: s.containers, Hosts: s.hosts, Grep: s.greps,
 	}
@@ -115,7 +116,7 @@ func (s *selection) filter(now time.Time) (trail.Filter, error) {
 		if t.v == "" {
 			continue
 		}
-		if *t.dst, err = trail.ParseTimeSpec(t.v, now); err != nil {
+		if *t.dst, err = review.ParseTimeSpec(t.v, now); err != nil {
 			return f, fmt.Errorf("--%s %q: %w", t.name, t.v, err)
 		}
 	}
@@ -128,7 +129,7 @@ func (s *selection) filter(now time.Time) (trail.Filter, error) {
 		}
 	}
 	for _, c := range s.codes {
-		code, err := trail.ParseCode(c)
+		code, err := review.ParseCode(c)
 		if err != nil {
 			return f, fmt.Errorf("--code %q: %w", c, err)
 		}
@@ -185,12 +186,12 @@ type problems struct {
 	firstNotJSON, firstTooLong string
 }
 
-func (p *problems) note(rec *trail.Record) {
-	if rec.Type != trail.TypeInvalid {
+func (p *problems) note(rec *review.Record) {
+	if rec.Type != review.TypeInvalid {
 		return
 	}
 	at := fmt.Sprintf("%s:%d", rec.File, rec.Line)
-	if errors.Is(rec.Err, trail.ErrLineTooLong) {
+	if errors.Is(rec.Err, auditlog.ErrLineTooLong) {
 		if p.tooLong++; p.tooLong == 1 {
 			p.firstTooLong = at
 		}
@@ -215,7 +216,7 @@ func (p *problems) report(w io.Writer, cmd string) bool {
 	}
 	if p.tooLong > 0 {
 		l, v := plural(p.tooLong)
-		fmt.Fprintf(w, "ucp-audit %s: %d %s %s longer than %d MiB and %s skipped (first: %s)\n", cmd, p.tooLong, l, v, trail.MaxLine>>20, v, p.firstTooLong)
+		fmt.Fprintf(w, "ucp-audit %s: %d %s %s longer than %d MiB and %s skipped (first: %s)\n", cmd, p.tooLong, l, v, auditlog.MaxLine>>20, v, p.firstTooLong)
 	}
 	return p.notJSON+p.tooLong > 0
 }
@@ -224,13 +225,13 @@ func (p *problems) report(w io.Writer, cmd string) bool {
 // each event the filter selects and skipped with every other record. It
 // reports read errors and skipped lines on stderr and returns the exit
 // code.
-func readTrail(ctx context.Context, cmd string, r *trail.Reader, f *trail.Filter, env hostEnv, fn func(*trail.Record) error, skipped func(trail.Type)) int {
+func readTrail(ctx context.Context, cmd string, r *review.Reader, f *review.Filter, env hostEnv, fn func(*review.Record) error, skipped func(review.Type)) int {
 	var p problems
-	err := r.Run(ctx, func(rec *trail.Record) error {
+	err := r.Run(ctx, func(rec *review.Record) error {
 		switch {
-		case rec.Type == trail.TypeInvalid:
+		case rec.Type == review.TypeInvalid:
 			p.note(rec)
-		case rec.Type != trail.TypeEvent:
+		case rec.Type != review.TypeEvent:
 			if skipped != nil {
 				skipped(rec.Type)
 			}
@@ -263,8 +264,8 @@ func unjoin(err error) []error {
 // command is what setUp makes of a host command's arguments.
 type command struct {
 	paths  []string
-	sets   []trail.Set
-	filter trail.Filter
+	sets   []auditlog.Set
+	filter review.Filter
 }
 
 // setUp parses the arguments of host command fs (usage printed for -h),
@@ -288,7 +289,7 @@ func setUp(fs *flag.FlagSet, usage string, sel *selection, args []string, env ho
 		fmt.Fprintf(env.stderr, "ucp-audit %s: %v\n", fs.Name(), err)
 		return c, 2, false
 	}
-	sets, err := trail.Files(paths...)
+	sets, err := auditlog.Files(paths...)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "ucp-audit %s: %v\n", fs.Name(), err)
 		return c, 1, false
@@ -314,7 +315,7 @@ func runQuery(ctx context.Context, args []string, env hostEnv) int {
 		return code
 	}
 	sets, paths, filter := run.sets, run.paths, run.filter
-	if follow && !slices.ContainsFunc(sets, trail.Set.Live) {
+	if follow && !slices.ContainsFunc(sets, auditlog.Set.Live) {
 		fmt.Fprintf(env.stderr, "ucp-audit query: --follow: no live file to follow in %s (name the live file, e.g. audit.log, or its directory)\n", strings.Join(paths, " "))
 		return 2
 	}
@@ -330,7 +331,7 @@ func runQuery(ctx context.Context, args []string, env hostEnv) int {
 		}
 		return bw.Flush()
 	}
-	write := func(rec *trail.Record) error {
+	write := func(rec *review.Record) error {
 		if tw == nil {
 			bw.Write(rec.Raw)
 			return bw.WriteByte('\n')
@@ -348,7 +349,7 @@ func runQuery(ctx context.Context, args []string, env hostEnv) int {
 		tw = tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "TIME\tUSER\tVERB\tCODE\tKIND\tREQUEST URI\tCONTAINER")
 	}
-	r := &trail.Reader{Sets: sets, Follow: follow, Poll: env.poll, Idle: flush}
+	r := &review.Reader{Sets: sets, Follow: follow, Poll: env.poll, Idle: flush}
 	code = readTrail(ctx, "query", r, &filter, env, write, nil)
 	if err := flush(); err != nil && code == 0 {
 		fmt.Fprintf(env.stderr, "ucp-audit query: writing the output: %v\n", err)
@@ -363,14 +364,14 @@ const uriWidth = 60
 // tableTime formats an event time for tables: UTC, milliseconds.
 func tableTime(t time.Time) string {
 	if t.IsZero() {
-		return trail.None
+		return review.None
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
 func codeCell(code int) string {
 	if code == 0 {
-		return trail.None
+		return review.None
 	}
 	return fmt.Sprint(code)
 }
@@ -381,7 +382,7 @@ func codeCell(code int) string {
 // the start and the end of a long URI show.
 func cell(s string, width int) string {
 	if s == "" {
-		return trail.None
+		return review.None
 	}
 	clean := strings.Map(func(r rune) rune {
 		if r == utf8.RuneError || !unicode.IsPrint(r) {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ucp-audit/ucp-audit/trail"
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -101,7 +101,7 @@ func TestQueryGolden(t *testing.T) {
 func TestQueryPassesLinesThrough(t *testing.T) {
 	var want bytes.Buffer
 	for _, name := range []string{"audit.log.2.gz", "audit.log.1", "audit.log"} {
-		rc, err := trail.Open(filepath.Join(trailDir, name))
+		rc, err := auditlog.Open(filepath.Join(trailDir, name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ucp-audit/ucp-audit/trail"
+	"github.com/ucp-audit/ucp-audit/review"
 )
 
 // report runs `ucp-audit report` and returns its exit code.
@@ -49,9 +49,9 @@ func runReport(ctx context.Context, args []string, env hostEnv) int {
 	if !ok {
 		return code
 	}
-	sum := trail.NewSummary()
-	r := &trail.Reader{Sets: run.sets}
-	code = readTrail(ctx, "report", r, &run.filter, env, func(rec *trail.Record) error {
+	sum := review.NewSummary()
+	r := &review.Reader{Sets: run.sets}
+	code = readTrail(ctx, "report", r, &run.filter, env, func(rec *review.Record) error {
 		sum.Add(rec.Event)
 		return nil
 	}, sum.Skip)
@@ -76,7 +76,7 @@ func runReport(ctx context.Context, args []string, env hostEnv) int {
 	return code
 }
 
-func writeReportJSON(w io.Writer, rep trail.Report) error {
+func writeReportJSON(w io.Writer, rep review.Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
@@ -84,17 +84,17 @@ func writeReportJSON(w io.Writer, rep trail.Report) error {
 }
 
 // markKey is a first or last event as one CSV key: time and auditID.
-func markKey(m *trail.Mark) string {
+func markKey(m *review.Mark) string {
 	return m.Time.Format(time.RFC3339Nano) + " " + m.AuditID
 }
 
 // failedKey is a failed-call row as one CSV key.
-func failedKey(f trail.FailedCall) string {
+func failedKey(f review.FailedCall) string {
 	return fmt.Sprintf("%d %s %s %s", f.Code, f.User, f.Verb, f.Endpoint)
 }
 
 // writeReportCSV writes one flat table, section,key,count; see the README.
-func writeReportCSV(w io.Writer, rep trail.Report) error {
+func writeReportCSV(w io.Writer, rep review.Report) error {
 	cw := csv.NewWriter(w)
 	row := func(section, key string, n int) { cw.Write([]string{section, key, strconv.Itoa(n)}) }
 	cw.Write([]string{"section", "key", "count"})
@@ -137,11 +137,11 @@ func writeReportCSV(w io.Writer, rep trail.Report) error {
 // countSection is one key,count section of the report.
 type countSection struct {
 	title, column, csv string
-	rows               []trail.Count
+	rows               []review.Count
 	other              int
 }
 
-func countSections(rep trail.Report) []countSection {
+func countSections(rep review.Report) []countSection {
 	return []countSection{
 		{"Events per user", "USER", "user", rep.Users, 0},
 		{"Events per verb", "VERB", "verb", rep.Verbs, 0},
@@ -152,7 +152,7 @@ func countSections(rep trail.Report) []countSection {
 	}
 }
 
-func writeReportTable(w io.Writer, rep trail.Report) error {
+func writeReportTable(w io.Writer, rep review.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Events:\t%d\n", rep.Events)
 	if rep.EventsWithoutTime > 0 {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ucp-audit/ucp-audit/trail"
+	"github.com/ucp-audit/ucp-audit/review"
 )
 
 func TestReportGolden(t *testing.T) {
@@ -35,7 +35,7 @@ func TestReportFormatsAgree(t *testing.T) {
 	if code := runReport(context.Background(), []string{"--format", "csv", "--top", "2", trailDir}, testEnv(&cs, &errb)); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	var rep trail.Report
+	var rep review.Report
 	if err := json.Unmarshal(js.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestReportFormatsAgree(t *testing.T) {
 	if sums["failed"] != rep.Failed {
 		t.Errorf("CSV section failed adds up to %d, want %d", sums["failed"], rep.Failed)
 	}
-	if rep.Events != 28 || rep.Denied != 6 || rep.Failed != 8 || rep.Records != (trail.Records{Self: 1, Gap: 1, Seal: 1}) {
+	if rep.Events != 28 || rep.Denied != 6 || rep.Failed != 8 || rep.Records != (review.Records{Self: 1, Gap: 1, Seal: 1}) {
 		t.Errorf("report %+v", rep)
 	}
 }

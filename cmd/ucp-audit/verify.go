@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
-	"github.com/ucp-audit/ucp-audit/trail"
 )
 
 // defaultLogDir is what verify checks when given no PATH.
@@ -51,7 +51,7 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 	if len(paths) == 0 {
 		paths = []string{defaultLogDir}
 	}
-	sets, err := trail.Files(paths...)
+	sets, err := auditlog.Files(paths...)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "ucp-audit verify: %v\n", err)
 		return 1
@@ -63,7 +63,7 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 		if !r.OK() {
 			// A rotation while verify read the set shifts its files under
 			// it: list them again and, if they changed, verify once more.
-			if again, err := trail.Files(set.Base); err == nil && len(again) == 1 && slices.Contains(set.Index, 0) && !slices.Equal(again[0].Files, set.Files) {
+			if again, err := auditlog.Files(set.Base); err == nil && len(again) == 1 && slices.Contains(set.Index, 0) && !slices.Equal(again[0].Files, set.Files) {
 				set = again[0]
 				r = chain.Verify(set, opts)
 			}

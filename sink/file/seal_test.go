@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/sink"
-	"github.com/ucp-audit/ucp-audit/trail"
 )
 
 // clock is a settable clock for seals.
@@ -23,7 +23,7 @@ func (c *clock) now() time.Time { return c.t }
 // verifySet runs chain.Verify over path's rotation set.
 func verifySet(t *testing.T, path string, key ed25519.PublicKey) chain.Result {
 	t.Helper()
-	sets, err := trail.Files(path)
+	sets, err := auditlog.Files(path)
 	if err != nil {
 		t.Fatal(err)
 	}

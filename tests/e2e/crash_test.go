@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
@@ -96,11 +97,11 @@ func (st *seqStats) read(t *testing.T, path, containerID string) {
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("%s: not JSON: %v", path, err)
 		}
-		if _, ok := r["ucp-audit/gap"]; ok {
+		if _, ok := r[auditlog.GapKey]; ok {
 			st.gaps++
 			continue
 		}
-		if self, ok := r["ucp-audit/self"].(map[string]any); ok {
+		if self, ok := r[auditlog.SelfKey].(map[string]any); ok {
 			if self["type"] == "input-lost" && self["container-id"] == containerID {
 				st.gaps++ // a record that container output was lost
 			}

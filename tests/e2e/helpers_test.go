@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 // cmdTimeout bounds every docker command except `docker logs -f`.
@@ -306,7 +308,7 @@ func readJSONLines(t *testing.T, path string) []Record {
 		}
 		// Every line carries the file's chain (Raw keeps it); the record
 		// is what the plugin chained.
-		delete(ev, "ucp-audit/chain")
+		delete(ev, auditlog.ChainKey)
 		recs = append(recs, Record{Raw: line, Event: ev})
 	}
 	if err := sc.Err(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
@@ -506,24 +507,12 @@ func TestRemoteOutage(t *testing.T) {
 	t.Logf("after the outage: relp %d duplicates, beats %d duplicates (at-least-once)", duplicates(gotS), duplicates(gotB))
 }
 
-// gap is a "ucp-audit/gap" record.
-type gap struct {
-	Time          string `json:"time"`
-	ContainerID   string `json:"container-id"`
-	ContainerName string `json:"container-name"`
-	Destination   string `json:"destination"`
-	Lost          uint64 `json:"lost"`
-	FirstSeq      uint64 `json:"first-seq"`
-	LastSeq       uint64 `json:"last-seq"`
-	Reason        string `json:"reason"`
-}
-
 // gapRecords returns the gap records of container c in audit.log and, with
 // their summary, in quarantine.log.
-func gapRecords(t *testing.T, d Dir, c Container) (audit, quarantine []gap) {
+func gapRecords(t *testing.T, d Dir, c Container) (audit, quarantine []auditlog.Gap) {
 	t.Helper()
 	for _, r := range readJSONLines(t, d.Audit) {
-		g, ok := r.Event["ucp-audit/gap"]
+		g, ok := r.Event[auditlog.GapKey]
 		if !ok {
 			continue
 		}
@@ -531,7 +520,7 @@ func gapRecords(t *testing.T, d Dir, c Container) (audit, quarantine []gap) {
 			t.Errorf("audit.log gap record with other keys: %.300s", r.Raw)
 		}
 		b, _ := json.Marshal(g)
-		var x gap
+		var x auditlog.Gap
 		if err := json.Unmarshal(b, &x); err != nil {
 			t.Fatalf("audit.log gap record: %v: %.300s", err, r.Raw)
 		}
@@ -543,10 +532,7 @@ func gapRecords(t *testing.T, d Dir, c Container) (audit, quarantine []gap) {
 		if _, ok := r.Event["lost"]; !ok {
 			continue
 		}
-		var x struct {
-			gap
-			Summary string `json:"summary"`
-		}
+		var x auditlog.QuarantineGap
 		if err := json.Unmarshal([]byte(r.Raw), &x); err != nil {
 			t.Fatalf("quarantine.log gap record: %v: %.300s", err, r.Raw)
 		}
@@ -556,7 +542,7 @@ func gapRecords(t *testing.T, d Dir, c Container) (audit, quarantine []gap) {
 		if x.Summary == "" || !strings.Contains(x.Summary, x.Destination) {
 			t.Errorf("quarantine.log gap record without a summary naming the destination: %.300s", r.Raw)
 		}
-		quarantine = append(quarantine, x.gap)
+		quarantine = append(quarantine, x.Gap)
 	}
 	return audit, quarantine
 }
@@ -591,7 +577,7 @@ func TestRemoteSpoolFull(t *testing.T) {
 			t.Fatalf("only %d bytes of forwarded events: the spool does not overflow", tr.bytes())
 		}
 		dest := "logstash beats://" + p.Addr
-		var ag, qg []gap
+		var ag, qg []auditlog.Gap
 		peers.WaitUntil(10*time.Second, func() bool {
 			ag, qg = gapRecords(t, d, c)
 			return len(ag) > 0
@@ -600,7 +586,7 @@ func TestRemoteSpoolFull(t *testing.T) {
 			t.Fatalf("no gap record in audit.log after %d bytes of events with a 1 MiB spool and a dead destination", tr.bytes())
 		}
 		// Each audit.log gap record has its twin in quarantine.log.
-		key := func(g gap) string {
+		key := func(g auditlog.Gap) string {
 			return fmt.Sprintf("%s %d %d-%d %s", g.Destination, g.Lost, g.FirstSeq, g.LastSeq, g.Reason)
 		}
 		var ak, qk []string

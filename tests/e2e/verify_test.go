@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 // verifyBin is the host binary `make install` builds.
@@ -261,7 +263,7 @@ func TestVerifyCutAtSeal(t *testing.T) {
 	lines := readLines(t, d.Audit)
 	var seals []int
 	for i, l := range lines {
-		if bytes.HasPrefix(l, []byte(`{"ucp-audit/seal":`)) {
+		if bytes.HasPrefix(l, []byte(`{"`+auditlog.SealKey+`":`)) {
 			seals = append(seals, i+1)
 		}
 	}

@@ -1,4 +1,4 @@
-package trail
+package review
 
 import (
 	"encoding/json"
@@ -7,20 +7,21 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/audit"
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 // Type says what one line of an audit file holds.
 type Type int
 
 // The line types. Only TypeEvent lines are audit events; the others are the
-// plugin's own records (marked by a top-level key starting with
-// "ucp-audit/", other than "ucp-audit/chain"), objects that are not events,
-// and lines that could not be read.
+// plugin's own records (marked by a top-level key under
+// auditlog.ReservedPrefix, other than auditlog.ChainKey), objects that are
+// not events, and lines that could not be read.
 const (
 	TypeEvent   Type = iota // an audit event
-	TypeSelf                // {"ucp-audit/self":…}, the plugin's lifecycle
-	TypeGap                 // {"ucp-audit/gap":…}, events lost for a destination
-	TypeSeal                // {"ucp-audit/seal":…}, a tamper-evidence seal
+	TypeSelf                // auditlog.SelfKey, the plugin's lifecycle
+	TypeGap                 // auditlog.GapKey, events lost for a destination
+	TypeSeal                // auditlog.SealKey, a tamper-evidence seal
 	TypeOther               // another plugin record, or an object without auditID (a quarantine.log record)
 	TypeInvalid             // not a JSON object, or too long; Record.Err says which
 )
@@ -34,12 +35,6 @@ func (t Type) String() string {
 	return typeNames[t]
 }
 
-// ChainKey is the top-level key of the tamper-evidence data an event may
-// carry. It does not make a line a plugin record.
-const ChainKey = "ucp-audit/chain"
-
-const reservedPrefix = "ucp-audit/"
-
 // ErrNotJSON is Record.Err for a line that is not a JSON object.
 var ErrNotJSON = errors.New("not a JSON object")
 
@@ -52,7 +47,7 @@ type Record struct {
 	Raw   []byte
 	Type  Type
 	Event *Event // set for TypeEvent
-	Err   error  // set for TypeInvalid: ErrNotJSON or ErrLineTooLong
+	Err   error  // set for TypeInvalid: ErrNotJSON or auditlog.ErrLineTooLong
 }
 
 // Event holds the fields of an audit event that query and report use.
@@ -98,8 +93,9 @@ type ObjectRef struct {
 // Parse classifies one line (without its newline) and, for an event,
 // decodes the fields Event holds. It returns TypeInvalid with ErrNotJSON
 // for a line that is not a JSON object. A line whose top-level keys include
-// one starting with "ucp-audit/" (other than ChainKey) is a plugin record;
-// an object without auditID is TypeOther; every other object is an event.
+// one under auditlog.ReservedPrefix (other than auditlog.ChainKey) is a
+// plugin record; an object without auditID is TypeOther; every other
+// object is an event.
 func Parse(line []byte) (Type, *Event, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(line, &top); err != nil || top == nil {
@@ -107,16 +103,16 @@ func Parse(line []byte) (Type, *Event, error) {
 	}
 	t := TypeEvent
 	for k := range top {
-		if !strings.HasPrefix(k, reservedPrefix) || k == ChainKey {
+		if !strings.HasPrefix(k, auditlog.ReservedPrefix) || k == auditlog.ChainKey {
 			continue
 		}
 		var kt Type
 		switch k {
-		case "ucp-audit/self":
+		case auditlog.SelfKey:
 			kt = TypeSelf
-		case "ucp-audit/gap":
+		case auditlog.GapKey:
 			kt = TypeGap
-		case "ucp-audit/seal":
+		case auditlog.SealKey:
 			kt = TypeSeal
 		default:
 			kt = TypeOther

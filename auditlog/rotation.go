@@ -1,4 +1,4 @@
-package trail
+package auditlog
 
 import (
 	"bufio"
@@ -12,6 +12,37 @@ import (
 	"strconv"
 	"strings"
 )
+
+// Rotated returns the name of rotated file k of the live file at base,
+// base.k (base itself for k == 0). The file sink renames to these names.
+func Rotated(base string, k int) string {
+	if k == 0 {
+		return base
+	}
+	return base + "." + strconv.Itoa(k)
+}
+
+// Rotation splits a file name into the live file's name and its rotation
+// number, the inverse of Rotated with ".gz" ignored: "audit.log" →
+// ("audit.log", 0), "audit.log.2" and "audit.log.2.gz" → ("audit.log", 2).
+// ok is false for names that are not of that form ("audit.log.bak",
+// "audit.log.01"); a live file's name must end in ".log".
+func Rotation(name string) (base string, k int, ok bool) {
+	name = strings.TrimSuffix(name, gzSuffix)
+	i := strings.LastIndexByte(name, '.')
+	if i > 0 {
+		if n, err := strconv.Atoi(name[i+1:]); err == nil && n > 0 && name[i+1] != '0' {
+			return name[:i], n, true
+		}
+	}
+	if strings.HasSuffix(name, ".log") {
+		return name, 0, true
+	}
+	return name, 0, false
+}
+
+// gzSuffix ends the name of a compressed copy.
+const gzSuffix = ".gz"
 
 // ErrNoFiles is returned (wrapped, with the path) by Files when nothing
 // matches.
@@ -27,6 +58,9 @@ type Set struct {
 	Index []int
 }
 
+// Live reports whether a set ends with its live file.
+func (s Set) Live() bool { return len(s.Index) > 0 && s.Index[len(s.Index)-1] == 0 }
+
 // Files returns the rotated sets named by paths. A path may be a directory
 // (every set whose files are in it: *.log and their rotations), a live
 // file (the set it heads), or one rotated file (only that file, in a set of
@@ -41,7 +75,7 @@ func Files(paths ...string) ([]Set, error) {
 			return nil, err
 		}
 		if !fi.IsDir() {
-			base, k, ok := rotation(p)
+			base, k, ok := Rotation(p)
 			if ok && k > 0 {
 				sets = append(sets, Set{Base: base, Files: []string{p}, Index: []int{k}})
 				continue
@@ -62,7 +96,7 @@ func Files(paths ...string) ([]Set, error) {
 			if e.IsDir() {
 				continue
 			}
-			if base, _, ok := rotation(e.Name()); ok && strings.HasSuffix(base, ".log") {
+			if base, _, ok := Rotation(e.Name()); ok && strings.HasSuffix(base, ".log") {
 				bases[base] = true
 			}
 		}
@@ -102,7 +136,7 @@ func set(base string) (Set, error) {
 	}
 	var fs []rf
 	for _, m := range matches {
-		b, k, ok := rotation(m)
+		b, k, ok := Rotation(m)
 		if !ok || b != base {
 			continue
 		}
@@ -135,24 +169,6 @@ func globEscape(s string) string {
 	return r.Replace(s)
 }
 
-// rotation splits a file name into the live file's name and its rotation
-// number: "audit.log" → ("audit.log", 0), "audit.log.2" and "audit.log.2.gz"
-// → ("audit.log", 2). ok is false for names that are not of that form
-// ("audit.log.bak").
-func rotation(name string) (base string, k int, ok bool) {
-	name = strings.TrimSuffix(name, ".gz")
-	i := strings.LastIndexByte(name, '.')
-	if i > 0 {
-		if n, err := strconv.Atoi(name[i+1:]); err == nil && n > 0 && name[i+1] != '0' {
-			return name[:i], n, true
-		}
-	}
-	if strings.HasSuffix(name, ".log") {
-		return name, 0, true
-	}
-	return name, 0, false
-}
-
 // Open opens one audit file for reading, decompressing it when its name
 // ends in .gz or its content starts with the gzip magic number.
 func Open(name string) (io.ReadCloser, error) {
@@ -162,7 +178,7 @@ func Open(name string) (io.ReadCloser, error) {
 	}
 	br := bufio.NewReaderSize(f, 64<<10)
 	magic, _ := br.Peek(2)
-	if strings.HasSuffix(name, ".gz") || (len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+	if strings.HasSuffix(name, gzSuffix) || (len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			f.Close()

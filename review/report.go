@@ -1,4 +1,4 @@
-package trail
+package review
 
 import (
 	"cmp"
@@ -144,9 +144,9 @@ type FailedCount struct {
 
 // Records counts the lines that are not events.
 type Records struct {
-	Self  int `json:"self"`  // {"ucp-audit/self":…}
-	Gap   int `json:"gap"`   // {"ucp-audit/gap":…}
-	Seal  int `json:"seal"`  // {"ucp-audit/seal":…}
+	Self  int `json:"self"`  // TypeSelf records
+	Gap   int `json:"gap"`   // TypeGap records
+	Seal  int `json:"seal"`  // TypeSeal records
 	Other int `json:"other"` // other objects without auditID
 }
 

@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// The original, encoding/json-based parser. Parse uses it for every line
-// the fast path in parsefast.go does not take; it decides the errors.
+// parseSlow is the encoding/json implementation of Parse: Parse uses it for
+// every line parseFast (parse_fast.go) does not take, so it decides the
+// errors, and it is the reference the fast path must agree with.
 
-// slowEvent is what the original parser decodes; toEvent converts it.
+// slowEvent is what parseSlow decodes; toEvent converts it.
 type slowEvent struct {
 	fields      map[string]json.RawMessage
 	user        map[string]json.RawMessage

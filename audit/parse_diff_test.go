@@ -12,11 +12,9 @@ import (
 )
 
 // The fast parser must give exactly the event the encoding/json one
-// (parseSlow, the original implementation, still used for every line the
-// fast path refuses) gives: same accessors, same policy decisions and
-// byte-identical Encode output, at every level. (Before it replaced the
-// original package, the new implementation was also checked against a
-// verbatim copy of it over some 6 million fuzz inputs.)
+// (parseSlow, also used for every line the fast path refuses) gives: same
+// accessors, same policy decisions and byte-identical Encode output, at
+// every level.
 
 var diffEnrichment = Enrichment{
 	ContainerID: "c0ffee", ContainerName: "ucp-controller", Image: "img\u2028<&>", Host: "h\"\\\x01",

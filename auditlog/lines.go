@@ -1,4 +1,4 @@
-package trail
+package auditlog
 
 import (
 	"bufio"
@@ -7,12 +7,18 @@ import (
 	"io"
 )
 
-// MaxLine is the longest line LineReader returns: 16 MiB. Events of
-// several megabytes (a large requestObject) fit.
-const MaxLine = 16 << 20
+// MaxLine is the longest line of a trail file, without its newline:
+// 64 MiB. The writer makes no longer line (chain.Head.Append refuses the
+// record, and the driver cuts a quarantine record's raw line to fit), and
+// every reader (verify, query, report, the writer's own recovery) reads
+// lines up to it. Events of several megabytes (a large requestObject) fit.
+const MaxLine = 64 << 20
 
-// ErrLineTooLong is returned (wrapped, with the length) by LineReader.Next
-// for a line longer than its maximum; the line is skipped.
+// ErrLineTooLong is a line longer than the limit: a record a writer
+// refuses because its line would pass MaxLine (chain.Head.Append, wrapped
+// with the size), and a line LineReader skips because it is longer than its
+// maximum (wrapped with the length). It is one error because it is one
+// fact, whichever side finds it.
 var ErrLineTooLong = errors.New("line too long")
 
 // LineReader reads newline-terminated lines of any length up to a maximum.

@@ -5,6 +5,12 @@ import (
 	"time"
 )
 
+// Parse has two implementations that give the same event: parseFast here,
+// which takes the hot path (valid lines, decoded in one pass without
+// encoding/json), and parseSlow in parse_slow.go, with encoding/json, which
+// takes every other line and decides the errors. FuzzFastSameAsSlow
+// (parse_diff_test.go) checks that they agree.
+
 // parseFast is Parse for the lines that need no error: one validating pass
 // over a private copy of the line finds the members of the audit object,
 // and only the fields validation needs are decoded. It reports false,

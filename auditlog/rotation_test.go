@@ -1,4 +1,4 @@
-package trail
+package auditlog
 
 import (
 	"compress/gzip"
@@ -25,9 +25,9 @@ func TestRotation(t *testing.T) {
 		{"audit.log.0", "audit.log.0", 0, false},
 		{"x.json", "x.json", 0, false},
 	} {
-		b, k, ok := rotation(tc.name)
+		b, k, ok := Rotation(tc.name)
 		if b != tc.base || k != tc.k || ok != tc.ok {
-			t.Errorf("rotation(%q) = %q, %d, %v; want %q, %d, %v", tc.name, b, k, ok, tc.base, tc.k, tc.ok)
+			t.Errorf("Rotation(%q) = %q, %d, %v; want %q, %d, %v", tc.name, b, k, ok, tc.base, tc.k, tc.ok)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package trail
+package review
 
 import (
 	"errors"

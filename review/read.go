@@ -1,4 +1,4 @@
-package trail
+package review
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 // DefaultPoll is how often Reader looks for more in a followed file when
@@ -20,19 +22,16 @@ const DefaultPoll = 250 * time.Millisecond
 // when the live file is renamed away and a new one created, it reads the
 // rest of the old file, then the new one from its start.
 type Reader struct {
-	Sets   []Set
+	Sets   []auditlog.Set
 	Follow bool
 	Poll   time.Duration // Follow: the wait between looks; DefaultPoll when 0
-	// MaxLine is the longest line read; MaxLine when 0.
+	// MaxLine is the longest line read; auditlog.MaxLine when 0.
 	MaxLine int
 	// Idle, when set, is called in Follow mode after every pass over the
 	// live files, before waiting; the caller flushes its output there. An
 	// error stops Run and is returned.
 	Idle func() error
 }
-
-// Live reports whether a set ends with its live file, which Follow follows.
-func (s Set) Live() bool { return len(s.Index) > 0 && s.Index[len(s.Index)-1] == 0 }
 
 // stopError carries an error of the callback, which ends Run.
 type stopError struct{ err error }
@@ -122,12 +121,12 @@ func (r *Reader) Run(ctx context.Context, fn func(rec *Record) error) error {
 
 // readFile reads one whole file, compressed or not.
 func (r *Reader) readFile(ctx context.Context, name string, fn func(*Record) error) error {
-	rc, err := Open(name)
+	rc, err := auditlog.Open(name)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	lr := NewLineReader(rc, r.MaxLine)
+	lr := auditlog.NewLineReader(rc, r.MaxLine)
 	if err := r.drain(ctx, name, lr, fn); err != nil {
 		return err
 	}
@@ -135,7 +134,7 @@ func (r *Reader) readFile(ctx context.Context, name string, fn func(*Record) err
 }
 
 // drain reads lr to its current end, keeping an unfinished last line.
-func (r *Reader) drain(ctx context.Context, name string, lr *LineReader, fn func(*Record) error) error {
+func (r *Reader) drain(ctx context.Context, name string, lr *auditlog.LineReader, fn func(*Record) error) error {
 	for n := 0; ; n++ {
 		if n%4096 == 4095 && ctx.Err() != nil {
 			return nil
@@ -144,7 +143,7 @@ func (r *Reader) drain(ctx context.Context, name string, lr *LineReader, fn func
 		if err == io.EOF {
 			return nil
 		}
-		if err != nil && !errors.Is(err, ErrLineTooLong) {
+		if err != nil && !errors.Is(err, auditlog.ErrLineTooLong) {
 			return fmt.Errorf("%s: line %d: %w", name, lr.Line()+1, err)
 		}
 		if err := emit(name, lr.Line(), line, err, fn); err != nil {
@@ -154,7 +153,7 @@ func (r *Reader) drain(ctx context.Context, name string, lr *LineReader, fn func
 }
 
 // rest emits lr's unfinished last line, if any.
-func (r *Reader) rest(name string, lr *LineReader, fn func(*Record) error) error {
+func (r *Reader) rest(name string, lr *auditlog.LineReader, fn func(*Record) error) error {
 	line, ok, err := lr.Rest()
 	if !ok {
 		return nil
@@ -184,7 +183,7 @@ type tail struct {
 	base string   // the live file's path
 	name string   // what f is, for records and errors
 	f    *os.File // the file open now: base, or what base was before a rotation
-	lr   *LineReader
+	lr   *auditlog.LineReader
 }
 
 func (r *Reader) openTail(base string) (*tail, error) {
@@ -192,7 +191,7 @@ func (r *Reader) openTail(base string) (*tail, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tail{base: base, name: base, f: f, lr: NewLineReader(f, r.MaxLine)}, nil
+	return &tail{base: base, name: base, f: f, lr: auditlog.NewLineReader(f, r.MaxLine)}, nil
 }
 
 // step reads what was appended to t and handles a rotation or truncation
@@ -220,7 +219,7 @@ func (r *Reader) step(ctx context.Context, t *tail, fn func(*Record) error) erro
 			if _, err := t.f.Seek(0, io.SeekStart); err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			t.lr = NewLineReader(t.f, r.MaxLine)
+			t.lr = auditlog.NewLineReader(t.f, r.MaxLine)
 		}
 		return nil
 	}
@@ -239,9 +238,9 @@ func (r *Reader) step(ctx context.Context, t *tail, fn func(*Record) error) erro
 		// step finds a new live file (it is not the same file, so that
 		// step opens it).
 		t.f, _ = os.Open(os.DevNull)
-		t.lr = NewLineReader(t.f, r.MaxLine)
+		t.lr = auditlog.NewLineReader(t.f, r.MaxLine)
 		return nil
 	}
-	t.f, t.name, t.lr = f, t.base, NewLineReader(f, r.MaxLine)
+	t.f, t.name, t.lr = f, t.base, auditlog.NewLineReader(f, r.MaxLine)
 	return r.drain(ctx, t.name, t.lr, fn)
 }
