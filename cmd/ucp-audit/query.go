@@ -28,13 +28,14 @@ const defaultTrail = "/var/log/ucp-audit/audit.log"
 // hostEnv is what the host commands take from the process; tests set
 // their own.
 type hostEnv struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	now            func() time.Time
 	poll           time.Duration // query --follow; 0 for review.DefaultPoll
 }
 
 func processEnv() hostEnv {
-	return hostEnv{stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
+	return hostEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now}
 }
 
 // hostCommand runs a host command with the process's environment and a

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ucp-audit/ucp-audit/atomicfile"
 	"github.com/ucp-audit/ucp-audit/chain"
 )
 
@@ -69,8 +70,8 @@ func readRecord(name, path string) chain.Head {
 	return h
 }
 
-// writeRecord replaces the record at name with head, for path: a
-// temporary file, fsync'd, renamed over it, and the directory fsync'd.
+// writeRecord replaces the record at name with head, for path, with
+// atomicfile (the directory is fsync'd after the rename).
 func writeRecord(name, path string, head chain.Head) error {
 	b, err := json.Marshal(headRecord{Path: path, N: head.N, Hash: hex.EncodeToString(head.Hash[:]), File: head.File})
 	if err != nil {
@@ -79,24 +80,5 @@ func writeRecord(name, path string, head chain.Head) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
 		return err
 	}
-	tmp := name + ".tmp"
-	fd, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = fd.Write(append(b, '\n'))
-	if err == nil {
-		err = fsync(fd)
-	}
-	if cerr := fd.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(name)) // the rename itself must survive a power loss
+	return atomicfile.Writer{Sync: fsync}.WriteFile(name, append(b, '\n'), 0o600)
 }

@@ -2,9 +2,9 @@ package file
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
+	"github.com/ucp-audit/ucp-audit/atomicfile"
 	"github.com/ucp-audit/ucp-audit/chain"
 )
 
@@ -81,16 +81,5 @@ func (f *file) close() error {
 
 // syncDir fsyncs a directory so renames and creations in it are durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = fsync(d)
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync directory %q: %w", dir, err)
-	}
-	return nil
+	return atomicfile.Writer{Sync: fsync}.SyncDir(dir)
 }
