@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"strings"
 	"text/template"
 
 	"github.com/ucp-audit/ucp-audit/logopt"
@@ -42,26 +41,7 @@ func (r *Remote) New(c sink.Container) (sink.Forwarder, error) {
 
 // AppName renders the tag for container c; the short ID when the template
 // fails on it.
-func (r *Remote) AppName(c sink.Container) string {
-	if r.Tag == nil {
-		return c.ID
-	}
-	var b strings.Builder
-	if err := r.Tag.Execute(&b, tagFacts(c)); err != nil {
-		return c.ID
-	}
-	return b.String()
-}
-
-// TagContext is what the tag template sees, as in Docker's log drivers.
-type TagContext struct {
-	ID, FullID, Name, ImageID, ImageFullID, ImageName, DaemonName string
-}
-
-func tagFacts(c sink.Container) TagContext {
-	return TagContext{ID: c.ID, FullID: c.FullID, Name: c.Name, ImageID: c.ImageID,
-		ImageFullID: c.ImageFullID, ImageName: c.ImageName, DaemonName: c.DaemonName}
-}
+func (r *Remote) AppName(c sink.Container) string { return renderTag(r.Tag, c) }
 
 // settings is what the options say, until configure checks them together.
 type settings struct {
@@ -88,18 +68,11 @@ var options = logopt.Table[settings]{
 		return "a facility name such as daemon or local0, or a number from 0 to 23", logopt.NotAllowed(err)
 	},
 	"tag": func(s *settings, v string) (string, error) {
-		t, err := template.New("tag").Option("missingkey=error").Parse(v)
-		if err == nil {
-			err = t.Execute(discard{}, TagContext{})
-		}
+		t, err := parseTag(v)
 		s.tag = t
 		return "a Go template such as {{.Name}} or {{.ID}}", err
 	},
 }.With(logopt.TLSOptions("syslog", func(s *settings) *logopt.TLS { return &s.tls }))
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // configure parses the syslog options a container set; a nil Remote when
 // syslog-address is not among them.
