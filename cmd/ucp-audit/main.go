@@ -51,8 +51,10 @@ func main() {
 			os.Exit(keygen(os.Args[2:], processEnv()))
 		case "config":
 			os.Exit(nodeConfig(os.Args[2:]))
+		case "support-dump":
+			os.Exit(supportDump(os.Args[2:]))
 		default:
-			fmt.Fprintf(os.Stderr, "ucp-audit: unknown command %q (commands: version, status [ADDRESS], query, report, verify, keygen, config; with no command it runs as the Docker plugin)\n", os.Args[1])
+			fmt.Fprintf(os.Stderr, "ucp-audit: unknown command %q (commands: version, status [ADDRESS], query, report, verify, keygen, config, support-dump; with no command it runs as the Docker plugin)\n", os.Args[1])
 			os.Exit(2)
 		}
 	}
