@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -35,4 +36,69 @@ func TestLoadSettings(t *testing.T) {
 			t.Errorf("%v: got %+v, %v; want %+v", tt.env, got, err, tt.want)
 		}
 	}
+}
+
+func TestLoadSettingsMetricsAddress(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"METRICS_ADDRESS": "127.0.0.1:9388"}, ""},
+		{map[string]string{"METRICS_ADDRESS": "[::1]:9388"}, ""},
+		{map[string]string{"METRICS_ADDRESS": "localhost:9388"}, ""},
+		{map[string]string{"METRICS_ADDRESS": "0.0.0.0:9388"}, `setting METRICS_ADDRESS: invalid value "0.0.0.0:9388": not a loopback address`},
+		{map[string]string{"METRICS_ADDRESS": ":9388"}, `not a loopback address`},
+		{map[string]string{"METRICS_ADDRESS": "10.0.0.7:9388"}, `not a loopback address`},
+		{map[string]string{"METRICS_ADDRESS": "10.0.0.7:9388", "METRICS_ALLOW_REMOTE": "true"}, ""},
+		{map[string]string{"METRICS_ADDRESS": "10.0.0.7:9388", "METRICS_ALLOW_REMOTE": "yes please"}, `setting METRICS_ALLOW_REMOTE: invalid value "yes please"`},
+	} {
+		_, err := loadSettings(func(k string) string { return tc.env[k] })
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestDispatchUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		code      int
+		out, errs string
+	}{
+		{nil, 2, "", "usage: ucp-audit COMMAND"},
+		{[]string{"-h"}, 0, "usage: ucp-audit COMMAND", ""},
+		{[]string{"--help"}, 0, "usage: ucp-audit COMMAND", ""},
+		{[]string{"help"}, 0, "  serve", ""},
+		{[]string{"frob"}, 2, "", `unknown command "frob"`},
+	} {
+		var out, errs strings.Builder
+		code := dispatch(tc.args, &out, &errs)
+		if code != tc.code || !strings.Contains(out.String(), tc.out) || !strings.Contains(errs.String(), tc.errs) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", tc.args, code, out.String(), errs.String())
+		}
+	}
+	// Every command's -h works and exits 0 (status, for one, does not take
+	// "-h" for an address).
+	for _, c := range commands {
+		if code := dispatch([]string{c.name, "-h"}, io.Discard, io.Discard); code != 0 {
+			t.Errorf("ucp-audit %s -h: exit %d", c.name, code)
+		}
+	}
+}
+
+func TestLockState(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockState(dir); err == nil || !strings.Contains(err.Error(), "another ucp-audit process (pid ") {
+		t.Fatalf("second lock: %v", err)
+	}
+	unlock()
+	unlock2, err := lockState(dir)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	unlock2()
 }

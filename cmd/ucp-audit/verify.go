@@ -31,7 +31,7 @@ Flags:
 
 func runVerify(_ context.Context, args []string, env hostEnv) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	keyPath := fs.String("key", "", "the seals' public key (PEM, as `ucp-audit keygen` or `openssl pkey -pubout` writes it): every seal must be signed with it; without it signatures are not checked")
+	keyPath := fs.String("key", "", "the seals' public key `PUBLIC.pem` (PEM, as ucp-audit keygen or openssl pkey -pubout writes it): every seal must be signed with it; without it signatures are not checked")
 	live := fs.Bool("live", false, "accept records after the live file's last seal: a file the plugin is writing ends unsealed until its next interval seal (SEAL_INTERVAL after the last one, at the next write) or its close seal")
 	part := fs.Bool("part", false, "the files are part of a trail, such as rotated files copied off the node: a missing live file and missing older files are not reported")
 	paths, err := parseCommand(fs, verifyUsage, args, env)
@@ -85,8 +85,13 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 
 // keygen runs `ucp-audit keygen PRIVATE PUBLIC`.
 func keygen(args []string, env hostEnv) int {
+	const usage = "usage: ucp-audit keygen PRIVATE.pem PUBLIC.pem (writes a new Ed25519 key pair for signing seals; refuses to overwrite)"
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(env.stdout, usage)
+		return 0
+	}
 	if len(args) != 2 {
-		fmt.Fprintln(env.stderr, "usage: ucp-audit keygen PRIVATE.pem PUBLIC.pem (writes a new Ed25519 key pair for signing seals; refuses to overwrite)")
+		fmt.Fprintln(env.stderr, usage)
 		return 2
 	}
 	if err := chain.GenerateKey(args[0], args[1]); err != nil {
