@@ -33,19 +33,34 @@ type OptionError struct {
 	Want       string // what is allowed
 }
 
+// Error names the key and its value. The value of an address key
+// (…-address) is masked (MaskAddress), here and wherever the reason
+// repeats it: the error reaches the user, the plugin's log and the trail.
 func (e *OptionError) Error() string {
 	if errors.Is(e.Err, ErrUnknownOption) {
 		return fmt.Sprintf("ucp-audit: log-opt %q: unknown option (known: %s)", e.Key, e.Want)
 	}
-	msg := fmt.Sprintf("ucp-audit: log-opt %q: invalid value %q", e.Key, e.Value)
+	value := e.Value
+	if IsAddressKey(e.Key) {
+		value = MaskAddress(value)
+	}
+	msg := fmt.Sprintf("ucp-audit: log-opt %q: invalid value %q", e.Key, value)
 	if e.Reason != nil {
-		msg += ": " + e.Reason.Error()
+		reason := e.Reason.Error()
+		if IsAddressKey(e.Key) {
+			reason = maskIn(reason, e.Value)
+		}
+		msg += ": " + reason
 	}
 	if e.Want != "" {
 		msg += " (want " + e.Want + ")"
 	}
 	return msg
 }
+
+// IsAddressKey reports whether key names a destination's address, whose
+// value may hold credentials.
+func IsAddressKey(key string) bool { return strings.HasSuffix(key, "-address") }
 
 func (e *OptionError) Unwrap() []error {
 	if e.Reason == nil {
@@ -143,7 +158,7 @@ func RequireAddress(prefix string, opts map[string]string, set, isTLS bool) erro
 			return Invalid(k, opts[k], "", fmt.Errorf("set without %q", addrKey))
 		}
 		if strings.HasPrefix(k, prefix+"-tls-") && !isTLS {
-			return Invalid(k, opts[k], "", fmt.Errorf("%q is not a TLS address", opts[addrKey]))
+			return Invalid(k, opts[k], "", fmt.Errorf("%q is not a TLS address", MaskAddress(opts[addrKey])))
 		}
 	}
 	return nil
