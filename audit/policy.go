@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"unicode/utf8"
 )
 
 // Policy is what the plugin does with a valid event: the level ceiling and
@@ -28,18 +27,6 @@ func (p Policy) Allows(e *Event) (bool, string) {
 	return true, ""
 }
 
-// RedactedKeys lists the object keys whose values Apply replaces with
-// "<redacted>" anywhere in requestObject and responseObject. A key matches
-// when, lower-cased with "_" and "-" removed, it equals an entry. Treat it
-// as read-only.
-var RedactedKeys = []string{
-	"password", "passwd",
-	"token", "authtoken", "identitytoken", "registrytoken",
-	"accesstoken", "refreshtoken", "idtoken",
-	"jointoken", "jointokens", "unlockkey",
-	"clientsecret", "privatekey", "secretkey",
-}
-
 // redactedValue replaces secret material.
 const redactedValue = "<redacted>"
 
@@ -52,11 +39,10 @@ var redactedRaw = json.RawMessage(`"` + redactedValue + `"`)
 //   - every user.extra.licenseKey value becomes "sha256:" and the first 16
 //     hex digits of its SHA-256 (once, however often Apply is called);
 //   - secret material in requestObject and responseObject becomes
-//     "<redacted>": the "Data" of a Docker secret create/update, the values
-//     of "data" and "stringData" of a Kubernetes Secret (also each item of a
-//     SecretList, and the "value" of each JSON-patch operation on a secret),
-//     and the value of every key in RedactedKeys, at any depth. The sorted
-//     paths go in annotation AnnotationRedacted.
+//     "<redacted>", by the rules of rules.go (secret keys, environment
+//     lists, Docker and Kubernetes secrets, the last-applied-configuration
+//     annotation, URLs with credentials), at any depth. The sorted paths go
+//     in annotation AnnotationRedacted.
 //
 // If a payload cannot be re-encoded it is replaced by "<redacted>" whole.
 func (p Policy) Apply(e *Event) {
@@ -208,45 +194,4 @@ func isDockerSecretWrite(path string) bool {
 	}
 	id, ok := strings.CutSuffix(rest, "/update")
 	return ok && id != "" && !strings.Contains(id, "/")
-}
-
-// secretKeys is RedactedKeys as a set.
-var secretKeys = func() map[string]bool {
-	m := make(map[string]bool, len(RedactedKeys))
-	for _, k := range RedactedKeys {
-		m[k] = true
-	}
-	return m
-}()
-
-// isSecretKey reports whether key names secret material.
-func isSecretKey(key string) bool {
-	// Without allocating for the usual ASCII key: lower-case it with "_"
-	// and "-" dropped into a small buffer. No entry is longer than 16.
-	var buf [16]byte
-	n := 0
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case c >= utf8.RuneSelf:
-			return isSecretKeySlow(key) // Unicode lower-casing
-		case c == '_' || c == '-':
-			continue
-		case n == len(buf):
-			return false
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		buf[n] = c
-		n++
-	}
-	return secretKeys[string(buf[:n])]
-}
-
-// isSecretKeySlow is isSecretKey for any key.
-func isSecretKeySlow(key string) bool {
-	k := strings.ToLower(key)
-	k = strings.ReplaceAll(k, "_", "")
-	k = strings.ReplaceAll(k, "-", "")
-	return secretKeys[k]
 }

@@ -3,7 +3,6 @@ package audit
 import (
 	"encoding/json"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -22,6 +21,7 @@ type redactor struct {
 	dockerSecret bool     // the request is a Docker secret create/update
 	dirty        bool     // the current payload changed and must be re-encoded
 	tooBig       bool     // the current payload has more than maxNodes values
+	parsed       bool     // the current payload is JSON
 	paths        []string // JSON paths redacted so far
 
 	name  string  // the payload being walked: "requestObject" or "responseObject"
@@ -91,6 +91,7 @@ func (r *redactor) payload(raw, name string, k8sSecret bool) (string, bool) {
 	}
 	r.tooBig = false
 	root, ok := r.tree(raw)
+	r.parsed = ok
 	if r.tooBig {
 		// Too many values to inspect one by one within bounded memory:
 		// the whole payload is withheld (docker logs keeps the line).
@@ -309,134 +310,6 @@ func (r *redactor) stringOf(n int32) string {
 	}
 	s, _ := decodeString(nd.raw, strings.IndexByte(nd.raw, '\\') >= 0)
 	return s
-}
-
-// root applies the rules that depend on the request to the top of a
-// payload, then walks it. k8sSecret means objectRef.resource is "secrets".
-func (r *redactor) root(n int32, k8sSecret bool) {
-	path := r.path[:0]
-	switch r.nodes[n].kind {
-	case '{':
-		if r.dockerSecret {
-			r.redactKey(n, "Data", path)
-		}
-	case '[':
-		if k8sSecret { // a JSON patch: its values may be secret data
-			for i, op := range r.children(n) {
-				if r.nodes[op].kind == '{' {
-					r.redactKey(op, "value", append(path, pseg{index: i}))
-				}
-			}
-		}
-	}
-	r.walk(n, path, k8sSecret)
-}
-
-// walk redacts secret keys at any depth, and the data of any object that is
-// a Kubernetes Secret (isSecret, or "kind":"Secret"). path is a scratch
-// stack: walk may overwrite what lies beyond its length.
-func (r *redactor) walk(n int32, path []pseg, isSecret bool) {
-	switch r.nodes[n].kind {
-	case '{':
-		kind := ""
-		if k, ok := r.member(n, "kind"); ok {
-			kind = r.stringOf(k)
-		}
-		if kind == "SecretList" {
-			if items, ok := r.member(n, "items"); ok && r.nodes[items].kind == '[' {
-				p := append(path, pseg{key: "items", index: -1})
-				for i, it := range r.children(items) {
-					r.walk(it, append(p, pseg{index: i}), true)
-				}
-			}
-		} else if isSecret || kind == "Secret" {
-			r.redactSecretData(n, path, "data")
-			r.redactSecretData(n, path, "stringData")
-		}
-		for _, c := range r.children(n) {
-			k := r.nodes[c].key
-			if isSecretKey(k) {
-				r.redactNode(c, path, k)
-			} else if !(kind == "SecretList" && k == "items") {
-				r.walk(c, append(path, pseg{key: k, index: -1}), false)
-			}
-		}
-	case '[':
-		for i, c := range r.children(n) {
-			r.walk(c, append(path, pseg{index: i}), false)
-		}
-	}
-}
-
-// redactSecretData redacts each value of the object obj[key]; if obj[key]
-// is not an object it is redacted whole.
-func (r *redactor) redactSecretData(obj int32, path []pseg, key string) {
-	data, ok := r.member(obj, key)
-	if !ok {
-		return
-	}
-	if r.nodes[data].kind != '{' {
-		r.redactNode(data, path, key)
-		return
-	}
-	p := append(path, pseg{key: key, index: -1})
-	for _, c := range r.children(data) {
-		r.redactNode(c, p, r.nodes[c].key)
-	}
-}
-
-// redactKey redacts obj[key], if there is one.
-func (r *redactor) redactKey(obj int32, key string, path []pseg) {
-	if c, ok := r.member(obj, key); ok {
-		r.redactNode(c, path, key)
-	}
-}
-
-// redactNode replaces node n, the member key of the object at path, with
-// "<redacted>" unless it is null or already redacted.
-func (r *redactor) redactNode(n int32, path []pseg, key string) {
-	nd := &r.nodes[n]
-	if nd.kind == 0 && (nd.raw == "null" || r.stringOf(n) == redactedValue) {
-		return
-	}
-	*nd = rnode{key: nd.key, raw: redactedString}
-	r.dirty = true
-	r.paths = append(r.paths, r.pathString(path, key))
-}
-
-// pathString writes a path as name, then `.key`, or `["key"]` for keys
-// that are not plain words, and `[3]` for indexes, ending with key.
-func (r *redactor) pathString(path []pseg, key string) string {
-	b := make([]byte, 0, 64)
-	b = append(b, r.name...)
-	for _, s := range path {
-		if s.index >= 0 {
-			b = append(b, '[')
-			b = strconv.AppendInt(b, int64(s.index), 10)
-			b = append(b, ']')
-		} else {
-			b = appendMember(b, s.key)
-		}
-	}
-	return string(appendMember(b, key))
-}
-
-// appendMember appends an object key to a path: `.b`, or `["x.y"]` for
-// keys that are not plain words.
-func appendMember(b []byte, key string) []byte {
-	plain := key != ""
-	for _, c := range key {
-		if !(c == '_' || c == '-' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return append(append(b, '.'), key...)
-	}
-	b = append(b, '[')
-	b = strconv.AppendQuote(b, key)
-	return append(b, ']')
 }
 
 // encode appends node n as encoding/json encodes the map[string]any /
