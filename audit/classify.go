@@ -9,20 +9,21 @@ var (
 
 // LooksLikeAudit reports whether a complete log line looks like audit: it
 // contains the bytes "auditID" (the test UCP's support-dump filter uses), or
-// it is a JSON object with a top-level "audit" key. It never decodes the
-// line: a byte search, and for lines that contain `"audit"` a shallow scan
-// of the top-level keys. A key spelled with escapes (`"\u0061udit"`) is
-// not recognised.
+// it is a JSON object with a top-level "audit" key, or with a top-level key
+// spelled with escapes (`"\u0061udit"` is "audit" to a JSON decoder): Parse
+// then decides. It never decodes the line: a byte search, and for lines
+// that contain `"audit"` or a backslash a shallow scan of the top-level
+// keys.
 func LooksLikeAudit(line []byte) bool {
 	if bytes.Contains(line, auditIDBytes) {
 		return true
 	}
-	if !bytes.Contains(line, auditKeyBytes) {
+	if !bytes.Contains(line, auditKeyBytes) && bytes.IndexByte(line, '\\') < 0 {
 		return false
 	}
 	found := false
 	scanTopLevelKeys(line, func(key []byte) bool {
-		found = string(key) == "audit"
+		found = string(key) == "audit" || bytes.IndexByte(key, '\\') >= 0
 		return !found
 	})
 	return found

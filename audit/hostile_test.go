@@ -259,3 +259,23 @@ func TestParseDuplicateKeys(t *testing.T) {
 		t.Errorf("output: %s", s)
 	}
 }
+
+// A top-level key spelled with escapes is the same key to a JSON decoder:
+// such a line looks like audit, and Parse decides. An audit event written
+// {"\u0061udit":…} is an event; any other line with an escaped key is not
+// audit, and not quarantined either.
+func TestEscapedTopLevelKeys(t *testing.T) {
+	event := strings.Replace(hostileLine(`{}`), `{"audit":`, `{"\u0061udit":`, 1)
+	if !LooksLikeAudit([]byte(event)) {
+		t.Fatalf("LooksLikeAudit(%s) = false", event)
+	}
+	e, err := Parse([]byte(event))
+	if err != nil || e.AuditID() != "a" {
+		t.Fatalf("Parse(%s) = %v, %v", event, e, err)
+	}
+	for _, line := range []string{`{"m\u0073g":"x","level":"info"}`, `{"level":"info","msg":"a \"quoted\" word"}`} {
+		if _, err := Parse([]byte(line)); !errors.Is(err, ErrNotAudit) {
+			t.Errorf("Parse(%s) = %v, want ErrNotAudit", line, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -36,6 +37,11 @@ func parseSlow(line []byte) (*Event, error) {
 	}
 	raw, ok := top["audit"]
 	if !ok {
+		if !bytes.Contains(line, auditIDBytes) {
+			// Only a top-level key spelled with escapes made it look
+			// like audit, and it is not "audit".
+			return nil, ErrNotAudit
+		}
 		return nil, &ValidationError{Reason: `no top-level "audit" object (line contains auditID)`}
 	}
 	if jsonKind(raw) != "object" {

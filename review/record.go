@@ -137,8 +137,7 @@ func Parse(line []byte) (Type, *Event, error) {
 		dst any
 	}{
 		{"auditID", &e.AuditID}, {"kind", &e.Kind}, {"level", &e.Level}, {"stage", &e.Stage},
-		{"verb", &e.Verb}, {"requestURI", &e.RequestURI}, {"user", &e.User},
-		{"sourceIPs", &e.SourceIPs}, {"objectRef", &e.ObjectRef},
+		{"verb", &e.Verb}, {"requestURI", &e.RequestURI}, {"sourceIPs", &e.SourceIPs},
 		{"stageTimestamp", &e.StageTimestamp}, {"requestReceivedTimestamp", &e.RequestReceivedTimestamp},
 		{"timestamp", &e.Timestamp},
 	}
@@ -147,12 +146,27 @@ func Parse(line []byte) (Type, *Event, error) {
 			_ = json.Unmarshal(raw, f.dst) // a wrong type leaves the field as it was
 		}
 	}
+	// user, objectRef and responseStatus by their exact keys, as the
+	// plugin's validator reads them: encoding/json alone would also take
+	// "Username" for username, and show a user the plugin never checked.
+	if raw, ok := top["user"]; ok {
+		m := exactObject(raw)
+		decodeExact(m, "username", &e.User.Username)
+		decodeExact(m, "uid", &e.User.UID)
+		decodeExact(m, "groups", &e.User.Groups)
+		decodeExact(m, "extra", &e.User.Extra)
+	}
+	if raw, ok := top["objectRef"]; ok {
+		m := exactObject(raw)
+		decodeExact(m, "namespace", &e.ObjectRef.Namespace)
+		decodeExact(m, "resource", &e.ObjectRef.Resource)
+		decodeExact(m, "subresource", &e.ObjectRef.Subresource)
+		decodeExact(m, "name", &e.ObjectRef.Name)
+		decodeExact(m, "apiGroup", &e.ObjectRef.APIGroup)
+		decodeExact(m, "apiVersion", &e.ObjectRef.APIVersion)
+	}
 	if raw, ok := top["responseStatus"]; ok {
-		var rs struct {
-			Code int `json:"code"`
-		}
-		_ = json.Unmarshal(raw, &rs)
-		e.Code = rs.Code
+		decodeExact(exactObject(raw), "code", &e.Code)
 	}
 	if raw, ok := top["annotations"]; ok {
 		var ann map[string]json.RawMessage
@@ -169,6 +183,23 @@ func Parse(line []byte) (Type, *Event, error) {
 	}
 	e.Time = EventTime(e)
 	return TypeEvent, e, nil
+}
+
+// exactObject decodes a JSON object's members by their exact keys (the
+// last of a key given twice wins, as in the plugin's validator); nil when
+// raw is not an object.
+func exactObject(raw json.RawMessage) map[string]json.RawMessage {
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &m)
+	return m
+}
+
+// decodeExact decodes m[key] into dst; a member of another type leaves dst
+// as it was.
+func decodeExact(m map[string]json.RawMessage, key string, dst any) {
+	if raw, ok := m[key]; ok {
+		_ = json.Unmarshal(raw, dst)
+	}
 }
 
 // EventTime is the event's time: the first of stageTimestamp,

@@ -192,3 +192,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// user, objectRef and responseStatus are read by their exact keys, as the
+// plugin validated them: a "Username" or "USERNAME" member never shows as
+// the user, whatever its position.
+func TestParseExactKeys(t *testing.T) {
+	for _, tc := range []struct {
+		line     string
+		user, ns string
+		code     int
+	}{
+		{`{"auditID":"a","user":{"USERNAME":"mallory"},"objectRef":{"Namespace":"kube-system"},"responseStatus":{"Code":403}}`, "", "", 0},
+		{`{"auditID":"a","user":{"username":"alice","Username":"mallory"},"objectRef":{"namespace":"default","NAMESPACE":"x"},"responseStatus":{"code":200,"Code":403}}`, "alice", "default", 200},
+		{`{"auditID":"a","user":{"Username":"mallory","username":"alice"}}`, "alice", "", 0},
+		{`{"auditID":"a","user":{"username":"bob","username":"alice"}}`, "alice", "", 0},
+	} {
+		typ, e, err := Parse([]byte(tc.line))
+		if err != nil || typ != TypeEvent {
+			t.Fatalf("%s: %v %v", tc.line, typ, err)
+		}
+		if e.User.Username != tc.user || e.ObjectRef.Namespace != tc.ns || e.Code != tc.code {
+			t.Errorf("%s: user %q, namespace %q, code %d; want %q, %q, %d", tc.line, e.User.Username, e.ObjectRef.Namespace, e.Code, tc.user, tc.ns, tc.code)
+		}
+	}
+}
