@@ -53,6 +53,9 @@ func (f *beats) Send(ctx context.Context, batch []sink.Event) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	if err := f.checkSizes(batch); err != nil {
+		return f.errorf("%w", err)
+	}
 	conn, cl, err := f.connect(ctx)
 	if err != nil {
 		return f.fail(ctx, fmt.Errorf("connect: %w", err))

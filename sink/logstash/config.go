@@ -52,6 +52,11 @@ var options = logopt.Table[settings]{
 		s.level = &n
 		return "a zlib level from 0 (no compression) to 9, as Filebeat's compression_level", logopt.NotAllowed(err)
 	},
+	"logstash-max-message-size": func(s *settings, v string) (string, error) {
+		n, err := logopt.Size(v, 1<<10, MaxMaxMessageSize)
+		s.o.MaxMessageSize = int(n)
+		return "a size from 1k to 64m, such as 4m", err
+	},
 }.With(logopt.TLSOptions("logstash", func(s *settings) *logopt.TLS { return &s.tls }))
 
 // configure parses the Logstash options a container set; a nil Remote when
@@ -78,7 +83,7 @@ func configure(opts map[string]string) (sink.Remote, error) {
 	if l := s.level; l != nil {
 		if sc := s.o.Address.Scheme; sc != SchemeBeats && sc != SchemeBeatsTLS {
 			return nil, logopt.Invalid("logstash-compression-level", opts["logstash-compression-level"], "",
-				fmt.Errorf("%q is not a beats address: only the Beats protocol compresses", opts["logstash-address"]))
+				fmt.Errorf("%q is not a beats address: only the Beats protocol compresses", logopt.MaskAddress(opts["logstash-address"])))
 		}
 		s.o.CompressionLevel = *l
 		if *l == 0 {

@@ -62,6 +62,9 @@ func (f *httpForwarder) Send(ctx context.Context, batch []sink.Event) error {
 	if err := checkLines(batch); err != nil {
 		return f.errorf("%w", err)
 	}
+	if err := f.checkSizes(batch); err != nil {
+		return f.errorf("%w", err)
+	}
 	size := 0
 	for _, ev := range batch {
 		size += len(ev.Line) + 1

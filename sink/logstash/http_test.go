@@ -219,3 +219,18 @@ func TestLineFramingRejectsNewlines(t *testing.T) {
 		}
 	}
 }
+
+// An event longer than MaxMessageSize is refused before anything is sent,
+// whatever the transport.
+func TestMaxMessageSize(t *testing.T) {
+	for _, addr := range []string{"http://127.0.0.1:1/", "tcp://127.0.0.1:1", "beats://127.0.0.1:1"} {
+		f := mustNew(t, addr, Options{MaxMessageSize: 1 << 10})
+		batch := events(3)
+		batch[1].Line = []byte(`{"a":"` + strings.Repeat("x", 2<<10) + `"}`)
+		err := f.Send(context.Background(), batch)
+		var tl *sink.TooLargeError
+		if !errors.Is(err, sink.ErrTooLarge) || !errors.As(err, &tl) || tl.Seq != 2 || tl.Limit != 1<<10 {
+			t.Fatalf("%s: error %v, want a TooLargeError for seq 2", addr, err)
+		}
+	}
+}

@@ -93,7 +93,20 @@ type Options struct {
 	// CompressionLevel is the beats zlib level, 1-9; 0 means
 	// DefaultCompressionLevel (3) and NoCompression (-1) none.
 	CompressionLevel int
+	// MaxMessageSize is the longest event sent; a longer one fails Send
+	// with a *sink.TooLargeError (the caller records it as lost for this
+	// destination) instead of reaching a Logstash that may cut it. 0 means
+	// DefaultMaxMessageSize.
+	MaxMessageSize int
 }
+
+// DefaultMaxMessageSize and MaxMaxMessageSize bound the events sent to
+// Logstash: by default as long as the longest line the plugin handles
+// (max-line-size's largest value), as Logstash's inputs take far more.
+const (
+	DefaultMaxMessageSize = 64 << 20
+	MaxMaxMessageSize     = 64 << 20
+)
 
 // New returns the Forwarder for o.Address. It validates the options and
 // never dials: the connection is made by the first Send. Every Forwarder it
@@ -114,6 +127,9 @@ func New(o Options) (sink.Forwarder, error) {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
 	}
 	switch {
 	case o.CompressionLevel == 0:
@@ -141,6 +157,7 @@ type base struct {
 	addr    Address
 	name    string
 	timeout time.Duration
+	maxSize int         // the longest event sent (Options.MaxMessageSize)
 	tls     *tls.Config // nil for plaintext schemes
 
 	closed context.Context // done once Close was called
@@ -148,7 +165,7 @@ type base struct {
 }
 
 func newBase(o Options) *base {
-	b := &base{addr: o.Address, name: o.Address.String(), timeout: o.Timeout}
+	b := &base{addr: o.Address, name: o.Address.String(), timeout: o.Timeout, maxSize: o.MaxMessageSize}
 	if o.Address.isTLS() {
 		if o.TLS != nil {
 			b.tls = o.TLS.Clone()
@@ -204,6 +221,18 @@ func (b *base) fail(ctx context.Context, err error) error {
 		return b.errorf("%w: %w", cause, err)
 	}
 	return b.errorf("%w", err)
+}
+
+// checkSizes rejects a batch holding an event longer than the destination
+// takes.
+func (b *base) checkSizes(batch []sink.Event) error {
+	for _, ev := range batch {
+		if len(ev.Line) > b.maxSize {
+			return &sink.TooLargeError{Seq: ev.Seq, Size: len(ev.Line), Limit: b.maxSize,
+				Reason: fmt.Sprintf("the event of %d bytes is longer than logstash-max-message-size (%d bytes)", len(ev.Line), b.maxSize)}
+		}
+	}
+	return nil
 }
 
 // checkLines rejects a batch holding an event that line framing cannot

@@ -39,6 +39,9 @@ func (f *stream) Send(ctx context.Context, batch []sink.Event) error {
 	if err := checkLines(batch); err != nil {
 		return f.errorf("%w", err)
 	}
+	if err := f.checkSizes(batch); err != nil {
+		return f.errorf("%w", err)
+	}
 	f.buf = f.buf[:0]
 	for _, ev := range batch {
 		f.buf = append(f.buf, ev.Line...)

@@ -67,6 +67,11 @@ var options = logopt.Table[settings]{
 		s.o.Facility = f
 		return "a facility name such as daemon or local0, or a number from 0 to 23", logopt.NotAllowed(err)
 	},
+	"syslog-max-message-size": func(s *settings, v string) (string, error) {
+		n, err := logopt.Size(v, 1<<10, MaxMaxMessageSize)
+		s.o.MaxMessageSize = int(n)
+		return "a size from 1k to 64m, at most the receiver's maxMessageSize, such as 256k", err
+	},
 	"tag": func(s *settings, v string) (string, error) {
 		t, err := parseTag(v)
 		s.tag = t

@@ -33,7 +33,22 @@ type Options struct {
 	// unixgram (default 65507, the largest IPv4 UDP payload). Larger ones
 	// fail with a *sink.TooLargeError.
 	MaxUDPSize int
+	// MaxMessageSize is the largest message sent over any transport
+	// (default DefaultMaxMessageSize): a receiver cuts longer ones (rsyslog's
+	// maxMessageSize, and imrelp's maxDataSize with its default
+	// oversizeMode) and still acknowledges them, so a longer one fails Send
+	// with a *sink.TooLargeError instead: the caller records it as lost for
+	// this destination.
+	MaxMessageSize int
 }
+
+// DefaultMaxMessageSize is the longest syslog message sent by default: what
+// the shipped rsyslog receiver (receivers/rsyslog) takes. rsyslog's own
+// default is 8k.
+const DefaultMaxMessageSize = 256 << 10
+
+// MaxMaxMessageSize is the largest syslog-max-message-size.
+const MaxMaxMessageSize = 64 << 20
 
 const (
 	defaultDialTimeout  = 10 * time.Second
@@ -84,6 +99,9 @@ func New(o Options) (sink.Forwarder, error) {
 	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = defaultWriteTimeout
+	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
 	}
 	if o.MaxUDPSize == 0 {
 		o.MaxUDPSize = defaultMaxUDPSize
@@ -150,6 +168,11 @@ func (f *forwarder) Send(ctx context.Context, batch []sink.Event) error {
 			return f.errorf("%w", &sink.TooLargeError{
 				Seq: ev.Seq, Size: n, Limit: f.o.MaxUDPSize,
 				Reason: fmt.Sprintf("the syslog message of %d bytes does not fit in one %s datagram (limit %d bytes)", n, f.o.Address.Scheme, f.o.MaxUDPSize),
+			})
+		} else if n > f.o.MaxMessageSize {
+			return f.errorf("%w", &sink.TooLargeError{
+				Seq: ev.Seq, Size: n, Limit: f.o.MaxMessageSize,
+				Reason: fmt.Sprintf("the syslog message of %d bytes is longer than syslog-max-message-size (%d bytes)", n, f.o.MaxMessageSize),
 			})
 		}
 	}

@@ -32,7 +32,9 @@ func mustNew(t *testing.T, addr string, mod ...func(*Options)) sink.Forwarder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Address: a, Facility: DefaultFacility, Hostname: "node-1", AppName: "ucp-audit"}
+	// A receiver that takes messages as long as the plugin's longest line:
+	// the stall tests send 16 MiB. TestMaxMessageSize checks the default.
+	o := Options{Address: a, Facility: DefaultFacility, Hostname: "node-1", AppName: "ucp-audit", MaxMessageSize: MaxMaxMessageSize}
 	for _, m := range mod {
 		m(&o)
 	}
@@ -282,5 +284,32 @@ func TestTCPStalledReceiver(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not make the in-flight Send return")
+	}
+}
+
+// A message longer than MaxMessageSize is never sent to be cut by the
+// receiver: Send refuses the batch, naming the event, and the caller
+// records it as lost for this destination.
+func TestMaxMessageSize(t *testing.T) {
+	for _, tc := range []struct {
+		max, size int
+		refused   bool
+	}{
+		{0, DefaultMaxMessageSize - 1024, false},
+		{0, DefaultMaxMessageSize + 1, true},
+		{4 << 20, 1 << 20, false},
+		{1 << 10, 2 << 10, true},
+	} {
+		p := peers.StartStream(t, "tcp", peers.OctetCounted)
+		f := mustNew(t, "tcp://"+p.Addr, func(o *Options) { o.MaxMessageSize = tc.max })
+		big := sink.Event{Line: []byte(`{"x":"` + strings.Repeat("a", tc.size) + `"}`), Seq: 7, Time: time.Now()}
+		err := f.Send(context.Background(), []sink.Event{{Line: []byte(`{}`), Seq: 6, Time: time.Now()}, big})
+		var tl *sink.TooLargeError
+		if tc.refused != errors.As(err, &tl) || (tc.refused && (tl.Seq != 7 || !errors.Is(err, sink.ErrTooLarge))) {
+			t.Errorf("max %d, event of %d bytes: %v", tc.max, tc.size, err)
+		}
+		if tc.refused && p.Count() != 0 {
+			t.Errorf("max %d: %d messages sent from a refused batch", tc.max, p.Count())
+		}
 	}
 }
