@@ -48,6 +48,33 @@ type Metrics struct {
 
 	mu     sync.Mutex // guards spools, and the spool gauges against a concurrent delete
 	spools map[string]*spoolDest
+
+	lmu   sync.Mutex
+	dests map[string]bool // the destination label values in use (MaxDestinations at most)
+}
+
+// MaxDestinations bounds the values of the destination label: a container
+// chooses its own destinations, so without a bound it could grow the
+// series without end. The destinations seen after the first
+// MaxDestinations share the label value OtherDestination.
+const (
+	MaxDestinations  = 64
+	OtherDestination = "other"
+)
+
+// destLabel returns the label value of dest: dest itself for the first
+// MaxDestinations destinations, OtherDestination for the rest.
+func (m *Metrics) destLabel(dest string) string {
+	m.lmu.Lock()
+	defer m.lmu.Unlock()
+	if m.dests[dest] {
+		return dest
+	}
+	if len(m.dests) >= MaxDestinations {
+		return OtherDestination
+	}
+	m.dests[dest] = true
+	return dest
 }
 
 // spoolDest is the sum of the spools feeding one destination, and who
@@ -114,6 +141,7 @@ func New() *Metrics {
 			Help: "FIFOs from dockerd currently open.",
 		}),
 		spools: make(map[string]*spoolDest),
+		dests:  make(map[string]bool),
 	}
 	m.reg.MustRegister(
 		m.buildInfo, m.startTime, m.linesRead, m.events,
@@ -180,7 +208,7 @@ func (m *Metrics) Delivered(dest string, n int) {
 	if m == nil || n <= 0 {
 		return
 	}
-	m.delivered.WithLabelValues(dest).Add(float64(n))
+	m.delivered.WithLabelValues(m.destLabel(dest)).Add(float64(n))
 }
 
 // DeliveryFailed counts one failed delivery attempt to dest
@@ -189,7 +217,7 @@ func (m *Metrics) DeliveryFailed(dest string) {
 	if m == nil {
 		return
 	}
-	m.deliveryFails.WithLabelValues(dest).Inc()
+	m.deliveryFails.WithLabelValues(m.destLabel(dest)).Inc()
 }
 
 // Lost counts n events dest will never get (ucp_audit_lost_events_total).
@@ -198,7 +226,7 @@ func (m *Metrics) Lost(dest string, n uint64) {
 	if m == nil || n == 0 {
 		return
 	}
-	m.lost.WithLabelValues(dest).Add(float64(n))
+	m.lost.WithLabelValues(m.destLabel(dest)).Add(float64(n))
 }
 
 // InputLost counts n bytes of container output the plugin could not keep
@@ -265,8 +293,8 @@ func (m *Metrics) Spool(dest string) *SpoolGauge {
 	if m == nil {
 		return nil
 	}
-	g := &SpoolGauge{m: m, dest: dest}
-	m.setSpool(dest, g, 0, 0)
+	g := &SpoolGauge{m: m, dest: m.destLabel(dest)}
+	m.setSpool(g.dest, g, 0, 0)
 	return g
 }
 
@@ -295,7 +323,7 @@ func (m *Metrics) SetSpool(dest string, bytes, lag int64) {
 	if m == nil {
 		return
 	}
-	m.setSpool(dest, nil, bytes, lag)
+	m.setSpool(m.destLabel(dest), nil, bytes, lag)
 }
 
 // DeleteDestination withdraws what SetSpool set for dest; once no Spool
@@ -305,7 +333,7 @@ func (m *Metrics) DeleteDestination(dest string) {
 	if m == nil {
 		return
 	}
-	m.dropSpool(dest, nil)
+	m.dropSpool(m.destLabel(dest), nil)
 }
 
 func (m *Metrics) setSpool(dest string, owner *SpoolGauge, bytes, lag int64) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -305,5 +306,41 @@ func TestConcurrent(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.spoolBytes); n != 0 {
 		t.Errorf("spool series left after every handle closed: %d", n)
+	}
+}
+
+// The destination label is bounded: containers choose their destinations.
+func TestDestinationLabelBounded(t *testing.T) {
+	m := New()
+	var gauges []*SpoolGauge
+	for i := range 3 * MaxDestinations {
+		dest := fmt.Sprintf("syslog udp://10.0.0.%d:514", i)
+		m.Delivered(dest, 1)
+		m.Lost(dest, 1)
+		m.DeliveryFailed(dest)
+		g := m.Spool(dest)
+		g.Set(10, 5)
+		gauges = append(gauges, g)
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "ucp_audit_delivered_events_total", "ucp_audit_lost_events_total", "ucp_audit_delivery_failures_total", "ucp_audit_spool_bytes", "ucp_audit_spool_lag_bytes":
+			if n := len(mf.GetMetric()); n != MaxDestinations+1 {
+				t.Errorf("%s: %d series, want %d", mf.GetName(), n, MaxDestinations+1)
+			}
+		}
+	}
+	for _, g := range gauges {
+		g.Close()
+	}
+	mfs, _ = m.Registry().Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "ucp_audit_spool_bytes" && len(mf.GetMetric()) != 0 {
+			t.Errorf("spool gauges left after every spool closed: %d", len(mf.GetMetric()))
+		}
 	}
 }
