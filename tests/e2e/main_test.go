@@ -19,8 +19,15 @@ import (
 const (
 	// pluginName is the log driver name `make install` creates.
 	pluginName = "ucp-audit"
-	// emitterImage is the fake ucp-controller, imported by TestMain.
-	emitterImage = "ucp-audit-emitter:test"
+	// emitterImage is the fake ucp-controller, imported by TestMain. Its
+	// repository's last path component is ucp-controller, so the node's
+	// default producer rule trusts it, as it does docker/ucp-controller
+	// and mirantis/ucp-controller.
+	emitterImage = "ucp-audit-test/ucp-controller:test"
+	// otherImage is the same binary under a repository that is not an
+	// audit producer (docker tag of emitterImage): a container that is
+	// not UCP's.
+	otherImage = "ucp-audit-test/hostile-app:test"
 	// logDir is the host directory the plugin writes audit files under.
 	logDir = "/var/log/ucp-audit"
 )
@@ -67,13 +74,17 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: building the emitter:", err)
 		return 1
 	}
-	// Drop a leftover tag first so re-imports do not leave dangling images.
-	exec.Command("docker", "rmi", "-f", emitterImage).Run()
+	// Drop leftover tags first so re-imports do not leave dangling images.
+	exec.Command("docker", "rmi", "-f", emitterImage, otherImage).Run()
 	if err := importEmitterImage(emitterBin); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: importing the emitter image:", err)
 		return 1
 	}
-	defer exec.Command("docker", "rmi", "-f", emitterImage).Run()
+	if out, err := exec.Command("docker", "tag", emitterImage, otherImage).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: docker tag %s %s: %v\n%s", emitterImage, otherImage, err, out)
+		return 1
+	}
+	defer exec.Command("docker", "rmi", "-f", emitterImage, otherImage).Run()
 
 	if os.Getenv("UCP_AUDIT_E2E_NO_INSTALL") != "1" {
 		cmd := exec.Command("make", "-C", repoRoot, "install")
