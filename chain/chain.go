@@ -203,31 +203,38 @@ type Sealer struct {
 // a Key. Errors (dst and h unchanged): ErrReason, or ErrKey for a key that
 // is not ed25519.PrivateKeySize bytes long.
 func (h *Head) Seal(dst []byte, reason Reason, s *Sealer) ([]byte, error) {
-	return h.seal(dst, reason, s, Lost{})
+	return h.seal(dst, reason, s, Lost{}, Unvouched{})
 }
 
 // SealChecked is Seal for the first seal a writer adds when it opens a file
 // (reason ReasonOpen or ReasonResume, else ErrReason), with h recovered
-// from the files and sealed the head as of the last seal that the writer
-// knows reached them, from a record it keeps outside them (the zero Head
-// when it has none). When h is behind sealed (sealed.N > h.N, or the same
-// N with another hash) sealed records were cut off or deleted since, and
-// the seal says so in its Lost: After h.N, Expected sealed.N, File
-// sealed.File, Hash sealed.Hash. Verify reports such a seal. A sealed
-// older than h is normal (lines were written after that seal) and the
-// seal is a plain one.
-func (h *Head) SealChecked(dst []byte, reason Reason, s *Sealer, sealed Head) ([]byte, error) {
+// from the files, and two heads from a record the writer keeps outside
+// them (the zero Head when it has none): sealed, as of its last seal that
+// it knows reached the files, and written, as of the last record it
+// wrote. When h is behind sealed (sealed.N > h.N, or the same N with
+// another hash) sealed records were cut off or deleted since, and the seal
+// says so in its Lost: After h.N, Expected sealed.N, File sealed.File,
+// Hash sealed.Hash. When h is ahead of written, the files hold records the
+// writer did not write (appended while it was stopped), and the seal says
+// so in its Unvouched: After written.N, Last h.N, Hash written.Hash.
+// Verify reports both. A sealed older than h is normal (lines were written
+// after that seal) and, with h at written, the seal is a plain one.
+func (h *Head) SealChecked(dst []byte, reason Reason, s *Sealer, sealed, written Head) ([]byte, error) {
 	if reason != ReasonOpen && reason != ReasonResume {
 		return dst, fmt.Errorf("%w %q: SealChecked writes open and resume seals only", ErrReason, reason)
 	}
 	var lost Lost
-	if sealed.N > h.N || sealed.N == h.N && sealed.N > 0 && sealed.Hash != h.Hash {
+	var unv Unvouched
+	switch {
+	case sealed.N > h.N || sealed.N == h.N && sealed.N > 0 && sealed.Hash != h.Hash:
 		lost = Lost{After: h.N, Expected: sealed.N, File: sealed.File, Hash: sealed.Hash}
+	case written.N > 0 && h.N > written.N:
+		unv = Unvouched{After: written.N, Last: h.N, Hash: written.Hash}
 	}
-	return h.seal(dst, reason, s, lost)
+	return h.seal(dst, reason, s, lost, unv)
 }
 
-func (h *Head) seal(dst []byte, reason Reason, s *Sealer, lost Lost) ([]byte, error) {
+func (h *Head) seal(dst []byte, reason Reason, s *Sealer, lost Lost, unv Unvouched) ([]byte, error) {
 	if !reason.valid() {
 		return dst, fmt.Errorf("%w %q", ErrReason, reason)
 	}
@@ -251,13 +258,14 @@ func (h *Head) seal(dst []byte, reason Reason, s *Sealer, lost Lost) ([]byte, er
 		next.Records = 0
 	}
 	seal := Seal{
-		Reason:  reason,
-		Clean:   reason == ReasonResume && h.Sealed == ReasonClose,
-		Time:    now().UTC(),
-		File:    next.File,
-		Keep:    keep,
-		Records: next.Records + 1,
-		Lost:    lost,
+		Reason:    reason,
+		Clean:     reason == ReasonResume && h.Sealed == ReasonClose,
+		Time:      now().UTC(),
+		File:      next.File,
+		Keep:      keep,
+		Records:   next.Records + 1,
+		Lost:      lost,
+		Unvouched: unv,
 	}
 	if key != nil {
 		seal.Key = Fingerprint(key.Public().(ed25519.PublicKey))

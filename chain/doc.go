@@ -37,10 +37,11 @@
 //
 // A seal is a record whose p is
 //
-//	{"ucp-audit/seal":{"reason":R,"clean":B,"time":T,"file":F,"keep":K,"key":FP,"records":C,"lost":L}}
+//	{"ucp-audit/seal":{"reason":R,"clean":B,"time":T,"file":F,"keep":K,"key":FP,"records":C,"lost":L,"unvouched":U}}
 //
 // in exactly that field order ("clean" only in resume seals, "key" only in
-// signed ones, "lost" only in open and resume seals that report a loss). T is the time written (RFC 3339, UTC); F the file's number
+// signed ones, "lost" and "unvouched" only in open and resume seals that
+// report a loss or records the writer did not write). T is the time written (RFC 3339, UTC); F the file's number
 // in the chain (1 for the chain's first file, +1 at each rotation: the live
 // file keeps its number until it is rotated); K how many files rotation
 // keeps, the live one included (0: no rotation); FP the Fingerprint of the
@@ -56,7 +57,16 @@
 // digits), in file G: records A+1 to E were cut off or deleted since (or,
 // when E = A, the file ending at record A is another one). Seals without
 // "lost" are the ones written before it existed, and every seal that
-// found nothing missing. The reasons R:
+// found nothing missing. U is
+//
+//	{"after":A,"last":L,"hash":"H"}
+//
+// written when the writer, opening the file, found records A+1 to L (L is
+// the seal's N - 1) after the last record it wrote, A of hash H, by the
+// same record outside the log directory (which it updates before any of
+// its lines reaches the file): records appended while it was stopped. The
+// seal chains to them, as every record chains to the one before, but does
+// not vouch for them. The reasons R:
 //
 //   - "open": the first line of every file (a new chain's first file, or the
 //     fresh file after a rotation);
@@ -114,6 +124,10 @@
 //     truncated for a resume seal (the live file was cut back), file-missing
 //     for an open seal (the newest files were deleted), file-replaced when
 //     E = A;
+//   - a valid seal with "unvouched" reports records A+1 to L as unvouched,
+//     at the seal: they were not written by the writer, whatever their
+//     hashes (an "unvouched" whose "last" is not the seal's N - 1 is
+//     modified);
 //   - pruning: the open seal of file F with keep K > 0 (or the rotate
 //     seal of file F-1, which announces its opening) means files
 //     max(1, F-K+1) to F must be present; a file number missing below the

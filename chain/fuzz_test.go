@@ -18,7 +18,7 @@ func FuzzParseLine(f *testing.F) {
 	var h chain.Head
 	seal, _ := h.Seal(nil, chain.ReasonOpen, &chain.Sealer{Key: priv})
 	rec, _ := h.Append(nil, []byte(`{"a":1}`))
-	lost, _ := h.SealChecked(nil, chain.ReasonResume, &chain.Sealer{Key: priv}, chain.Head{N: 9, Hash: [32]byte{1}, File: 1})
+	lost, _ := h.SealChecked(nil, chain.ReasonResume, &chain.Sealer{Key: priv}, chain.Head{N: 9, Hash: [32]byte{1}, File: 1}, chain.Head{})
 	for _, s := range [][]byte{seal, rec, lost, []byte(`{}`), []byte(`{"a":"b"}`), []byte(`{"ucp-audit/chain":{"n":1}}`), []byte(`{"a":{"ucp-audit/chain":{"n":1,"prev":"00","hash":"00"}},"b":1}`)} {
 		f.Add(s)
 	}
@@ -47,7 +47,7 @@ func FuzzRecover(f *testing.F) {
 	f.Add(b)
 	f.Add(b[:len(b)-5])
 	var h chain.Head
-	lost, _ := h.SealChecked(nil, chain.ReasonOpen, nil, chain.Head{N: 9, Hash: [32]byte{1}, File: 3})
+	lost, _ := h.SealChecked(nil, chain.ReasonOpen, nil, chain.Head{N: 9, Hash: [32]byte{1}, File: 3}, chain.Head{})
 	f.Add(append(lost, '\n'))
 	f.Add([]byte("{}\n"))
 	f.Add([]byte{})

@@ -35,7 +35,7 @@ func TestSealChecked(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hh := h
-			line, err := hh.SealChecked(nil, tc.reason, s, tc.sealed)
+			line, err := hh.SealChecked(nil, tc.reason, s, tc.sealed, chain.Head{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +59,7 @@ func TestSealChecked(t *testing.T) {
 		})
 	}
 	hh := h
-	if _, err := hh.SealChecked(nil, chain.ReasonInterval, s, chain.Head{N: 9}); !errors.Is(err, chain.ErrReason) || hh != h {
+	if _, err := hh.SealChecked(nil, chain.ReasonInterval, s, chain.Head{N: 9}, chain.Head{}); !errors.Is(err, chain.ErrReason) || hh != h {
 		t.Errorf("SealChecked(interval) = %v, head %+v: want ErrReason and the head unchanged", err, hh)
 	}
 }
@@ -126,7 +126,7 @@ func (w *sim) reopen(sealed chain.Head) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	line, err := w.h.SealChecked(nil, reason, w.s, sealed)
+	line, err := w.h.SealChecked(nil, reason, w.s, sealed, chain.Head{})
 	if err != nil {
 		w.t.Fatal(err)
 	}

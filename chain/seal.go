@@ -16,11 +16,13 @@ var ErrNotSeal = errors.New("chain: not a seal")
 
 // Seal is the content of a seal record, whose p is
 //
-//	{"ucp-audit/seal":{"reason":R,"clean":B,"time":T,"file":F,"keep":K,"key":FP,"records":C,"lost":L}}
+//	{"ucp-audit/seal":{"reason":R,"clean":B,"time":T,"file":F,"keep":K,"key":FP,"records":C,"lost":L,"unvouched":U}}
 //
 // with the fields in that order, "clean" only in resume seals, "key" only
-// in signed ones and "lost" only in open and resume seals whose writer
-// found sealed records missing (see Lost).
+// in signed ones, "lost" only in open and resume seals whose writer found
+// sealed records missing (see Lost), and "unvouched" only in open and
+// resume seals whose writer found records after the last one it wrote
+// (see Unvouched).
 type Seal struct {
 	Reason  Reason
 	Clean   bool      // resume seals: the file's last line before it was a close seal
@@ -30,6 +32,33 @@ type Seal struct {
 	Key     string    // Fingerprint of the signing key; "" when unsigned
 	Records uint64    // lines in this file so far, this seal included
 	Lost    Lost      // open and resume seals: sealed records the files no longer hold; zero when none
+	// Unvouched (open and resume seals): records the files hold after the
+	// last one the writer wrote; zero when none.
+	Unvouched Unvouched
+}
+
+// Unvouched is what a writer found after its own last record when it
+// re-opened a file: records After+1 to Last, which it did not write (its
+// own last record was After, of hash Hash). The seal after them chains to
+// them, as every record does, but does not vouch for them: Verify reports
+// them. Its JSON form is
+//
+//	"unvouched":{"after":A,"last":L,"hash":"HASH"}
+//
+// The zero Unvouched is none.
+type Unvouched struct {
+	After uint64   // N of the last record the writer wrote
+	Last  uint64   // N of the last record in the files, the seal's N-1
+	Hash  [32]byte // record After's hash_N
+}
+
+// IsZero reports whether u is none.
+func (u Unvouched) IsZero() bool { return u == Unvouched{} }
+
+type unvouchedWire struct {
+	After uint64 `json:"after"`
+	Last  uint64 `json:"last"`
+	Hash  string `json:"hash"`
 }
 
 // Lost is what a writer found missing when it re-opened a file: the files
@@ -61,14 +90,15 @@ type lostWire struct {
 }
 
 type sealWire struct {
-	Reason  Reason    `json:"reason"`
-	Clean   *bool     `json:"clean,omitempty"`
-	Time    string    `json:"time"`
-	File    uint64    `json:"file"`
-	Keep    int       `json:"keep"`
-	Key     string    `json:"key,omitempty"`
-	Records uint64    `json:"records"`
-	Lost    *lostWire `json:"lost,omitempty"`
+	Reason    Reason         `json:"reason"`
+	Clean     *bool          `json:"clean,omitempty"`
+	Time      string         `json:"time"`
+	File      uint64         `json:"file"`
+	Keep      int            `json:"keep"`
+	Key       string         `json:"key,omitempty"`
+	Records   uint64         `json:"records"`
+	Lost      *lostWire      `json:"lost,omitempty"`
+	Unvouched *unvouchedWire `json:"unvouched,omitempty"`
 }
 
 // appendJSON appends the seal's record p, in its one canonical form.
@@ -80,6 +110,9 @@ func (s Seal) appendJSON(dst []byte) []byte {
 	if !s.Lost.IsZero() {
 		l := s.Lost
 		w.Lost = &lostWire{After: l.After, Expected: l.Expected, File: l.File, Hash: hex.EncodeToString(l.Hash[:])}
+	}
+	if u := s.Unvouched; !u.IsZero() {
+		w.Unvouched = &unvouchedWire{After: u.After, Last: u.Last, Hash: hex.EncodeToString(u.Hash[:])}
 	}
 	b, err := json.Marshal(map[string]sealWire{auditlog.SealKey: w})
 	if err != nil {
@@ -140,6 +173,18 @@ func ParseSeal(p []byte) (Seal, error) {
 			return Seal{}, fmt.Errorf("%w: seal: lost: hash: %v", ErrMalformed, err)
 		}
 		s.Lost.After, s.Lost.Expected, s.Lost.File = l.After, l.Expected, l.File
+	}
+	if u := w.Unvouched; u != nil {
+		if w.Reason != ReasonOpen && w.Reason != ReasonResume {
+			return Seal{}, fmt.Errorf("%w: seal: \"unvouched\" belongs to open and resume seals only", ErrMalformed)
+		}
+		if u.Last <= u.After || len(u.Hash) != 64 {
+			return Seal{}, fmt.Errorf("%w: seal: unvouched: last must be > after, hash 64 hex digits", ErrMalformed)
+		}
+		if _, err := hex.Decode(s.Unvouched.Hash[:], []byte(u.Hash)); err != nil {
+			return Seal{}, fmt.Errorf("%w: seal: unvouched: hash: %v", ErrMalformed, err)
+		}
+		s.Unvouched.After, s.Unvouched.Last = u.After, u.Last
 	}
 	if !bytes.Equal(s.appendJSON(nil), p) {
 		return Seal{}, fmt.Errorf("%w: seal is not in canonical form", ErrMalformed)

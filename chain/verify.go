@@ -32,6 +32,7 @@ const (
 	KindFileMissing    Kind = "file-missing"    // a whole file of the chain is missing; or an open seal says the newest files were
 	KindFileReplaced   Kind = "file-replaced"   // a file does not continue the chain where it should; or a seal says its file is not the one sealed
 	KindFilesReordered Kind = "files-reordered" // files are out of order
+	KindUnvouched      Kind = "unvouched"       // an open or resume seal says the records before it were not written by its writer
 )
 
 // Problem is the first thing wrong with a chain, as Verify reports it in
@@ -275,6 +276,17 @@ func (v *verifier) checkSeal(i int, no int64, l Link, s *Seal) bool {
 	}
 	if !s.Lost.IsZero() {
 		return v.lost(i, no, l, s)
+	}
+	if u := s.Unvouched; !u.IsZero() {
+		if u.Last != l.N-1 {
+			return v.fail(KindModified, i, no, l.N, "seal %d says the file ended at record %d when it was written, but it follows record %d", l.N, u.Last, l.N-1)
+		}
+		records := fmt.Sprintf("records %d to %d follow", u.After+1, u.Last)
+		were := "were"
+		if u.After+1 == u.Last {
+			records, were = fmt.Sprintf("record %d follows", u.Last), "was"
+		}
+		return v.fail(KindUnvouched, i, no, l.N, "%s the last record the plugin wrote (record %d, hash %.16s…) and %s not written by it: added while it was stopped", records, u.After, hex.EncodeToString(u.Hash[:]), were)
 	}
 	return true
 }

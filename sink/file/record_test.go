@@ -62,9 +62,10 @@ func (s *recordSetup) closed(t *testing.T, from, to int) {
 	}
 }
 
-// recorded returns the head in the path's record, zero when none.
+// recorded returns the sealed head in the path's record, zero when none.
 func (s *recordSetup) recorded() chain.Head {
-	return readRecord(recordPath(s.state, s.path), s.path)
+	sealed, _ := readRecord(recordPath(s.state, s.path), s.path)
+	return sealed
 }
 
 // sealLines returns the 1-based numbers of path's lines holding a seal of

@@ -91,8 +91,10 @@ type chainState struct {
 
 	record        string // path of the record of the last seal that reached the file; "": none kept
 	onRecordError func(path string, err error)
-	recorded      chain.Head // what the record holds (N, Hash, File), as read or last written
-	check         bool       // the next open or resume seal is checked against recorded
+	recorded      chain.Head // the sealed head the record holds (N, Hash, File), as read or last written
+	written       chain.Head // the written head the record held when the file was opened
+	announced     chain.Head // the written head the record holds now (announceLocked)
+	check         bool       // the next open or resume seal is checked against recorded and written
 	sealed        chain.Head // the head after the last seal written, flushed or not
 }
 
@@ -106,7 +108,8 @@ func (f *file) startChainLocked() error {
 	if f.size > 0 || !c.known {
 		// The head is recovered from the files: check it against the
 		// record when the next seal is written.
-		c.recorded, c.check = readRecord(c.record, f.path), c.record != ""
+		c.recorded, c.written = readRecord(c.record, f.path)
+		c.announced, c.check = c.written, c.record != ""
 	}
 	if f.size > 0 {
 		head, err := recoverFile(f.path)
@@ -175,7 +178,7 @@ func (f *file) sealLocked(reason chain.Reason) error {
 		err  error
 	)
 	if checked {
-		line, err = c.head.SealChecked(c.buf[:0], reason, c.sealer, c.recorded)
+		line, err = c.head.SealChecked(c.buf[:0], reason, c.sealer, c.recorded, c.written)
 	} else {
 		line, err = c.head.Seal(c.buf[:0], reason, c.sealer)
 	}

@@ -83,9 +83,9 @@ func (f *file) openLocked() error {
 	}
 	f.fd, f.size = fd, size
 	if f.w == nil {
-		f.w = bufio.NewWriterSize(fd, BufferSize)
+		f.w = bufio.NewWriterSize(announcer{f}, BufferSize)
 	} else {
-		f.w.Reset(fd)
+		f.w.Reset(announcer{f})
 	}
 	if f.chain != nil {
 		if err := f.startChainLocked(); err != nil {
