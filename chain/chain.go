@@ -177,11 +177,15 @@ const (
 	ReasonRotate Reason = "rotate"
 	// ReasonClose is written when the writer closes the file.
 	ReasonClose Reason = "close"
+	// ReasonKey is written when the writer's signing key changes: signed
+	// with the new key (unsigned when signing was turned off), it makes
+	// everything before it verify with that key from then on.
+	ReasonKey Reason = "key"
 )
 
 func (r Reason) valid() bool {
 	switch r {
-	case ReasonOpen, ReasonResume, ReasonInterval, ReasonRotate, ReasonClose:
+	case ReasonOpen, ReasonResume, ReasonInterval, ReasonRotate, ReasonClose, ReasonKey:
 		return true
 	}
 	return false

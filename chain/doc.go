@@ -75,7 +75,9 @@
 //     when that line was a close seal, false after a crash;
 //   - "interval": written periodically, to bound what is unsealed;
 //   - "rotate": the last line of a file about to be rotated away;
-//   - "close": the writer closed the file.
+//   - "close": the writer closed the file;
+//   - "key": the writer's signing key changed (turned on, replaced or
+//     turned off); the seal is signed with the new key.
 //
 // With a signing key, every seal's "sig" is Ed25519 over the 32 raw bytes of
 // its HASH_N. Ordinary records are never signed: a signature on a seal
@@ -113,9 +115,12 @@
 //     rotate seal in the same file is file-replaced (two files joined). The
 //     oldest file present must begin with its open seal (else deleted: its
 //     head was cut); it may start at any N, since rotation prunes old files;
-//   - seals: with a key, a seal without "sig" is unsigned and one whose
-//     signature does not verify is bad-signature (the detail says when the
-//     seal names another key). A seal whose "file" or "records" disagrees
+//   - seals: with keys (several across a key change), a seal whose "sig"
+//     does not verify, or that names none of the keys, is bad-signature.
+//     Unsigned seals are accepted before the set's first signed seal, when
+//     one follows (signing was turned on: its signature covers the whole
+//     chain before it); an unsigned seal after a signed one, or with none
+//     after it, is unsigned. A seal whose "file" or "records" disagrees
 //     with its place, an open seal in the middle of a file (inserted), a
 //     signature on an ordinary record, a resume seal saying clean after
 //     anything but a close seal, or a "lost" whose "after" is not the

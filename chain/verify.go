@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
 )
@@ -53,10 +54,18 @@ func (p *Problem) Error() string {
 // VerifyOptions are Verify's settings. The zero value checks an unsigned
 // chain that must end sealed.
 type VerifyOptions struct {
-	// Key, when set, must have signed every seal: a seal without a
-	// signature is KindUnsigned, a wrong one KindBadSignature. Nil: the
-	// signatures are not checked.
-	Key ed25519.PublicKey
+	// Key and Keys, when set, are the keys the seals must be signed with:
+	// a seal names its key by fingerprint, and a seal signed by none of
+	// them, or whose signature does not verify, is KindBadSignature (give
+	// the old and the new key to verify across a key change). Unsigned
+	// seals are accepted only before the first signed seal of the set
+	// (signing was turned on: that signed seal vouches for everything
+	// before it), and only when one follows; an unsigned seal after a
+	// signed one, or with none after it, is KindUnsigned. No key: the
+	// signatures are not checked (Result.Signed says whether there were
+	// any).
+	Key  ed25519.PublicKey
+	Keys []ed25519.PublicKey
 	// AllowUnsealedTail accepts records after the live file's last seal,
 	// and a partial last line there: a file that is still being written.
 	AllowUnsealedTail bool
@@ -75,6 +84,11 @@ type Result struct {
 	Seals   uint64 // seals accepted (signed with Key, when one was given)
 	First   uint64 // N of the first line accepted; 0 when none
 	Last    uint64 // N of the last line accepted
+	// Signed reports whether any seal carries a signature, checked or not.
+	Signed bool
+	// SignedFrom is the N of the first seal signed with a given key, when
+	// keys were given: every record before it is vouched for by it.
+	SignedFrom uint64
 	// Err is nil when the whole set verifies; a *Problem for the first
 	// problem in chain order; any other error is one reading the files
 	// (wrapping the os error), which says nothing about tampering.
@@ -93,8 +107,17 @@ func (r Result) OK() bool { return r.Err == nil }
 // set. Verify only reads; it is safe to call concurrently.
 func Verify(set auditlog.Set, opts VerifyOptions) Result {
 	v := &verifier{set: set, opts: opts, res: Result{Base: set.Base}}
+	keys := opts.Keys
 	if opts.Key != nil {
-		v.fp = Fingerprint(opts.Key)
+		keys = append([]ed25519.PublicKey{opts.Key}, keys...)
+	}
+	if len(keys) > 0 {
+		v.keys = make(map[string]ed25519.PublicKey, len(keys))
+		for _, k := range keys {
+			fp := Fingerprint(k)
+			v.keys[fp] = k
+			v.fps = append(v.fps, fp[:16]+"…")
+		}
 	}
 	err := eachLine(set.Files, v.line, v.eof)
 	if v.prob == nil && err != nil {
@@ -102,6 +125,9 @@ func Verify(set auditlog.Set, opts VerifyOptions) Result {
 	}
 	if v.prob == nil && v.res.Err == nil {
 		v.finish()
+	}
+	if v.prob == nil && v.unsigned != nil {
+		v.prob = v.unsigned
 	}
 	if v.prob != nil {
 		v.res.Err = v.prob
@@ -112,9 +138,13 @@ func Verify(set auditlog.Set, opts VerifyOptions) Result {
 type verifier struct {
 	set  auditlog.Set
 	opts VerifyOptions
-	fp   string
+	keys map[string]ed25519.PublicKey // by fingerprint; nil: not checked
+	fps  []string                     // the keys' fingerprints, shortened, for details
 	res  Result
 	prob *Problem
+	// unsigned is the first unsigned seal before any signed one, while no
+	// signed seal has followed it yet (keys given).
+	unsigned *Problem
 
 	have      bool     // a record was accepted
 	expN      uint64   // the next N
@@ -134,6 +164,11 @@ type verifier struct {
 
 func (v *verifier) fail(k Kind, i int, no int64, n uint64, format string, args ...any) bool {
 	v.prob = &Problem{Kind: k, File: v.set.Files[i], Line: no, N: n, Detail: fmt.Sprintf(format, args...)}
+	if v.unsigned != nil {
+		// An unsigned seal before it, which no signed seal vouches for:
+		// that comes first in chain order.
+		v.prob = v.unsigned
+	}
 	return false
 }
 
@@ -254,15 +289,27 @@ func (v *verifier) continues(i int, no int64, l Link) bool {
 
 // checkSeal checks a seal's own fields and signature.
 func (v *verifier) checkSeal(i int, no int64, l Link, s *Seal) bool {
-	if v.opts.Key != nil {
-		if l.Sig == nil {
-			return v.fail(KindUnsigned, i, no, l.N, "seal %d (%s) is not signed", l.N, s.Reason)
-		}
-		if !ed25519.Verify(v.opts.Key, l.Hash[:], l.Sig) {
-			if s.Key != v.fp {
-				return v.fail(KindBadSignature, i, no, l.N, "seal %d (%s) was signed by key %.16s…, not by the given key %.16s…", l.N, s.Reason, s.Key, v.fp)
+	if l.Sig != nil {
+		v.res.Signed = true
+	}
+	if v.keys != nil {
+		switch key, ok := v.keys[s.Key]; {
+		case l.Sig == nil && v.res.SignedFrom > 0:
+			return v.fail(KindUnsigned, i, no, l.N, "seal %d (%s) is not signed, after seal %d was: signing was turned off, or its signature removed", l.N, s.Reason, v.res.SignedFrom)
+		case l.Sig == nil:
+			if v.unsigned == nil {
+				v.unsigned = &Problem{Kind: KindUnsigned, File: v.set.Files[i], Line: no, N: l.N,
+					Detail: fmt.Sprintf("seal %d (%s) is not signed, and no seal signed with the given key follows it", l.N, s.Reason)}
 			}
+		case !ok:
+			return v.fail(KindBadSignature, i, no, l.N, "seal %d (%s) was signed by key %.16s…, not by a given key (%s)", l.N, s.Reason, s.Key, strings.Join(v.fps, ", "))
+		case !ed25519.Verify(key, l.Hash[:], l.Sig):
 			return v.fail(KindBadSignature, i, no, l.N, "seal %d (%s): the signature does not verify: the records since the previous seal were rewritten", l.N, s.Reason)
+		default:
+			if v.res.SignedFrom == 0 {
+				v.res.SignedFrom = l.N
+			}
+			v.unsigned = nil // this seal vouches for the unsigned ones before it
 		}
 	}
 	if s.Reason != ReasonOpen && s.File != v.file {

@@ -38,7 +38,10 @@ func TestVerifyClean(t *testing.T) {
 				t.Fatalf("Verify: %v", r.Err)
 			}
 			// Files 3 to 6: 14 + 11 + 11 + 10 lines, of which 5 + 3 + 3 + 3 seals.
-			want := chain.Result{Base: set.Base, Files: 4, Records: 46, Seals: 14, First: w.h.N - 45, Last: w.h.N}
+			want := chain.Result{Base: set.Base, Files: 4, Records: 46, Seals: 14, First: w.h.N - 45, Last: w.h.N, Signed: tc.priv != nil}
+			if tc.opts.Key != nil {
+				want.SignedFrom = want.First // the oldest file's first line, its open seal
+			}
 			if r != want {
 				t.Errorf("Verify = %+v, want %+v", r, want)
 			}

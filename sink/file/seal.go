@@ -65,6 +65,49 @@ func (r *Registry) SealIdle() error {
 	return errors.Join(errs...)
 }
 
+// SetKey changes the key that signs the seals (nil: unsigned from now on)
+// and writes a "key" seal, signed with the new key and made durable, in
+// every open file: from that seal on, the files verify with the new key,
+// and the seal vouches for every record before it. Files opened later
+// start with the new key. On an unsealed Registry it does nothing. A
+// file's failure is returned and the others still change.
+func (r *Registry) SetKey(key ed25519.PrivateKey) error {
+	if r.seal == nil {
+		return nil
+	}
+	r.mu.Lock()
+	r.seal.Key = key
+	files := make([]*file, 0, len(r.files))
+	for _, f := range r.files {
+		files = append(files, f)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		errs = append(errs, f.setKey(key))
+	}
+	return errors.Join(errs...)
+}
+
+func (f *file) setKey(key ed25519.PrivateKey) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.chain
+	if c == nil {
+		return nil
+	}
+	s := *c.sealer // Sealers are shared read-only: replace, never change
+	s.Key = key
+	c.sealer = &s
+	if f.closed || f.err != nil || f.fd == nil {
+		return nil // the next open seals with the new key
+	}
+	if err := f.sealLocked(chain.ReasonKey); err != nil {
+		return err
+	}
+	return f.durableLocked("seal")
+}
+
 func (f *file) sealIdle() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -247,3 +247,53 @@ func TestSealIdle(t *testing.T) {
 		t.Fatalf("nothing new written: %v, %d seals, want still 2", err, seals())
 	}
 }
+
+// Turning signing on, or changing the key, while files are open writes a
+// "key" seal signed with the new key at once: from then on the files
+// verify with it (both keys across a change), and the key seal vouches
+// for the unsigned records before it.
+func TestSetKey(t *testing.T) {
+	priv1 := ed25519.NewKeyFromSeed(append(make([]byte, 31), 21))
+	priv2 := ed25519.NewKeyFromSeed(append(make([]byte, 31), 22))
+	pub1, pub2 := priv1.Public().(ed25519.PublicKey), priv2.Public().(ed25519.PublicKey)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	r := NewSealedRegistry(Sealing{})
+	s, err := r.Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, `{"a":1}`)
+	if err := r.SetKey(priv1); err != nil {
+		t.Fatal(err)
+	}
+	// Right after the change, before any other seal, the file verifies
+	// with the key (the live file's tail is the key seal).
+	mustVerify(t, path, pub1)
+	write(t, s, `{"a":2}`)
+	if err := r.SetKey(priv2); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, `{"a":3}`)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sets, err := auditlog.Files(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := chain.Verify(sets[0], chain.VerifyOptions{Keys: []ed25519.PublicKey{pub1, pub2}}); !res.OK() {
+		t.Fatalf("across the key change: %v", res.Err)
+	}
+	var p *chain.Problem
+	if res := verifySet(t, path, pub1); !errors.As(res.Err, &p) || p.Kind != chain.KindBadSignature {
+		t.Fatalf("old key only: %v", res.Err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"reason":"key"`); n != 2 {
+		t.Errorf("%d key seals, want 2:\n%s", n, b)
+	}
+}
