@@ -275,7 +275,7 @@ func (p *pipeline) toSpool(ctx context.Context, ev sink.Event) error {
 		p.gap(gapRecord{Destination: g.Destination, Lost: g.Lost, FirstSeq: g.FirstSeq, LastSeq: g.LastSeq,
 			Reason: fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=drop): oldest undelivered events discarded", p.cfg.SpoolMaxSize)})
 	}
-	if errors.Is(err, spool.ErrTooLarge) {
+	if errors.Is(err, spool.ErrLargerThanSpool) {
 		p.gap(gapRecord{Destination: "all remote destinations", Lost: 1, FirstSeq: ev.Seq, LastSeq: ev.Seq,
 			Reason: fmt.Sprintf("event of %d bytes is larger than spool-max-size", len(ev.Line))})
 		return nil

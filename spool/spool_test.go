@@ -131,7 +131,7 @@ func TestReopen(t *testing.T) {
 	}
 	s.Close()
 	// Tear the last record.
-	last := s.segPath(s.segs[len(s.segs)-1].n)
+	last := s.log.Path(s.log.End().Seg)
 	fi, _ := os.Stat(last)
 	if err := os.Truncate(last, fi.Size()-3); err != nil {
 		t.Fatal(err)
@@ -293,7 +293,7 @@ func TestWriteFailureRecovers(t *testing.T) {
 				}
 			}
 			s.mu.Lock()
-			s.w.Close() // the disk goes away
+			s.log.File().Close() // the disk goes away
 			s.mu.Unlock()
 			var err error
 			want := Gap{Lost: 5, FirstSeq: 11, LastSeq: 15}
