@@ -3,7 +3,6 @@ package review
 import (
 	"errors"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -22,9 +21,11 @@ type Filter struct {
 	Users []string
 	// Verbs match verb case-insensitively ("get" matches GET and get).
 	Verbs []string
-	// Paths are path.Match patterns on the requestURI's path (no query
+	// Paths are MatchPath patterns on the requestURI's path (no query
 	// string, not unescaped): "*" does not cross "/", so
-	// /api/v1/namespaces/*/secrets matches every namespace's secrets.
+	// /api/v1/namespaces/*/secrets matches every namespace's secrets list,
+	// and a "**" segment matches any number of segments:
+	// /api/v1/namespaces/*/secrets/** also matches each secret.
 	Paths []string
 	// Kinds match the API family (kind) case-insensitively.
 	Kinds []string
@@ -58,7 +59,7 @@ func (f *Filter) Match(e *Event) bool {
 	}
 	if len(f.Paths) > 0 {
 		p := e.Path()
-		if !anyOf(f.Paths, func(pat string) bool { ok, _ := path.Match(pat, p); return ok }) {
+		if !anyOf(f.Paths, func(pat string) bool { ok, _ := MatchPath(pat, p); return ok }) {
 			return false
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path"
 	"slices"
 	"strings"
 	"syscall"
@@ -94,7 +93,7 @@ func (s *selection) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.until, "until", "", "only events before `TIME` (same forms as --since)")
 	fs.Var(&s.users, "user", "only events of `USER`: the human name, user.username or user.uid (repeatable, or comma-separated)")
 	fs.Var(&s.verbs, "verb", "only events with `VERB`, any case (get, list, POST …; repeatable, or comma-separated)")
-	fs.Var(&s.paths, "path", "only events whose requestURI path matches `GLOB` (path.Match: * does not cross /; repeatable)")
+	fs.Var(&s.paths, "path", "only events whose requestURI path matches `GLOB` (* and ? do not cross /, a ** segment matches any number of segments: /api/v1/namespaces/*/secrets/**; repeatable)")
 	fs.Var(&s.kinds, "kind", "only events of API family `KIND` (kubernetes, docker-swarm, ucp …; repeatable, or comma-separated)")
 	fs.Var(&s.codes, "code", "only events with response `CODE`: 403, or a class 4xx (repeatable, or comma-separated)")
 	fs.Var(&s.containers, "container", "only events from container `C`: ID prefix or name (repeatable, or comma-separated)")
@@ -125,8 +124,8 @@ func (s *selection) filter(now time.Time) (review.Filter, error) {
 		return f, fmt.Errorf("--since %q (%s) is not before --until %q (%s)", s.since, f.Since.Format(time.RFC3339), s.until, f.Until.Format(time.RFC3339))
 	}
 	for _, p := range s.paths {
-		if _, err := path.Match(p, ""); err != nil {
-			return f, fmt.Errorf("--path %q: %w (want a path.Match pattern: *, ?, [a-z], \\ to escape)", p, err)
+		if _, err := review.MatchPath(p, ""); err != nil {
+			return f, fmt.Errorf("--path %q: %w (want a glob: *, ?, [a-z], \\ to escape, ** for any number of segments)", p, err)
 		}
 	}
 	for _, c := range s.codes {
