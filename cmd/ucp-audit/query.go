@@ -62,6 +62,7 @@ Flags:
 type selection struct {
 	since, until                                                string
 	users, verbs, paths, kinds, codes, containers, hosts, greps listFlag
+	auditIDs, sourceIPs, namespaces                             listFlag
 }
 
 // listFlag collects a repeatable flag whose values may also be given as a
@@ -99,6 +100,9 @@ func (s *selection) register(fs *flag.FlagSet) {
 	fs.Var(&s.containers, "container", "only events from container `C`: ID prefix or name (repeatable, or comma-separated)")
 	fs.Var(&s.hosts, "host", "only events written on `HOST` (repeatable, or comma-separated)")
 	fs.Var(&s.greps, "grep", "only events whose requestURI contains `TEXT`, any case (repeatable)")
+	fs.Var(&s.auditIDs, "audit-id", "only the event with auditID `ID` (repeatable, or comma-separated)")
+	fs.Var(&s.sourceIPs, "source-ip", "only events with `IP` among sourceIPs, with or without a port; or a CIDR prefix such as 10.0.0.0/8 (repeatable, or comma-separated)")
+	fs.Var(&s.namespaces, "namespace", "only events in Kubernetes namespace `NS` (objectRef.namespace, or the path's); - for none (repeatable, or comma-separated)")
 }
 
 // filter checks the flag values and makes the filter; errors name the flag
@@ -107,6 +111,7 @@ func (s *selection) filter(now time.Time) (review.Filter, error) {
 	f := review.Filter{
 		Users: s.users, Verbs: s.verbs, Paths: s.paths, Kinds: s.kinds,
 		Containers: s.containers, Hosts: s.hosts, Grep: s.greps,
+		AuditIDs: s.auditIDs, Namespaces: s.namespaces,
 	}
 	var err error
 	for _, t := range []struct {
@@ -127,6 +132,13 @@ func (s *selection) filter(now time.Time) (review.Filter, error) {
 		if _, err := review.MatchPath(p, ""); err != nil {
 			return f, fmt.Errorf("--path %q: %w (want a glob: *, ?, [a-z], \\ to escape, ** for any number of segments)", p, err)
 		}
+	}
+	for _, ip := range s.sourceIPs {
+		p, err := review.ParseSourceIP(ip)
+		if err != nil {
+			return f, fmt.Errorf("--source-ip %q: %w", ip, err)
+		}
+		f.SourceIPs = append(f.SourceIPs, p)
 	}
 	for _, c := range s.codes {
 		code, err := review.ParseCode(c)

@@ -92,6 +92,10 @@ func TestQueryGolden(t *testing.T) {
 		{"container-id.table", []string{"--container", "3F1C9A", "--kind", "ucp", "-o", "table", trailDir}},
 		{"grep.table", []string{"--grep", "SECRETS", "--host", "manager-1", "-o", "table", trailDir}},
 		{"no-match.jsonl", []string{"--host", "manager-2", trailDir}},
+		{"audit-id.table", []string{"--audit-id", "7A000006-0000-4000-8000-000000000006,7a00001a-0000-4000-8000-000000000026", "-o", "table", trailDir}},
+		{"source-ip.table", []string{"--source-ip", "10.0.0.14", "--source-ip", "10.0.0.10/31", "--kind", "kubernetes", "-o", "table", trailDir}},
+		{"namespace.table", []string{"--namespace", "kube-system,staging", "-o", "table", trailDir}},
+		{"namespace-none.table", []string{"--namespace", "-", "--kind", "kubernetes", "-o", "table", trailDir}},
 		{"double-dash.table", []string{"-o", "table", "--user", "carol", "--", trailDir + "/audit.log"}},
 	})
 }
@@ -141,6 +145,8 @@ func TestQueryFlagErrors(t *testing.T) {
 		{[]string{"--code", "403,6xx", trailDir}, 2, `--code "6xx"`},
 		{[]string{"--path", "/api/[", trailDir}, 2, `--path "/api/[": syntax error in pattern`},
 		{[]string{"--path", "/**/[", trailDir}, 2, `--path "/**/[": segment "[": syntax error in pattern`},
+		{[]string{"--source-ip", "10.0.0.7:51234", trailDir}, 2, `--source-ip "10.0.0.7:51234": want an IP address (10.0.0.7, fd00::7) or a CIDR prefix (10.0.0.0/8)`},
+		{[]string{"--source-ip", "10.0.0.0/33", trailDir}, 2, `--source-ip "10.0.0.0/33": want an IP address`},
 		{[]string{"-o", "xml", trailDir}, 2, `ucp-audit query: -o "xml": want json or table`},
 		{[]string{"--nope", trailDir}, 2, `ucp-audit query: flag provided but not defined: -nope (ucp-audit query -h lists the flags)`},
 		{[]string{trailDir, "--since"}, 2, `flag needs an argument: -since`},
