@@ -12,10 +12,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/review"
@@ -313,13 +310,13 @@ func runQuery(ctx context.Context, args []string, env hostEnv) int {
 	fs, sel := commandFlags("query")
 	var output string
 	var follow bool
-	fs.StringVar(&output, "o", "json", "output `FORMAT`: json (each line as it is in the file) or table")
+	fs.StringVar(&output, "o", "json", "output `FORMAT`: json (each line as it is in the file), table or csv")
 	fs.StringVar(&output, "output", "json", "the same as -o `FORMAT`")
 	fs.BoolVar(&follow, "f", false, "after the files, go on printing events as they are written (until interrupted)")
 	fs.BoolVar(&follow, "follow", false, "the same as -f")
 	run, code, ok := setUp(fs, queryUsage, sel, args, env, func() error {
-		if output != "json" && output != "table" {
-			return fmt.Errorf("-o %q: want json or table", output)
+		if output != "json" && output != "table" && output != "csv" {
+			return fmt.Errorf("-o %q: want json or table or csv", output)
 		}
 		return nil
 	})
@@ -333,81 +330,26 @@ func runQuery(ctx context.Context, args []string, env hostEnv) int {
 	}
 
 	bw := bufio.NewWriterSize(env.stdout, 64<<10)
-	var tw *tabwriter.Writer
-	rows := 0
+	var out eventWriter
+	switch output {
+	case "table":
+		out = newTableWriter(bw)
+	case "csv":
+		out = newCSVWriter(bw)
+	default:
+		out = rawWriter{bw}
+	}
 	flush := func() error {
-		if tw != nil {
-			if err := tw.Flush(); err != nil {
-				return err
-			}
+		if err := out.flush(); err != nil {
+			return err
 		}
 		return bw.Flush()
 	}
-	write := func(rec *review.Record) error {
-		if tw == nil {
-			bw.Write(rec.Raw)
-			return bw.WriteByte('\n')
-		}
-		e := rec.Event
-		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tableTime(e.Time), cell(e.HumanUser(), 32), cell(e.Verb, 16),
-			codeCell(e.Code), cell(e.Kind, 16), cell(e.RequestURI, uriWidth), cell(strings.TrimPrefix(e.ContainerName(), "/"), 32))
-		// Aligned in blocks, so that a long output is not all held.
-		if rows++; rows%1000 == 0 {
-			err = tw.Flush()
-		}
-		return err
-	}
-	if output == "table" {
-		tw = tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tUSER\tVERB\tCODE\tKIND\tREQUEST URI\tCONTAINER")
-	}
 	r := &review.Reader{Sets: sets, Follow: follow, Poll: env.poll, Idle: flush}
-	code = readTrail(ctx, "query", r, &filter, env, write, nil)
+	code = readTrail(ctx, "query", r, &filter, env, out.write, nil)
 	if err := flush(); err != nil && code == 0 {
 		fmt.Fprintf(env.stderr, "ucp-audit query: writing the output: %v\n", err)
 		code = 1
 	}
 	return code
-}
-
-// uriWidth is the widest request URI the table shows.
-const uriWidth = 60
-
-// tableTime formats an event time for tables: UTC, milliseconds.
-func tableTime(t time.Time) string {
-	if t.IsZero() {
-		return review.None
-	}
-	return t.UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
-func codeCell(code int) string {
-	if code == 0 {
-		return review.None
-	}
-	return fmt.Sprint(code)
-}
-
-// cell makes s fit a table cell: "-" when empty, control and other
-// unprintable characters (tabs, newlines, terminal escapes) shown as "?",
-// and at most width characters, cut in the middle with "…" so that both
-// the start and the end of a long URI show.
-func cell(s string, width int) string {
-	if s == "" {
-		return review.None
-	}
-	clean := strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			return '?'
-		}
-		return r
-	}, s)
-	n := utf8.RuneCountInString(clean)
-	if n <= width {
-		return clean
-	}
-	rs := []rune(clean)
-	head := (width - 1) / 2
-	tail := width - 1 - head
-	return string(rs[:head]) + "…" + string(rs[n-tail:])
 }

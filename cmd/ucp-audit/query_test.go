@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -96,6 +98,8 @@ func TestQueryGolden(t *testing.T) {
 		{"source-ip.table", []string{"--source-ip", "10.0.0.14", "--source-ip", "10.0.0.10/31", "--kind", "kubernetes", "-o", "table", trailDir}},
 		{"namespace.table", []string{"--namespace", "kube-system,staging", "-o", "table", trailDir}},
 		{"namespace-none.table", []string{"--namespace", "-", "--kind", "kubernetes", "-o", "table", trailDir}},
+		{"all.csv", []string{"-o", "csv", trailDir}},
+		{"namespace.csv", []string{"--namespace", "kube-system", "--output=csv", trailDir}},
 		{"double-dash.table", []string{"-o", "table", "--user", "carol", "--", trailDir + "/audit.log"}},
 	})
 }
@@ -128,6 +132,34 @@ func TestQueryPassesLinesThrough(t *testing.T) {
 	}
 	if !bytes.Contains(out.Bytes(), []byte(`"ucp-audit/chain":{`)) {
 		t.Error("the ucp-audit/chain fields were not passed through")
+	}
+}
+
+// TestQueryCSV checks that -o csv quotes what needs it (RFC 4180): values
+// with commas, quotes and newlines read back as they were in the event.
+func TestQueryCSV(t *testing.T) {
+	dir := t.TempDir()
+	line := `{"auditID":"id,1","verb":"get","requestURI":"/api/v1/namespaces/a/pods?x=\"1\",y","user":{"username":"eve\nmallory"},` +
+		`"sourceIPs":["10.0.0.7:1","fd00::7"],"annotations":{"ucp-audit/container-name":"/c\"d"},"stageTimestamp":"2024-03-02T10:00:00.5Z"}` + "\n" +
+		`{"auditID":"id-2"}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "audit.log"), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := runQuery(context.Background(), []string{"-o", "csv", dir}, testEnv(&out, &errb)); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	rows, err := csv.NewReader(&out).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		csvHeader,
+		{"2024-03-02T10:00:00.5Z", "eve\nmallory", "get", "", "", `/api/v1/namespaces/a/pods?x="1",y`, `c"d`, "id,1", "10.0.0.7:1 fd00::7", "a"},
+		{"", "", "", "", "", "", "", "id-2", "", ""},
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("rows\n%q\nwant\n%q", rows, want)
 	}
 }
 
