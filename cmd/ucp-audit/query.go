@@ -231,18 +231,19 @@ func (p *problems) report(w io.Writer, cmd string) bool {
 }
 
 // readTrail reads sets (following them when follow is set), calling fn with
-// each event the filter selects and skipped with every other record. It
+// each event the filter selects and other with every other record that
+// could be read (when other is not nil). It
 // reports read errors and skipped lines on stderr and returns the exit
 // code.
-func readTrail(ctx context.Context, cmd string, r *review.Reader, f *review.Filter, env hostEnv, fn func(*review.Record) error, skipped func(review.Type)) int {
+func readTrail(ctx context.Context, cmd string, r *review.Reader, f *review.Filter, env hostEnv, fn func(*review.Record) error, other func(*review.Record)) int {
 	var p problems
 	err := r.Run(ctx, func(rec *review.Record) error {
 		switch {
 		case rec.Type == review.TypeInvalid:
 			p.note(rec)
 		case rec.Type != review.TypeEvent:
-			if skipped != nil {
-				skipped(rec.Type)
+			if other != nil {
+				other(rec)
 			}
 		case f.Match(rec.Event):
 			return fn(rec)
