@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/review"
+	"github.com/ucp-audit/ucp-audit/review/htmlreport"
 )
 
 // report runs `ucp-audit report` and returns its exit code.
@@ -39,11 +41,11 @@ func runReport(ctx context.Context, args []string, env hostEnv) int {
 	fs, sel := commandFlags("report")
 	var format string
 	var top int
-	fs.StringVar(&format, "format", "table", "output `FORMAT`: table, csv (rows section,key,count) or json")
+	fs.StringVar(&format, "format", "table", "output `FORMAT`: table, csv (rows section,key,count), json, or html (one self-contained page with charts)")
 	fs.IntVar(&top, "top", 10, "list at most `N` busiest endpoints, failed-call rows, gap records, and chargeback users and namespaces (0: all)")
 	run, code, ok := setUp(fs, reportUsage, sel, args, env, func() error {
-		if format != "table" && format != "csv" && format != "json" {
-			return fmt.Errorf("--format %q: want table, csv or json", format)
+		if format != "table" && format != "csv" && format != "json" && format != "html" {
+			return fmt.Errorf("--format %q: want table, csv or json, or html", format)
 		}
 		if top < 0 {
 			return fmt.Errorf("--top %d: want 0 (all) or more", top)
@@ -67,6 +69,11 @@ func runReport(ctx context.Context, args []string, env hostEnv) int {
 		err = writeReportJSON(bw, rep)
 	case "csv":
 		err = writeReportCSV(bw, rep)
+	case "html":
+		err = htmlreport.Write(bw, htmlreport.Page{
+			Generated: env.now(), Paths: run.paths, Filters: givenFilters(fs), Top: top,
+			Report: rep, Timeline: sum.Timeline(),
+		})
 	default:
 		err = writeReportTable(bw, rep)
 	}
@@ -78,6 +85,18 @@ func runReport(ctx context.Context, args []string, env hostEnv) int {
 		code = 1
 	}
 	return code
+}
+
+// givenFilters lists the flags given on the command line, but --format,
+// as "--name value", for the HTML report's heading.
+func givenFilters(fs *flag.FlagSet) []string {
+	var out []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "format" {
+			out = append(out, "--"+f.Name+" "+f.Value.String())
+		}
+	})
+	return out
 }
 
 func writeReportJSON(w io.Writer, rep review.Report) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/ucp-audit/ucp-audit/review"
+	"github.com/ucp-audit/ucp-audit/review/htmlreport"
 )
 
 func TestReportGolden(t *testing.T) {
@@ -25,7 +27,31 @@ func TestReportGolden(t *testing.T) {
 		{"day-kubernetes.json", []string{"--format", "json", "--since", "2024-03-02", "--until", "2024-03-03", "--kind", "kubernetes", trailDir}},
 		{"no-match.table", []string{"--user", "nobody", trailDir}},
 		{"no-match.json", []string{"--format", "json", "--user", "nobody", trailDir}},
+		{"all.html", []string{"--format", "html", trailDir}},
 	})
+}
+
+// TestReportHTMLCharts checks the HTML report's structure for the test
+// trail: the bars of each chart, as the e2e suite checks them in a browser.
+func TestReportHTMLCharts(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want map[string]int
+	}{
+		// 18 hours with events; 5 users, 3 API families, 3 failed codes, the
+		// 10 busiest endpoints and (other).
+		{[]string{"--format", "html", trailDir}, map[string]int{"timeline": 18, "users": 5, "kinds": 3, "failed": 3, "endpoints": 11}},
+		// From 2 March: 13 hours; 2 users and (other); 2 failed codes.
+		{[]string{"--format", "html", "--top", "2", "--since", "2024-03-02", trailDir}, map[string]int{"timeline": 13, "users": 3, "kinds": 3, "failed": 2, "endpoints": 3}},
+	} {
+		var out, errb bytes.Buffer
+		if code := runReport(context.Background(), tc.args, testEnv(&out, &errb)); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		if got := htmlreport.ChartBars(out.String()); !maps.Equal(got, tc.want) {
+			t.Errorf("report %q: bars %v, want %v", tc.args, got, tc.want)
+		}
+	}
 }
 
 // TestReportFormatsAgree checks that the CSV and JSON reports hold the same
