@@ -74,6 +74,12 @@ type VerifyOptions struct {
 	// older than the oldest given, are not reported missing. Everything
 	// else is checked as usual.
 	Fragment bool
+	// OnSeal, when set, is called with the number and content of each
+	// seal Verify accepts, in chain order, as it accepts it: on a set that
+	// fails, with the seals before the problem. Seals carry the time the
+	// plugin wrote them, so the first and last give the span of time in
+	// which the records verified were written.
+	OnSeal func(n uint64, s Seal)
 }
 
 // Result is what Verify found in one set.
@@ -386,6 +392,9 @@ func (v *verifier) accept(no int64, l Link, s *Seal) {
 		return
 	}
 	v.res.Seals++
+	if v.opts.OnSeal != nil {
+		v.opts.OnSeal(l.N, *s)
+	}
 	v.sealed = s.Reason
 	v.sealLine, v.unsealedN = no, 0
 	if s.Reason == ReasonOpen {

@@ -59,6 +59,41 @@ func TestVerifyClean(t *testing.T) {
 	}
 }
 
+// TestVerifyOnSeal: OnSeal sees every seal accepted, in chain order, from
+// the open seal of the oldest file; on a failing set, those before the
+// problem.
+func TestVerifyOnSeal(t *testing.T) {
+	dir := t.TempDir()
+	genSet(t, dir, nil, "a")
+	set := dirSet(t, dir)
+	var ns []uint64
+	var seals []chain.Seal
+	r := chain.Verify(set, chain.VerifyOptions{OnSeal: func(n uint64, s chain.Seal) {
+		ns, seals = append(ns, n), append(seals, s)
+	}})
+	if !r.OK() || uint64(len(seals)) != r.Seals || ns[0] != r.First || ns[len(ns)-1] != r.Last {
+		t.Fatalf("Verify = %+v; OnSeal saw %d seals, numbers %v", r, len(seals), ns)
+	}
+	if seals[0].Reason != chain.ReasonOpen || seals[len(seals)-1].Reason != chain.ReasonClose {
+		t.Errorf("first seal %s, last %s; want open and close", seals[0].Reason, seals[len(seals)-1].Reason)
+	}
+	for i := 1; i < len(seals); i++ {
+		if ns[i] <= ns[i-1] || !seals[i].Time.After(seals[i-1].Time) {
+			t.Errorf("seal %d (n %d, %v) does not follow seal %d (n %d, %v)", i, ns[i], seals[i].Time, i-1, ns[i-1], seals[i-1].Time)
+		}
+	}
+
+	// Cut the live file after its first lines: the seals before the cut
+	// are seen, and no others.
+	lines := readLines(t, set.Files[len(set.Files)-1])
+	writeLines(t, set.Files[len(set.Files)-1], lines[:len(lines)-2], false)
+	var after []uint64
+	r = chain.Verify(set, chain.VerifyOptions{OnSeal: func(n uint64, _ chain.Seal) { after = append(after, n) }})
+	if r.OK() || uint64(len(after)) != r.Seals || !slices.Equal(after, ns[:len(after)]) || len(after) >= len(ns) {
+		t.Errorf("cut set: Verify = %+v; OnSeal saw %v of %v", r, after, ns)
+	}
+}
+
 // TestVerifyFragment: rotated files copied without the live file verify
 // as a fragment, and only so.
 func TestVerifyFragment(t *testing.T) {

@@ -3,7 +3,7 @@ package review
 import (
 	"errors"
 	"fmt"
-	"path"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -22,9 +22,11 @@ type Filter struct {
 	Users []string
 	// Verbs match verb case-insensitively ("get" matches GET and get).
 	Verbs []string
-	// Paths are path.Match patterns on the requestURI's path (no query
+	// Paths are MatchPath patterns on the requestURI's path (no query
 	// string, not unescaped): "*" does not cross "/", so
-	// /api/v1/namespaces/*/secrets matches every namespace's secrets.
+	// /api/v1/namespaces/*/secrets matches every namespace's secrets list,
+	// and a "**" segment matches any number of segments:
+	// /api/v1/namespaces/*/secrets/** also matches each secret.
 	Paths []string
 	// Kinds match the API family (kind) case-insensitively.
 	Kinds []string
@@ -37,6 +39,15 @@ type Filter struct {
 	Hosts []string
 	// Grep are case-insensitive substrings of the requestURI.
 	Grep []string
+	// AuditIDs match auditID, whole and case-insensitively.
+	AuditIDs []string
+	// SourceIPs hold an address of sourceIPs: an entry with a port
+	// ("10.0.0.7:51234", "[::1]:8080") matches by its address, and an
+	// IPv4-mapped IPv6 address as the IPv4 one. See ParseSourceIP.
+	SourceIPs []netip.Prefix
+	// Namespaces match the event's namespace (Event.Namespace), whole and
+	// case-insensitively; None matches events without one.
+	Namespaces []string
 }
 
 // Match reports whether the filter selects e.
@@ -58,7 +69,7 @@ func (f *Filter) Match(e *Event) bool {
 	}
 	if len(f.Paths) > 0 {
 		p := e.Path()
-		if !anyOf(f.Paths, func(pat string) bool { ok, _ := path.Match(pat, p); return ok }) {
+		if !anyOf(f.Paths, func(pat string) bool { ok, _ := MatchPath(pat, p); return ok }) {
 			return false
 		}
 	}
@@ -85,7 +96,61 @@ func (f *Filter) Match(e *Event) bool {
 			return false
 		}
 	}
+	if len(f.AuditIDs) > 0 && !anyOf(f.AuditIDs, func(id string) bool { return strings.EqualFold(id, e.AuditID) }) {
+		return false
+	}
+	if len(f.SourceIPs) > 0 && !anyOf(e.SourceIPs, func(ip string) bool {
+		a, ok := sourceAddr(ip)
+		return ok && anyOf(f.SourceIPs, func(p netip.Prefix) bool { return p.Contains(a) })
+	}) {
+		return false
+	}
+	if len(f.Namespaces) > 0 {
+		ns := orNone(e.Namespace())
+		if !anyOf(f.Namespaces, func(n string) bool { return strings.EqualFold(n, ns) }) {
+			return false
+		}
+	}
 	return true
+}
+
+// sourceAddr reads an entry of sourceIPs: an address, or an address and
+// a port. Zones are dropped and IPv4-mapped addresses unmapped, so that a
+// prefix of either family matches as one expects.
+func sourceAddr(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
+	}
+	return a.WithZone("").Unmap(), true
+}
+
+// ErrSourceIP is returned (wrapped) by ParseSourceIP.
+var ErrSourceIP = errors.New("want an IP address (10.0.0.7, fd00::7) or a CIDR prefix (10.0.0.0/8)")
+
+// ParseSourceIP reads a --source-ip value: an address, which matches
+// itself, or a CIDR prefix, which matches the addresses in it (its host
+// bits are ignored). IPv4-mapped IPv6 values are read as IPv4.
+func ParseSourceIP(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%w: %v", ErrSourceIP, err)
+	}
+	if a := p.Addr(); a.Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, fmt.Errorf("%w: %s is wider than the IPv4-mapped range", ErrSourceIP, s)
+		}
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
 }
 
 func anyOf[T any](list []T, ok func(T) bool) bool {

@@ -2,6 +2,7 @@ package review
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -164,6 +165,101 @@ func FuzzParseCode(f *testing.F) {
 		}
 		if c.Min < 100 || c.Max > 599 || c.Min > c.Max || !c.Match(c.Min) || c.Match(0) {
 			t.Errorf("ParseCode(%q) = %+v", s, c)
+		}
+	})
+}
+
+func TestFilterAuditIDSourceIPNamespace(t *testing.T) {
+	k8s := &Event{AuditID: "7A00-1", RequestURI: "/api/v1/namespaces/default/secrets/db", SourceIPs: []string{"192.168.1.9", "10.0.0.7:51234"}}
+	v6 := &Event{AuditID: "7a00-2", RequestURI: "/v1.41/secrets", SourceIPs: []string{"[fd00::7]:8080", "::ffff:172.16.0.1", "fe80::1%eth0", "not an address"}}
+	ref := &Event{AuditID: "7a00-3", ObjectRef: ObjectRef{Namespace: "Staging"}, RequestURI: "/api/v1/namespaces/default/pods"}
+	prefixes := func(ss ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, s := range ss {
+			p, err := ParseSourceIP(s)
+			if err != nil {
+				t.Fatalf("ParseSourceIP(%q): %v", s, err)
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		f    Filter
+		e    *Event
+		want bool
+	}{
+		{"audit id any case", Filter{AuditIDs: []string{"7a00-1"}}, k8s, true},
+		{"audit id list", Filter{AuditIDs: []string{"x", "7A00-2"}}, v6, true},
+		{"audit id prefix is not enough", Filter{AuditIDs: []string{"7a00"}}, k8s, false},
+		{"ip with a port", Filter{SourceIPs: prefixes("10.0.0.7")}, k8s, true},
+		{"ip without a port", Filter{SourceIPs: prefixes("192.168.1.9")}, k8s, true},
+		{"ip other", Filter{SourceIPs: prefixes("10.0.0.70")}, k8s, false},
+		{"cidr", Filter{SourceIPs: prefixes("10.0.0.0/8")}, k8s, true},
+		{"cidr with host bits", Filter{SourceIPs: prefixes("10.0.0.9/24")}, k8s, true},
+		{"cidr other", Filter{SourceIPs: prefixes("10.1.0.0/16")}, k8s, false},
+		{"ipv6 with a port", Filter{SourceIPs: prefixes("fd00::/64")}, v6, true},
+		{"ipv4-mapped entry", Filter{SourceIPs: prefixes("172.16.0.0/12")}, v6, true},
+		{"ipv4-mapped value", Filter{SourceIPs: prefixes("::ffff:172.16.0.1")}, v6, true},
+		{"zone dropped", Filter{SourceIPs: prefixes("fe80::/10")}, v6, true},
+		{"no source ips", Filter{SourceIPs: prefixes("0.0.0.0/0", "::/0")}, ref, false},
+		{"namespace from the path", Filter{Namespaces: []string{"default"}}, k8s, true},
+		{"namespace from objectRef first", Filter{Namespaces: []string{"staging"}}, ref, true},
+		{"namespace from objectRef, not the path", Filter{Namespaces: []string{"default"}}, ref, false},
+		{"no namespace is -", Filter{Namespaces: []string{"-"}}, v6, true},
+		{"no namespace is not another", Filter{Namespaces: []string{"default"}}, v6, false},
+	}
+	for _, tt := range tests {
+		if got := tt.f.Match(tt.e); got != tt.want {
+			t.Errorf("%s: Match = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseSourceIP(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"10.0.0.7", "10.0.0.7/32"},
+		{"10.0.0.9/24", "10.0.0.0/24"},
+		{"fd00::7", "fd00::7/128"},
+		{"fd00::7/64", "fd00::/64"},
+		{"::ffff:10.0.0.7", "10.0.0.7/32"},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8"},
+		{"::ffff:0:0/95", ""},
+		{"10.0.0.7:51234", ""},
+		{"fe80::1%eth0", ""},
+		{"10.0.0.0/33", ""},
+		{"manager-1", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		got, err := ParseSourceIP(tt.in)
+		if tt.want == "" {
+			if !errors.Is(err, ErrSourceIP) {
+				t.Errorf("ParseSourceIP(%q) = %v, %v; want ErrSourceIP", tt.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got.String() != tt.want {
+			t.Errorf("ParseSourceIP(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func FuzzParseSourceIP(f *testing.F) {
+	for _, s := range []string{"10.0.0.7", "10.0.0.0/8", "fd00::/64", "::ffff:10.0.0.0/104", "fe80::1%eth0", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseSourceIP(s)
+		if err != nil {
+			if !errors.Is(err, ErrSourceIP) {
+				t.Fatalf("ParseSourceIP(%q): error %v is not ErrSourceIP", s, err)
+			}
+			return
+		}
+		if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" || !p.Contains(p.Addr()) {
+			t.Fatalf("ParseSourceIP(%q) = %v", s, p)
 		}
 	})
 }

@@ -285,24 +285,11 @@ func (e *Event) Resource() string {
 }
 
 func pathResource(p string) string {
-	var segs []string
-	for s := range strings.SplitSeq(p, "/") {
-		if s != "" {
-			segs = append(segs, s)
-		}
-	}
+	segs := segments(p)
 	if len(segs) == 0 {
 		return ""
 	}
-	// Kubernetes: /api/v1/[namespaces/NS/]RES…, /apis/G/V/[namespaces/NS/]RES…
-	var rest []string
-	switch {
-	case segs[0] == "api" && len(segs) >= 3 && isK8sVersion(segs[1]):
-		rest = segs[2:]
-	case segs[0] == "apis" && len(segs) >= 4 && isK8sVersion(segs[2]):
-		rest = segs[3:]
-	}
-	if rest != nil {
+	if rest := k8sRest(segs); rest != nil {
 		if rest[0] == "namespaces" && len(rest) >= 3 {
 			return rest[1] + "/" + rest[2]
 		}
@@ -318,6 +305,49 @@ func pathResource(p string) string {
 		return segs[0] + "/" + segs[1]
 	}
 	return segs[0]
+}
+
+// segments returns the non-empty segments of path p.
+func segments(p string) []string {
+	var segs []string
+	for s := range strings.SplitSeq(p, "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	return segs
+}
+
+// k8sRest returns what follows the API version in a Kubernetes-shaped
+// path's non-empty segments (/api/v1/…, /apis/GROUP/VERSION/…), nil for
+// another path or nothing after the version.
+func k8sRest(segs []string) []string {
+	switch {
+	case len(segs) >= 3 && segs[0] == "api" && isK8sVersion(segs[1]):
+		return segs[2:]
+	case len(segs) >= 4 && segs[0] == "apis" && isK8sVersion(segs[2]):
+		return segs[3:]
+	}
+	return nil
+}
+
+// Namespace is the Kubernetes namespace the event concerns:
+// objectRef.namespace, else NS of a Kubernetes path
+// /api/VERSION/namespaces/NS… or /apis/GROUP/VERSION/namespaces/NS… (a
+// "watch" segment after the version allowed), as the API server reads it;
+// "" for a cluster-scoped object or a path of another API.
+func (e *Event) Namespace() string {
+	if ns := e.ObjectRef.Namespace; ns != "" {
+		return ns
+	}
+	rest := k8sRest(segments(e.Path()))
+	if len(rest) > 0 && rest[0] == "watch" {
+		rest = rest[1:]
+	}
+	if len(rest) >= 2 && rest[0] == "namespaces" {
+		return rest[1]
+	}
+	return ""
 }
 
 // isK8sVersion reports whether s is a Kubernetes API version: v1, v1beta1,

@@ -156,6 +156,31 @@ func TestResource(t *testing.T) {
 	}
 }
 
+func TestNamespace(t *testing.T) {
+	tests := []struct {
+		uri  string
+		ref  ObjectRef
+		want string
+	}{
+		{"/api/v1/namespaces/default/pods", ObjectRef{Namespace: "staging"}, "staging"},
+		{"/api/v1/namespaces/default/secrets/db?x=1", ObjectRef{}, "default"},
+		{"/apis/apps/v1/namespaces/web/deployments/front", ObjectRef{}, "web"},
+		{"/api/v1/namespaces/kube-system", ObjectRef{}, "kube-system"}, // the namespace itself
+		{"/api/v1/watch/namespaces/default/pods", ObjectRef{}, "default"},
+		{"/api/v1/namespaces", ObjectRef{}, ""},
+		{"/api/v1/nodes/node-1", ObjectRef{}, ""},
+		{"/apis/apps/namespaces/x/deployments", ObjectRef{}, ""}, // no version
+		{"/v1.41/namespaces/x/services", ObjectRef{}, ""},
+		{"", ObjectRef{}, ""},
+	}
+	for _, tt := range tests {
+		e := Event{RequestURI: tt.uri, ObjectRef: tt.ref}
+		if got := e.Namespace(); got != tt.want {
+			t.Errorf("Namespace(%q, %+v) = %q, want %q", tt.uri, tt.ref, got, tt.want)
+		}
+	}
+}
+
 func TestIsK8sVersion(t *testing.T) {
 	for s, want := range map[string]bool{"v1": true, "v1beta1": true, "v2alpha3": true, "v10": true,
 		"v0": false, "v1beta": false, "ucp": false, "v": false, "v1.41": false, "v1gamma1": false} {
@@ -186,6 +211,7 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = e.Resource()
 		_ = e.HumanUser()
+		_ = e.Namespace()
 		var f Filter
 		if !f.Match(e) {
 			t.Error("the zero filter did not match")

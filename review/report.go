@@ -2,17 +2,25 @@ package review
 
 import (
 	"cmp"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 // None is the key under which report counts events that lack the value
 // (no user, no kind, no response code …).
 const None = "-"
 
-// Summary accumulates a Report: Add each selected event, Skip each record
-// that is not an event. The zero Summary is not ready; use NewSummary.
+// Other is the key of the row (or column) that counts what a cut to the
+// top rows left out.
+const Other = "(other)"
+
+// Summary accumulates a Report: Add each selected event, and AddRecord (or
+// Skip, which only counts it) each record that is not an event. The zero
+// Summary is not ready; use NewSummary.
 type Summary struct {
 	events, noTime, denied, failed int
 	first, last                    *Mark
@@ -20,6 +28,9 @@ type Summary struct {
 	resources, codes, endpoints    map[string]int
 	failedCalls                    map[FailedCall]int
 	records                        Records
+	hours                          map[time.Time]int // events per hour, by its start
+	userNamespaces                 map[[2]string]int // events per human user and namespace
+	gaps                           []auditlog.Gap
 }
 
 // NewSummary returns an empty Summary.
@@ -27,7 +38,7 @@ func NewSummary() *Summary {
 	return &Summary{
 		users: map[string]int{}, verbs: map[string]int{}, kinds: map[string]int{},
 		resources: map[string]int{}, codes: map[string]int{}, endpoints: map[string]int{},
-		failedCalls: map[FailedCall]int{},
+		failedCalls: map[FailedCall]int{}, hours: map[time.Time]int{}, userNamespaces: map[[2]string]int{},
 	}
 }
 
@@ -43,8 +54,10 @@ func (s *Summary) Add(e *Event) {
 		if s.last == nil || !e.Time.Before(s.last.Time) {
 			s.last = &Mark{e.Time, e.AuditID}
 		}
+		s.hours[e.Time.Truncate(time.Hour)]++
 	}
 	s.users[orNone(e.HumanUser())]++
+	s.userNamespaces[[2]string{orNone(e.HumanUser()), orNone(e.Namespace())}]++
 	s.verbs[orNone(e.Verb)]++
 	s.kinds[orNone(e.Kind)]++
 	s.resources[orNone(e.Resource())]++
@@ -75,6 +88,20 @@ func (s *Summary) Skip(t Type) {
 		s.records.Seal++
 	case TypeOther:
 		s.records.Other++
+	}
+}
+
+// AddRecord counts a record that is not an event, as Skip does, and
+// keeps the content of a gap record for Report.Gaps.
+func (s *Summary) AddRecord(rec *Record) {
+	s.Skip(rec.Type)
+	if rec.Type != TypeGap {
+		return
+	}
+	var m map[string]json.RawMessage
+	var g auditlog.Gap
+	if json.Unmarshal(rec.Raw, &m) == nil && json.Unmarshal(m[auditlog.GapKey], &g) == nil {
+		s.gaps = append(s.gaps, g)
 	}
 }
 
@@ -112,6 +139,17 @@ type Report struct {
 	// of the rows left out.
 	Endpoints      []Count `json:"endpoints"`
 	EndpointsOther int     `json:"endpointsOther"`
+	// Days counts the events per UTC date (2006-01-02), oldest first, and
+	// under None, last, those without a time.
+	Days []Count `json:"days"`
+	// Chargeback counts the events per human user and namespace, at most
+	// top users and top namespaces.
+	Chargeback Chargeback `json:"chargeback"`
+	// Gaps are the gap records read, whatever the filter (events that
+	// will never reach a destination), in the order read, at most top;
+	// GapsOther is the sum of Lost of the records left out.
+	Gaps      []auditlog.Gap `json:"gaps"`
+	GapsOther uint64         `json:"gapsOther"`
 	// Records counts the plugin's own records read, whatever the filter.
 	Records Records `json:"records"`
 }
@@ -170,6 +208,9 @@ func (s *Summary) Report(top int) Report {
 			cmp.Compare(a.User, b.User), cmp.Compare(a.Verb, b.Verb), cmp.Compare(a.Endpoint, b.Endpoint))
 	})
 	r.FailedCalls, r.FailedCallsOther = cut(fc, top, func(c FailedCount) int { return c.Count })
+	r.Days = s.days()
+	r.Chargeback = s.chargeback(top)
+	r.Gaps, r.GapsOther = cut(append([]auditlog.Gap{}, s.gaps...), top, func(g auditlog.Gap) uint64 { return g.Lost })
 	return r
 }
 
@@ -187,11 +228,11 @@ func counts(m map[string]int) []Count {
 
 // cut keeps the first top rows (all when top <= 0) and sums the counts of
 // the others.
-func cut[T any](rows []T, top int, count func(T) int) ([]T, int) {
+func cut[T any, N int | uint64](rows []T, top int, count func(T) N) ([]T, N) {
 	if top <= 0 || len(rows) <= top {
 		return rows, 0
 	}
-	other := 0
+	var other N
 	for _, r := range rows[top:] {
 		other += count(r)
 	}

@@ -9,14 +9,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path"
 	"slices"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/review"
@@ -63,6 +59,7 @@ Flags:
 type selection struct {
 	since, until                                                string
 	users, verbs, paths, kinds, codes, containers, hosts, greps listFlag
+	auditIDs, sourceIPs, namespaces                             listFlag
 }
 
 // listFlag collects a repeatable flag whose values may also be given as a
@@ -94,12 +91,15 @@ func (s *selection) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.until, "until", "", "only events before `TIME` (same forms as --since)")
 	fs.Var(&s.users, "user", "only events of `USER`: the human name, user.username or user.uid (repeatable, or comma-separated)")
 	fs.Var(&s.verbs, "verb", "only events with `VERB`, any case (get, list, POST …; repeatable, or comma-separated)")
-	fs.Var(&s.paths, "path", "only events whose requestURI path matches `GLOB` (path.Match: * does not cross /; repeatable)")
+	fs.Var(&s.paths, "path", "only events whose requestURI path matches `GLOB` (* and ? do not cross /, a ** segment matches any number of segments: /api/v1/namespaces/*/secrets/**; repeatable)")
 	fs.Var(&s.kinds, "kind", "only events of API family `KIND` (kubernetes, docker-swarm, ucp …; repeatable, or comma-separated)")
 	fs.Var(&s.codes, "code", "only events with response `CODE`: 403, or a class 4xx (repeatable, or comma-separated)")
 	fs.Var(&s.containers, "container", "only events from container `C`: ID prefix or name (repeatable, or comma-separated)")
 	fs.Var(&s.hosts, "host", "only events written on `HOST` (repeatable, or comma-separated)")
 	fs.Var(&s.greps, "grep", "only events whose requestURI contains `TEXT`, any case (repeatable)")
+	fs.Var(&s.auditIDs, "audit-id", "only the event with auditID `ID` (repeatable, or comma-separated)")
+	fs.Var(&s.sourceIPs, "source-ip", "only events with `IP` among sourceIPs, with or without a port; or a CIDR prefix such as 10.0.0.0/8 (repeatable, or comma-separated)")
+	fs.Var(&s.namespaces, "namespace", "only events in Kubernetes namespace `NS` (objectRef.namespace, or the path's); - for none (repeatable, or comma-separated)")
 }
 
 // filter checks the flag values and makes the filter; errors name the flag
@@ -108,6 +108,7 @@ func (s *selection) filter(now time.Time) (review.Filter, error) {
 	f := review.Filter{
 		Users: s.users, Verbs: s.verbs, Paths: s.paths, Kinds: s.kinds,
 		Containers: s.containers, Hosts: s.hosts, Grep: s.greps,
+		AuditIDs: s.auditIDs, Namespaces: s.namespaces,
 	}
 	var err error
 	for _, t := range []struct {
@@ -125,9 +126,16 @@ func (s *selection) filter(now time.Time) (review.Filter, error) {
 		return f, fmt.Errorf("--since %q (%s) is not before --until %q (%s)", s.since, f.Since.Format(time.RFC3339), s.until, f.Until.Format(time.RFC3339))
 	}
 	for _, p := range s.paths {
-		if _, err := path.Match(p, ""); err != nil {
-			return f, fmt.Errorf("--path %q: %w (want a path.Match pattern: *, ?, [a-z], \\ to escape)", p, err)
+		if _, err := review.MatchPath(p, ""); err != nil {
+			return f, fmt.Errorf("--path %q: %w (want a glob: *, ?, [a-z], \\ to escape, ** for any number of segments)", p, err)
 		}
+	}
+	for _, ip := range s.sourceIPs {
+		p, err := review.ParseSourceIP(ip)
+		if err != nil {
+			return f, fmt.Errorf("--source-ip %q: %w", ip, err)
+		}
+		f.SourceIPs = append(f.SourceIPs, p)
 	}
 	for _, c := range s.codes {
 		code, err := review.ParseCode(c)
@@ -223,18 +231,19 @@ func (p *problems) report(w io.Writer, cmd string) bool {
 }
 
 // readTrail reads sets (following them when follow is set), calling fn with
-// each event the filter selects and skipped with every other record. It
+// each event the filter selects and other with every other record that
+// could be read (when other is not nil). It
 // reports read errors and skipped lines on stderr and returns the exit
 // code.
-func readTrail(ctx context.Context, cmd string, r *review.Reader, f *review.Filter, env hostEnv, fn func(*review.Record) error, skipped func(review.Type)) int {
+func readTrail(ctx context.Context, cmd string, r *review.Reader, f *review.Filter, env hostEnv, fn func(*review.Record) error, other func(*review.Record)) int {
 	var p problems
 	err := r.Run(ctx, func(rec *review.Record) error {
 		switch {
 		case rec.Type == review.TypeInvalid:
 			p.note(rec)
 		case rec.Type != review.TypeEvent:
-			if skipped != nil {
-				skipped(rec.Type)
+			if other != nil {
+				other(rec)
 			}
 		case f.Match(rec.Event):
 			return fn(rec)
@@ -302,13 +311,13 @@ func runQuery(ctx context.Context, args []string, env hostEnv) int {
 	fs, sel := commandFlags("query")
 	var output string
 	var follow bool
-	fs.StringVar(&output, "o", "json", "output `FORMAT`: json (each line as it is in the file) or table")
+	fs.StringVar(&output, "o", "json", "output `FORMAT`: json (each line as it is in the file), table or csv")
 	fs.StringVar(&output, "output", "json", "the same as -o `FORMAT`")
 	fs.BoolVar(&follow, "f", false, "after the files, go on printing events as they are written (until interrupted)")
 	fs.BoolVar(&follow, "follow", false, "the same as -f")
 	run, code, ok := setUp(fs, queryUsage, sel, args, env, func() error {
-		if output != "json" && output != "table" {
-			return fmt.Errorf("-o %q: want json or table", output)
+		if output != "json" && output != "table" && output != "csv" {
+			return fmt.Errorf("-o %q: want json or table or csv", output)
 		}
 		return nil
 	})
@@ -322,81 +331,26 @@ func runQuery(ctx context.Context, args []string, env hostEnv) int {
 	}
 
 	bw := bufio.NewWriterSize(env.stdout, 64<<10)
-	var tw *tabwriter.Writer
-	rows := 0
+	var out eventWriter
+	switch output {
+	case "table":
+		out = newTableWriter(bw)
+	case "csv":
+		out = newCSVWriter(bw)
+	default:
+		out = rawWriter{bw}
+	}
 	flush := func() error {
-		if tw != nil {
-			if err := tw.Flush(); err != nil {
-				return err
-			}
+		if err := out.flush(); err != nil {
+			return err
 		}
 		return bw.Flush()
 	}
-	write := func(rec *review.Record) error {
-		if tw == nil {
-			bw.Write(rec.Raw)
-			return bw.WriteByte('\n')
-		}
-		e := rec.Event
-		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tableTime(e.Time), cell(e.HumanUser(), 32), cell(e.Verb, 16),
-			codeCell(e.Code), cell(e.Kind, 16), cell(e.RequestURI, uriWidth), cell(strings.TrimPrefix(e.ContainerName(), "/"), 32))
-		// Aligned in blocks, so that a long output is not all held.
-		if rows++; rows%1000 == 0 {
-			err = tw.Flush()
-		}
-		return err
-	}
-	if output == "table" {
-		tw = tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tUSER\tVERB\tCODE\tKIND\tREQUEST URI\tCONTAINER")
-	}
 	r := &review.Reader{Sets: sets, Follow: follow, Poll: env.poll, Idle: flush}
-	code = readTrail(ctx, "query", r, &filter, env, write, nil)
+	code = readTrail(ctx, "query", r, &filter, env, out.write, nil)
 	if err := flush(); err != nil && code == 0 {
 		fmt.Fprintf(env.stderr, "ucp-audit query: writing the output: %v\n", err)
 		code = 1
 	}
 	return code
-}
-
-// uriWidth is the widest request URI the table shows.
-const uriWidth = 60
-
-// tableTime formats an event time for tables: UTC, milliseconds.
-func tableTime(t time.Time) string {
-	if t.IsZero() {
-		return review.None
-	}
-	return t.UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
-func codeCell(code int) string {
-	if code == 0 {
-		return review.None
-	}
-	return fmt.Sprint(code)
-}
-
-// cell makes s fit a table cell: "-" when empty, control and other
-// unprintable characters (tabs, newlines, terminal escapes) shown as "?",
-// and at most width characters, cut in the middle with "…" so that both
-// the start and the end of a long URI show.
-func cell(s string, width int) string {
-	if s == "" {
-		return review.None
-	}
-	clean := strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			return '?'
-		}
-		return r
-	}, s)
-	n := utf8.RuneCountInString(clean)
-	if n <= width {
-		return clean
-	}
-	rs := []rune(clean)
-	head := (width - 1) / 2
-	tail := width - 1 - head
-	return string(rs[:head]) + "…" + string(rs[n-tail:])
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -87,10 +89,17 @@ func TestQueryGolden(t *testing.T) {
 		{"since-days.table", []string{"--since", "1d12h", "--until", "2024-03-03T08:00:00.5Z", "-o", "table", trailDir}},
 		{"kind-verbs.table", []string{"--kind", "KUBERNETES", "--verb", "list", "--verb", "GET", "-o", "table", trailDir}},
 		{"path-glob.table", []string{"--path", "/api/v1/namespaces/*/secrets", "--path", "/v1.*/secrets*", "-o", "table", trailDir}},
+		{"path-any-segments.table", []string{"--path", "/**/secrets/**", "--path", "/api/v1/namespaces/*/pods/**", "-o", "table", trailDir}},
 		{"container-name.table", []string{"--container", "ucp-kube-apiserver", "--verb", "get", "-o", "table", trailDir}},
 		{"container-id.table", []string{"--container", "3F1C9A", "--kind", "ucp", "-o", "table", trailDir}},
 		{"grep.table", []string{"--grep", "SECRETS", "--host", "manager-1", "-o", "table", trailDir}},
 		{"no-match.jsonl", []string{"--host", "manager-2", trailDir}},
+		{"audit-id.table", []string{"--audit-id", "7A000006-0000-4000-8000-000000000006,7a00001a-0000-4000-8000-000000000026", "-o", "table", trailDir}},
+		{"source-ip.table", []string{"--source-ip", "10.0.0.14", "--source-ip", "10.0.0.10/31", "--kind", "kubernetes", "-o", "table", trailDir}},
+		{"namespace.table", []string{"--namespace", "kube-system,staging", "-o", "table", trailDir}},
+		{"namespace-none.table", []string{"--namespace", "-", "--kind", "kubernetes", "-o", "table", trailDir}},
+		{"all.csv", []string{"-o", "csv", trailDir}},
+		{"namespace.csv", []string{"--namespace", "kube-system", "--output=csv", trailDir}},
 		{"double-dash.table", []string{"-o", "table", "--user", "carol", "--", trailDir + "/audit.log"}},
 	})
 }
@@ -126,6 +135,34 @@ func TestQueryPassesLinesThrough(t *testing.T) {
 	}
 }
 
+// TestQueryCSV checks that -o csv quotes what needs it (RFC 4180): values
+// with commas, quotes and newlines read back as they were in the event.
+func TestQueryCSV(t *testing.T) {
+	dir := t.TempDir()
+	line := `{"auditID":"id,1","verb":"get","requestURI":"/api/v1/namespaces/a/pods?x=\"1\",y","user":{"username":"eve\nmallory"},` +
+		`"sourceIPs":["10.0.0.7:1","fd00::7"],"annotations":{"ucp-audit/container-name":"/c\"d"},"stageTimestamp":"2024-03-02T10:00:00.5Z"}` + "\n" +
+		`{"auditID":"id-2"}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "audit.log"), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := runQuery(context.Background(), []string{"-o", "csv", dir}, testEnv(&out, &errb)); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	rows, err := csv.NewReader(&out).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		csvHeader,
+		{"2024-03-02T10:00:00.5Z", "eve\nmallory", "get", "", "", `/api/v1/namespaces/a/pods?x="1",y`, `c"d`, "id,1", "10.0.0.7:1 fd00::7", "a"},
+		{"", "", "", "", "", "", "", "id-2", "", ""},
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("rows\n%q\nwant\n%q", rows, want)
+	}
+}
+
 func TestQueryFlagErrors(t *testing.T) {
 	tests := []struct {
 		args    []string
@@ -139,6 +176,9 @@ func TestQueryFlagErrors(t *testing.T) {
 		{[]string{"--code", "4x", trailDir}, 2, `--code "4x": want a status code (403) or a class (4xx)`},
 		{[]string{"--code", "403,6xx", trailDir}, 2, `--code "6xx"`},
 		{[]string{"--path", "/api/[", trailDir}, 2, `--path "/api/[": syntax error in pattern`},
+		{[]string{"--path", "/**/[", trailDir}, 2, `--path "/**/[": segment "[": syntax error in pattern`},
+		{[]string{"--source-ip", "10.0.0.7:51234", trailDir}, 2, `--source-ip "10.0.0.7:51234": want an IP address (10.0.0.7, fd00::7) or a CIDR prefix (10.0.0.0/8)`},
+		{[]string{"--source-ip", "10.0.0.0/33", trailDir}, 2, `--source-ip "10.0.0.0/33": want an IP address`},
 		{[]string{"-o", "xml", trailDir}, 2, `ucp-audit query: -o "xml": want json or table`},
 		{[]string{"--nope", trailDir}, 2, `ucp-audit query: flag provided but not defined: -nope (ucp-audit query -h lists the flags)`},
 		{[]string{trailDir, "--since"}, 2, `flag needs an argument: -since`},

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
@@ -18,13 +20,15 @@ const defaultLogDir = "/var/log/ucp-audit"
 // verify runs `ucp-audit verify` and returns its exit code.
 func verify(args []string) int { return hostCommand(runVerify, args) }
 
-const verifyUsage = `usage: ucp-audit verify [--key PUBLIC.pem] [--live] [--part] [PATH...]
+const verifyUsage = `usage: ucp-audit verify [--key PUBLIC.pem] [--live] [--part] [-o text|json] [PATH...]
 
 Checks the hash chain and the seals of the audit files in PATH (default
 ` + defaultLogDir + `): a directory (every *.log with its rotated and
 compressed files), a live file (with its rotated files) or one rotated file.
 Exits 0 only when every file verifies; otherwise it names, for each file
 set, the first bad file and line and the kind of tampering, and exits 1.
+For a set that verifies it says when the records were written: between the
+times of its first and last seals, which the plugin writes (and signs) itself.
 
 Flags:
 `
@@ -34,11 +38,18 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 	keyPath := fs.String("key", "", "the seals' public key `PUBLIC.pem` (PEM, as ucp-audit keygen or openssl pkey -pubout writes it): every seal must be signed with it; without it signatures are not checked")
 	live := fs.Bool("live", false, "accept records after the live file's last seal: a file the plugin is writing ends unsealed until its next interval seal (SEAL_INTERVAL after the last one, at the next write) or its close seal")
 	part := fs.Bool("part", false, "the files are part of a trail, such as rotated files copied off the node: a missing live file and missing older files are not reported")
+	var output string
+	fs.StringVar(&output, "o", "text", "output `FORMAT`: text (a line per file set) or json (an object per file set, one per line)")
+	fs.StringVar(&output, "output", "text", "the same as -o `FORMAT`")
 	paths, err := parseCommand(fs, verifyUsage, args, env)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
+		return 2
+	}
+	if output != "text" && output != "json" {
+		fmt.Fprintf(env.stderr, "ucp-audit verify: -o %q: want text or json\n", output)
 		return 2
 	}
 	var key ed25519.PublicKey
@@ -58,29 +69,131 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 	}
 	code := 0
 	opts := chain.VerifyOptions{Key: key, AllowUnsealedTail: *live, Fragment: *part}
+	enc := json.NewEncoder(env.stdout)
+	enc.SetEscapeHTML(false)
 	for _, set := range sets {
-		r := chain.Verify(set, opts)
-		if !r.OK() {
+		v := verifySet(set, opts)
+		if !v.OK() {
 			// A rotation while verify read the set shifts its files under
 			// it: list them again and, if they changed, verify once more.
 			if again, err := auditlog.Files(set.Base); err == nil && len(again) == 1 && slices.Contains(set.Index, 0) && !slices.Equal(again[0].Files, set.Files) {
 				set = again[0]
-				r = chain.Verify(set, opts)
+				v = verifySet(set, opts)
 			}
 		}
-		if !r.OK() {
+		if !v.OK() {
 			code = 1
+		}
+		if output == "json" {
+			if err := enc.Encode(v.report(key)); err != nil {
+				fmt.Fprintf(env.stderr, "ucp-audit verify: writing the output: %v\n", err)
+				return 1
+			}
+			continue
+		}
+		if !v.OK() {
 			// A *chain.Problem reads "file:line: kind: detail".
-			fmt.Fprintf(env.stdout, "FAIL %s: %v\n", set.Base, r.Err)
+			fmt.Fprintf(env.stdout, "FAIL %s: %v\n", set.Base, v.Err)
 			continue
 		}
 		signed := "signatures not checked (no --key)"
 		if key != nil {
 			signed = "every seal signed by " + chain.Fingerprint(key)
 		}
-		fmt.Fprintf(env.stdout, "OK   %s: %d files, %d records (n %d-%d), %d seals; %s\n", set.Base, r.Files, r.Records, r.First, r.Last, r.Seals, signed)
+		fmt.Fprintf(env.stdout, "OK   %s: %d files, %d records (n %d-%d), %d seals%s; %s\n", set.Base, v.Files, v.Records, v.First, v.Last, v.Seals, v.spanText(), signed)
 	}
 	return code
+}
+
+// verified is what verify found in one set: chain.Verify's result, and
+// the times of the first and last seals it accepted.
+type verified struct {
+	chain.Result
+	from, to time.Time
+	lastSeal uint64 // n of the last seal accepted
+}
+
+func verifySet(set auditlog.Set, opts chain.VerifyOptions) verified {
+	var v verified
+	opts.OnSeal = func(n uint64, s chain.Seal) {
+		if v.from.IsZero() {
+			v.from = s.Time
+		}
+		v.to, v.lastSeal = s.Time, n
+	}
+	v.Result = chain.Verify(set, opts)
+	return v
+}
+
+// unsealed counts the records accepted after the last seal (with --live,
+// the live file's tail).
+func (v verified) unsealed() uint64 {
+	if v.Records == 0 || v.Last <= v.lastSeal {
+		return 0
+	}
+	return v.Last - v.lastSeal
+}
+
+// spanText is the OK line's ", sealed FROM to TO" part, with the records
+// after the last seal.
+func (v verified) spanText() string {
+	if v.from.IsZero() {
+		return ""
+	}
+	s := fmt.Sprintf(", sealed %s to %s", v.from.Format(time.RFC3339), v.to.Format(time.RFC3339))
+	if n := v.unsealed(); n == 1 {
+		s += ", 1 record after the last seal"
+	} else if n > 1 {
+		s += fmt.Sprintf(", %d records after the last seal", n)
+	}
+	return s
+}
+
+// verifyReport is verify's JSON object for one set (-o json); README.md
+// describes it.
+type verifyReport struct {
+	Base     string         `json:"base"`
+	OK       bool           `json:"ok"`
+	Files    int            `json:"files"`
+	Records  uint64         `json:"records"`
+	First    uint64         `json:"first"`
+	Last     uint64         `json:"last"`
+	Seals    uint64         `json:"seals"`
+	Unsealed uint64         `json:"unsealed"`
+	SignedBy *string        `json:"signedBy"`
+	From     *time.Time     `json:"from"`
+	To       *time.Time     `json:"to"`
+	Problem  *verifyProblem `json:"problem"`
+	Error    *string        `json:"error"`
+}
+
+// verifyProblem is a *chain.Problem in verify's JSON.
+type verifyProblem struct {
+	File   string     `json:"file"`
+	Line   int64      `json:"line"`
+	N      uint64     `json:"n"`
+	Kind   chain.Kind `json:"kind"`
+	Detail string     `json:"detail"`
+}
+
+func (v verified) report(key ed25519.PublicKey) verifyReport {
+	r := verifyReport{Base: v.Base, OK: v.OK(), Files: v.Files, Records: v.Records, First: v.First, Last: v.Last, Seals: v.Seals, Unsealed: v.unsealed()}
+	if key != nil {
+		fp := chain.Fingerprint(key)
+		r.SignedBy = &fp
+	}
+	if !v.from.IsZero() {
+		r.From, r.To = &v.from, &v.to
+	}
+	var p *chain.Problem
+	switch {
+	case errors.As(v.Err, &p):
+		r.Problem = &verifyProblem{File: p.File, Line: p.Line, N: p.N, Kind: p.Kind, Detail: p.Detail}
+	case v.Err != nil:
+		msg := v.Err.Error()
+		r.Error = &msg
+	}
+	return r
 }
 
 // keygen runs `ucp-audit keygen PRIVATE PUBLIC`.

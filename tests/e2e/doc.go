@@ -9,4 +9,10 @@
 // install` and tests the plugin already installed.
 //
 // Containers always run with --network none.
+//
+// TestReportHTMLRenders renders the HTML report in headless Chromium
+// (Debian's chromium package): without one on PATH it is skipped, or fails
+// when the suite is required. Its browser check (browser_test.go) also
+// builds with the browser tag alone, without the suite's TestMain, for a
+// check by hand with a test of one's own.
 package e2e
