@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
@@ -20,7 +21,7 @@ const defaultLogDir = "/var/log/ucp-audit"
 // verify runs `ucp-audit verify` and returns its exit code.
 func verify(args []string) int { return hostCommand(runVerify, args) }
 
-const verifyUsage = `usage: ucp-audit verify [--key PUBLIC.pem] [--live] [--part] [-o text|json] [PATH...]
+const verifyUsage = `usage: ucp-audit verify [--key PUBLIC.pem]... [--skip-signatures] [--live] [--part] [-o text|json] [PATH...]
 
 Checks the hash chain and the seals of the audit files in PATH (default
 ` + defaultLogDir + `): a directory (every *.log with its rotated and
@@ -29,13 +30,18 @@ Exits 0 only when every file verifies; otherwise it names, for each file
 set, the first bad file and line and the kind of tampering, and exits 1.
 For a set that verifies it says when the records were written: between the
 times of its first and last seals, which the plugin writes (and signs) itself.
+A signed trail needs --key (each key in use, across a key change), or
+--skip-signatures to check the chain without its signatures: without either
+it does not pass.
 
 Flags:
 `
 
 func runVerify(_ context.Context, args []string, env hostEnv) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	keyPath := fs.String("key", "", "the seals' public key `PUBLIC.pem` (PEM, as ucp-audit keygen or openssl pkey -pubout writes it): every seal must be signed with it; without it signatures are not checked")
+	var keyPaths listFlag
+	fs.Var(&keyPaths, "key", "a public key `PUBLIC.pem` of the seals (PEM, as ucp-audit keygen or openssl pkey -pubout writes it); repeat it for the keys before and after a key change: every seal must be signed with one of them, but for the unsigned seals before the first signed one")
+	skipSigs := fs.Bool("skip-signatures", false, "check a signed trail's chain without checking its signatures (without it, a signed trail needs --key)")
 	live := fs.Bool("live", false, "accept records after the live file's last seal: a file the plugin is writing ends unsealed until its next interval seal (SEAL_INTERVAL after the last one, at the next write) or its close seal")
 	part := fs.Bool("part", false, "the files are part of a trail, such as rotated files copied off the node: a missing live file and missing older files are not reported")
 	var output string
@@ -52,12 +58,18 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 		fmt.Fprintf(env.stderr, "ucp-audit verify: -o %q: want text or json\n", output)
 		return 2
 	}
-	var key ed25519.PublicKey
-	if *keyPath != "" {
-		if key, err = chain.LoadPublicKey(*keyPath); err != nil {
+	var keys []ed25519.PublicKey
+	for _, p := range keyPaths {
+		key, err := chain.LoadPublicKey(p)
+		if err != nil {
 			fmt.Fprintf(env.stderr, "ucp-audit verify: --key: %v\n", err)
 			return 2
 		}
+		keys = append(keys, key)
+	}
+	if len(keys) > 0 && *skipSigs {
+		fmt.Fprintln(env.stderr, "ucp-audit verify: --key and --skip-signatures: give one or the other")
+		return 2
 	}
 	if len(paths) == 0 {
 		paths = []string{defaultLogDir}
@@ -68,7 +80,7 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 		return 1
 	}
 	code := 0
-	opts := chain.VerifyOptions{Key: key, AllowUnsealedTail: *live, Fragment: *part}
+	opts := chain.VerifyOptions{Keys: keys, AllowUnsealedTail: *live, Fragment: *part}
 	enc := json.NewEncoder(env.stdout)
 	enc.SetEscapeHTML(false)
 	for _, set := range sets {
@@ -81,11 +93,16 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 				v = verifySet(set, opts)
 			}
 		}
-		if !v.OK() {
+		if v.OK() && v.Signed && len(keys) == 0 && !*skipSigs {
+			// A signed trail checked without its signatures must not
+			// look like a pass.
+			v.unchecked = true
+		}
+		if !v.OK() || v.unchecked {
 			code = 1
 		}
 		if output == "json" {
-			if err := enc.Encode(v.report(key)); err != nil {
+			if err := enc.Encode(v.report(keys)); err != nil {
 				fmt.Fprintf(env.stderr, "ucp-audit verify: writing the output: %v\n", err)
 				return 1
 			}
@@ -96,9 +113,19 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 			fmt.Fprintf(env.stdout, "FAIL %s: %v\n", set.Base, v.Err)
 			continue
 		}
+		if v.unchecked {
+			fmt.Fprintf(env.stdout, "FAIL %s: the seals are signed, and no --key was given: give the public key (--key PUBLIC.pem), or --skip-signatures to check the chain alone\n", set.Base)
+			continue
+		}
 		signed := "signatures not checked (no --key)"
-		if key != nil {
-			signed = "every seal signed by " + chain.Fingerprint(key)
+		switch {
+		case *skipSigs && v.Signed:
+			signed = "signatures not checked (--skip-signatures)"
+		case len(keys) > 0:
+			signed = "every seal signed by " + fingerprints(keys)
+			if v.SignedFrom > v.First {
+				signed = fmt.Sprintf("every seal from n %d on signed by %s (the unsigned seals before it, from before signing was turned on, are vouched for by it)", v.SignedFrom, fingerprints(keys))
+			}
 		}
 		fmt.Fprintf(env.stdout, "OK   %s: %d files, %d records (n %d-%d), %d seals%s; %s\n", set.Base, v.Files, v.Records, v.First, v.Last, v.Seals, v.spanText(), signed)
 	}
@@ -109,8 +136,18 @@ func runVerify(_ context.Context, args []string, env hostEnv) int {
 // the times of the first and last seals it accepted.
 type verified struct {
 	chain.Result
-	from, to time.Time
-	lastSeal uint64 // n of the last seal accepted
+	from, to  time.Time
+	lastSeal  uint64 // n of the last seal accepted
+	unchecked bool   // signed, and checked without a key nor --skip-signatures
+}
+
+// fingerprints lists the keys' fingerprints, as keygen prints them.
+func fingerprints(keys []ed25519.PublicKey) string {
+	fps := make([]string, len(keys))
+	for i, k := range keys {
+		fps[i] = chain.Fingerprint(k)
+	}
+	return strings.Join(fps, " or ")
 }
 
 func verifySet(set auditlog.Set, opts chain.VerifyOptions) verified {
@@ -152,19 +189,21 @@ func (v verified) spanText() string {
 // verifyReport is verify's JSON object for one set (-o json); README.md
 // describes it.
 type verifyReport struct {
-	Base     string         `json:"base"`
-	OK       bool           `json:"ok"`
-	Files    int            `json:"files"`
-	Records  uint64         `json:"records"`
-	First    uint64         `json:"first"`
-	Last     uint64         `json:"last"`
-	Seals    uint64         `json:"seals"`
-	Unsealed uint64         `json:"unsealed"`
-	SignedBy *string        `json:"signedBy"`
-	From     *time.Time     `json:"from"`
-	To       *time.Time     `json:"to"`
-	Problem  *verifyProblem `json:"problem"`
-	Error    *string        `json:"error"`
+	Base       string         `json:"base"`
+	OK         bool           `json:"ok"`
+	Files      int            `json:"files"`
+	Records    uint64         `json:"records"`
+	First      uint64         `json:"first"`
+	Last       uint64         `json:"last"`
+	Seals      uint64         `json:"seals"`
+	Unsealed   uint64         `json:"unsealed"`
+	SignedBy   []string       `json:"signedBy"`   // the keys given; null: none
+	SignedFrom *uint64        `json:"signedFrom"` // n of the first signed seal, with keys
+	Signed     bool           `json:"signed"`     // any seal carries a signature
+	From       *time.Time     `json:"from"`
+	To         *time.Time     `json:"to"`
+	Problem    *verifyProblem `json:"problem"`
+	Error      *string        `json:"error"`
 }
 
 // verifyProblem is a *chain.Problem in verify's JSON.
@@ -176,11 +215,17 @@ type verifyProblem struct {
 	Detail string     `json:"detail"`
 }
 
-func (v verified) report(key ed25519.PublicKey) verifyReport {
-	r := verifyReport{Base: v.Base, OK: v.OK(), Files: v.Files, Records: v.Records, First: v.First, Last: v.Last, Seals: v.Seals, Unsealed: v.unsealed()}
-	if key != nil {
-		fp := chain.Fingerprint(key)
-		r.SignedBy = &fp
+func (v verified) report(keys []ed25519.PublicKey) verifyReport {
+	r := verifyReport{Base: v.Base, OK: v.OK() && !v.unchecked, Files: v.Files, Records: v.Records, First: v.First, Last: v.Last, Seals: v.Seals, Unsealed: v.unsealed(), Signed: v.Signed}
+	for _, k := range keys {
+		r.SignedBy = append(r.SignedBy, chain.Fingerprint(k))
+	}
+	if v.SignedFrom > 0 {
+		r.SignedFrom = &v.SignedFrom
+	}
+	if v.unchecked {
+		msg := "the seals are signed, and no --key was given (or --skip-signatures)"
+		r.Error = &msg
 	}
 	if !v.from.IsZero() {
 		r.From, r.To = &v.from, &v.to

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -165,8 +167,8 @@ func TestVerifyJSON(t *testing.T) {
 		if got := *rep.Problem; got.File != tc.want.File || got.Line != tc.want.Line || got.Kind != tc.want.Kind {
 			t.Errorf("verify %q: problem %+v, want %+v", tc.args, got, tc.want)
 		}
-		if tc.key && *rep.SignedBy != chain.Fingerprint(key) {
-			t.Errorf("verify %q: signedBy %q, want %q", tc.args, *rep.SignedBy, chain.Fingerprint(key))
+		if tc.key && (len(rep.SignedBy) != 1 || rep.SignedBy[0] != chain.Fingerprint(key)) {
+			t.Errorf("verify %q: signedBy %q, want %q", tc.args, rep.SignedBy, chain.Fingerprint(key))
 		}
 	}
 
@@ -182,5 +184,62 @@ func TestVerifyJSON(t *testing.T) {
 	errb.Reset()
 	if code := runVerify(context.Background(), []string{"-o", "yaml", dir}, testEnv(&out, &errb)); code != 2 || !strings.Contains(errb.String(), `-o "yaml": want text or json`) {
 		t.Errorf("-o yaml: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestVerifySignedTrail: a trail whose signing began midway and whose key
+// then changed verifies with both keys; without --key it does not pass
+// unless --skip-signatures says so; with the old key only it fails at the
+// first seal of the new one.
+func TestVerifySignedTrail(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "audit.log")
+	var pubs []string
+	var privs []ed25519.PrivateKey
+	for i := range 2 {
+		priv, pub := filepath.Join(dir, fmt.Sprintf("k%d", i)), filepath.Join(dir, fmt.Sprintf("k%d.pub", i))
+		if err := chain.GenerateKey(priv, pub); err != nil {
+			t.Fatal(err)
+		}
+		k, err := chain.LoadPrivateKey(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs, privs = append(pubs, pub), append(privs, k)
+	}
+	r := file.NewSealedRegistry(file.Sealing{})
+	s, err := r.Open(file.Options{Path: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, key := range []ed25519.PrivateKey{nil, privs[0], privs[1]} {
+		if i > 0 {
+			if err := r.SetKey(key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Write([]byte(fmt.Sprintf(`{"auditID":"%d"}`, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{live}, 1, "FAIL " + live + ": the seals are signed, and no --key was given"},
+		{[]string{"--skip-signatures", live}, 0, "signatures not checked (--skip-signatures)"},
+		{[]string{"--key", pubs[0], "--key", pubs[1], live}, 0, "every seal from n 3 on signed by"},
+		{[]string{"--key", pubs[0], live}, 1, "bad-signature"},
+		{[]string{"--key", pubs[0], "--skip-signatures", live}, 2, ""},
+	} {
+		var out, errb bytes.Buffer
+		code := runVerify(context.Background(), tc.args, testEnv(&out, &errb))
+		if code != tc.code || !strings.Contains(out.String(), tc.out) {
+			t.Errorf("verify %q: exit %d, want %d with %q in:\n%s%s", tc.args, code, tc.code, tc.out, out.String(), errb.String())
+		}
 	}
 }
