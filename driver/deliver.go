@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/spool"
@@ -46,7 +47,7 @@ type destination struct {
 // destinations builds the forwarders of the remote destinations cfg
 // configures; none dials yet, so a destination that is down never stops a
 // container from starting.
-func destinations(cfg config.Config, info Info, host string) ([]destination, error) {
+func destinations(cfg config.Config, info dockerlog.Info, host string) ([]destination, error) {
 	c := sinkContainer(info, host)
 	var out []destination
 	for _, r := range cfg.Remotes {
@@ -68,7 +69,7 @@ func closeAll(ds []destination) {
 
 // sinkContainer is what the destinations know of the container: the facts
 // Docker's log drivers give their tag template, and the node's host name.
-func sinkContainer(info Info, host string) sink.Container {
+func sinkContainer(info dockerlog.Info, host string) sink.Container {
 	short := func(s string) string {
 		if len(s) > 12 {
 			return s[:12]
@@ -76,7 +77,7 @@ func sinkContainer(info Info, host string) sink.Container {
 		return s
 	}
 	return sink.Container{
-		ID: short(info.ContainerID), FullID: info.ContainerID, Name: containerName(info),
+		ID: short(info.ContainerID), FullID: info.ContainerID, Name: info.Name(),
 		ImageID: short(trimDigest(info.ContainerImageID)), ImageFullID: info.ContainerImageID,
 		ImageName: info.ContainerImageName, DaemonName: info.DaemonName, Host: host,
 	}

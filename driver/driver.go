@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
@@ -189,7 +190,7 @@ func validID(id string) error {
 
 // StartLogging parses the container's log-opts and starts reading its FIFO.
 // An option error is returned as is, so dockerd shows it to the user.
-func (d *Driver) StartLogging(fifoPath string, info Info) error {
+func (d *Driver) StartLogging(fifoPath string, info dockerlog.Info) error {
 	if err := validID(info.ContainerID); err != nil {
 		return err
 	}
@@ -228,7 +229,7 @@ func (d *Driver) StartLogging(fifoPath string, info Info) error {
 	d.streams[fifoPath] = s
 	d.byID[info.ContainerID] = s
 	d.gaugesLocked()
-	d.log.Info("logging started", "container", info.ContainerID, "name", containerName(info))
+	d.log.Info("logging started", "container", info.ContainerID, "name", info.Name())
 	return nil
 }
 
@@ -382,7 +383,7 @@ func (d *Driver) pruneOne(dir, id string, now time.Time) {
 // openDelivery starts the remote delivery of a container, with its own
 // references to the container's output files for recording losses. The
 // caller holds d.mu (or is New).
-func (d *Driver) openDelivery(dir string, cfg config.Config, info Info, dests []destination) (*delivery, error) {
+func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info, dests []destination) (*delivery, error) {
 	auditFile, err := d.openSink(file.Options{Path: cfg.AuditFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile})
 	if err != nil {
 		return nil, err

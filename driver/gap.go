@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/sink"
 )
 
@@ -19,9 +20,9 @@ type gapRecord struct {
 
 // recordGap writes g to both files. It retries nothing: a failing file is
 // logged, as the pipeline's own writes will also find it failing.
-func recordGap(g gapRecord, info Info, auditFile, quarantine sink.Sink) error {
+func recordGap(g gapRecord, info dockerlog.Info, auditFile, quarantine sink.Sink) error {
 	j := auditlog.Gap{
-		Time: time.Now().UTC().Format(time.RFC3339Nano), ContainerID: info.ContainerID, ContainerName: containerName(info),
+		Time: time.Now().UTC().Format(time.RFC3339Nano), ContainerID: info.ContainerID, ContainerName: info.Name(),
 		Destination: g.Destination, Lost: g.Lost, FirstSeq: g.FirstSeq, LastSeq: g.LastSeq, Reason: g.Reason,
 	}
 	a, err := auditlog.MarshalGap(j)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/docker/docker/api/types/plugins/logdriver"
 
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/sink"
 )
 
@@ -49,7 +50,7 @@ func checkEvents(t *testing.T, h *harness, want ...string) []map[string]any {
 // dockerLogs returns the container's lines as docker logs prints them.
 func dockerLogs(t *testing.T, h *harness) []string {
 	t.Helper()
-	rc, err := h.d.ReadLogs(Info{ContainerID: h.id}, ReadConfig{Tail: -1})
+	rc, err := h.d.ReadLogs(dockerlog.Info{ContainerID: h.id}, dockerlog.ReadConfig{Tail: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

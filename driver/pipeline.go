@@ -224,7 +224,7 @@ func (p *pipeline) handle(ctx context.Context, l *line, end position) error {
 	}
 	out, err := ev.Encode(audit.Enrichment{
 		ContainerID:   p.state.Info.ContainerID,
-		ContainerName: containerName(p.state.Info),
+		ContainerName: p.state.Info.Name(),
 		Image:         p.state.Info.ContainerImageName,
 		Host:          p.host,
 		Stream:        l.Source,
@@ -334,7 +334,7 @@ func (p *pipeline) reportLoss() {
 		Time:          time.Now().UTC().Format(time.RFC3339Nano),
 		Reason:        detail + ": " + reason,
 		ContainerID:   p.state.Info.ContainerID,
-		ContainerName: containerName(p.state.Info),
+		ContainerName: p.state.Info.Name(),
 		Seq:           p.state.Quarantined + 1,
 		Size:          int(n),
 	}
@@ -366,7 +366,7 @@ func (p *pipeline) quarantineLine(ctx context.Context, l *line, reason string) e
 		Time:          time.Unix(0, l.TimeNano).UTC().Format(time.RFC3339Nano),
 		Reason:        reason,
 		ContainerID:   p.state.Info.ContainerID,
-		ContainerName: containerName(p.state.Info),
+		ContainerName: p.state.Info.Name(),
 		Stream:        l.Source,
 		Seq:           p.state.Quarantined + 1,
 		Size:          l.Size,
@@ -487,11 +487,4 @@ func (p *pipeline) markCheckpointed() {
 	if p.checkpointed != nil && p.consumed != nil {
 		p.checkpointed.Store(p.consumed.Load())
 	}
-}
-
-func containerName(info Info) string {
-	if len(info.ContainerName) > 0 && info.ContainerName[0] == '/' {
-		return info.ContainerName[1:]
-	}
-	return info.ContainerName
 }

@@ -8,16 +8,9 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/plugins/logdriver"
-)
 
-// ReadConfig is dockerd's request for `docker logs` (moby's
-// logger.ReadConfig). Tail < 0 means all; Tail == 0 means none.
-type ReadConfig struct {
-	Since  time.Time `json:"Since"`
-	Until  time.Time `json:"Until"`
-	Tail   int       `json:"Tail"`
-	Follow bool      `json:"Follow"`
-}
+	"github.com/ucp-audit/ucp-audit/dockerlog"
+)
 
 // ReadLogs streams the container's stored lines as LogEntry frames, the
 // way dockerd's json-file driver would print them: a line ends with "\n"
@@ -25,7 +18,7 @@ type ReadConfig struct {
 // on until the container's stream ends or the reader is closed.
 //
 // The caller must Close the returned reader.
-func (d *Driver) ReadLogs(info Info, cfg ReadConfig) (io.ReadCloser, error) {
+func (d *Driver) ReadLogs(info dockerlog.Info, cfg dockerlog.ReadConfig) (io.ReadCloser, error) {
 	if err := validID(info.ContainerID); err != nil {
 		return nil, err
 	}
@@ -74,7 +67,7 @@ func (r *logReader) Close() error {
 
 var errUntil = errors.New("until reached")
 
-func serveLogs(ctx context.Context, st *store, cfg ReadConfig, w io.Writer) error {
+func serveLogs(ctx context.Context, st *store, cfg dockerlog.ReadConfig, w io.Writer) error {
 	from := st.first()
 	if cfg.Tail >= 0 {
 		var err error
@@ -140,7 +133,7 @@ func serveLogs(ctx context.Context, st *store, cfg ReadConfig, w io.Writer) erro
 }
 
 // wanted applies since and until to one entry; stop is set past until.
-func wanted(e *logdriver.LogEntry, cfg ReadConfig) (ok, stop bool) {
+func wanted(e *logdriver.LogEntry, cfg dockerlog.ReadConfig) (ok, stop bool) {
 	t := time.Unix(0, e.TimeNano)
 	if !cfg.Until.IsZero() && t.After(cfg.Until) {
 		return false, true
@@ -152,7 +145,7 @@ func wanted(e *logdriver.LogEntry, cfg ReadConfig) (ok, stop bool) {
 }
 
 // tailStart finds the position of the Tail-th last wanted entry.
-func tailStart(st *store, cfg ReadConfig) (position, error) {
+func tailStart(st *store, cfg dockerlog.ReadConfig) (position, error) {
 	end := st.end()
 	if cfg.Tail == 0 {
 		return end, nil

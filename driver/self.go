@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 )
@@ -27,10 +28,10 @@ const (
 
 type selfEvent = auditlog.Self
 
-func (d *Driver) selfEvent(typ string, info *Info) selfEvent {
+func (d *Driver) selfEvent(typ string, info *dockerlog.Info) selfEvent {
 	ev := selfEvent{Type: typ, Time: time.Now().UTC().Format(time.RFC3339Nano), Host: d.opts.Host, Version: d.opts.Version}
 	if info != nil {
-		ev.ContainerID, ev.ContainerName = info.ContainerID, containerName(*info)
+		ev.ContainerID, ev.ContainerName = info.ContainerID, info.Name()
 	}
 	return ev
 }

@@ -9,25 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-)
 
-// Info is what dockerd tells the plugin about a container at StartLogging
-// (moby's logger.Info; only the fields the plugin uses).
-type Info struct {
-	Config             map[string]string `json:"Config"`
-	ContainerID        string            `json:"ContainerID"`
-	ContainerName      string            `json:"ContainerName"`
-	ContainerImageID   string            `json:"ContainerImageID"`
-	ContainerImageName string            `json:"ContainerImageName"`
-	ContainerCreated   time.Time         `json:"ContainerCreated"`
-	DaemonName         string            `json:"DaemonName"`
-	LogPath            string            `json:"LogPath"`
-}
+	"github.com/ucp-audit/ucp-audit/dockerlog"
+)
 
 // streamState is persisted in the container's store directory at every
 // checkpoint, after the sinks were synced. Processing resumes from it.
 type streamState struct {
-	Info Info `json:"info"`
+	Info dockerlog.Info `json:"info"`
 	// Safe is where reading must resume: no line that starts before it is
 	// still unfinished.
 	Safe position `json:"safe"`

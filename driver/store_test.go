@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/plugins/logdriver"
+
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 )
 
 func entry(src, line string, ts int64) *logdriver.LogEntry {
@@ -38,7 +40,7 @@ func fillStore(t *testing.T, st *store, from, n int) {
 }
 
 // readAll serves logs and returns the lines, decoded.
-func readAll(t *testing.T, st *store, cfg ReadConfig) []string {
+func readAll(t *testing.T, st *store, cfg dockerlog.ReadConfig) []string {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := serveLogs(context.Background(), st, cfg, &buf); err != nil {
@@ -71,16 +73,16 @@ func TestStoreReadLogs(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		cfg  ReadConfig
+		cfg  dockerlog.ReadConfig
 		want []string
 	}{
-		{"all", ReadConfig{Tail: -1}, lines(0, 10)},
-		{"tail 3", ReadConfig{Tail: 3}, lines(7, 10)},
-		{"tail 0", ReadConfig{Tail: 0}, nil},
-		{"tail more than all", ReadConfig{Tail: 50}, lines(0, 10)},
-		{"since", ReadConfig{Tail: -1, Since: time.Unix(5, 0)}, lines(5, 10)},
-		{"until", ReadConfig{Tail: -1, Until: time.Unix(2, 0)}, lines(0, 3)},
-		{"since tail", ReadConfig{Tail: 2, Since: time.Unix(5, 0), Until: time.Unix(8, 0)}, lines(7, 9)},
+		{"all", dockerlog.ReadConfig{Tail: -1}, lines(0, 10)},
+		{"tail 3", dockerlog.ReadConfig{Tail: 3}, lines(7, 10)},
+		{"tail 0", dockerlog.ReadConfig{Tail: 0}, nil},
+		{"tail more than all", dockerlog.ReadConfig{Tail: 50}, lines(0, 10)},
+		{"since", dockerlog.ReadConfig{Tail: -1, Since: time.Unix(5, 0)}, lines(5, 10)},
+		{"until", dockerlog.ReadConfig{Tail: -1, Until: time.Unix(2, 0)}, lines(0, 3)},
+		{"since tail", dockerlog.ReadConfig{Tail: 2, Since: time.Unix(5, 0), Until: time.Unix(8, 0)}, lines(7, 9)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,7 +125,7 @@ func TestStoreReattachKeepsLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, st, ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 3)) {
+	if got := readAll(t, st, dockerlog.ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 3)) {
 		t.Errorf("got %q", got)
 	}
 }
@@ -146,7 +148,7 @@ func TestStoreTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, st, ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 2)) {
+	if got := readAll(t, st, dockerlog.ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 2)) {
 		t.Fatalf("before reattach: got %q", got)
 	}
 	if err := st.attach(); err != nil {
@@ -154,7 +156,7 @@ func TestStoreTornTail(t *testing.T) {
 	}
 	fillStore(t, st, 2, 1)
 	_ = st.detach()
-	if got := readAll(t, st, ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 3)) {
+	if got := readAll(t, st, dockerlog.ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 3)) {
 		t.Fatalf("after reattach: got %q", got)
 	}
 }

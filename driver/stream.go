@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 	"github.com/ucp-audit/ucp-audit/spool"
@@ -88,7 +89,7 @@ type stream struct {
 
 // startStream opens everything a container's logging needs and starts its
 // two goroutines. onDone runs once the pipeline has ended.
-func (d *Driver) startStream(fifoPath string, info Info, cfg config.Config, onDone func(*stream)) (*stream, error) {
+func (d *Driver) startStream(fifoPath string, info dockerlog.Info, cfg config.Config, onDone func(*stream)) (*stream, error) {
 	return d.startStreamAs(fifoPath, info, cfg, onDone, selfStreamAttached, nil)
 }
 
@@ -101,7 +102,7 @@ var errFIFOOpen = errors.New("cannot open log fifo")
 // FIFO of a stream to re-attach cannot be opened: the stream then handles
 // what the plugin took from it before it stopped (the journal, and the
 // store past the checkpoint) and ends, as if dockerd had closed the FIFO.
-func (d *Driver) startStreamAs(fifoPath string, info Info, cfg config.Config, onDone func(*stream), how string, gone error) (_ *stream, err error) {
+func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.Config, onDone func(*stream), how string, gone error) (_ *stream, err error) {
 	dir := d.containerDir(info.ContainerID)
 	st, err := openStore(dir, cfg.StoreMaxSize, cfg.StoreMaxFile)
 	if err != nil {

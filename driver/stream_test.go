@@ -17,6 +17,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 )
@@ -85,7 +86,7 @@ func (h *harness) start(opts map[string]string) {
 	if opts == nil {
 		opts = map[string]string{}
 	}
-	info := Info{ContainerID: h.id, ContainerName: "/ucp-controller", ContainerImageName: "docker/ucp-controller:3.8", Config: opts}
+	info := dockerlog.Info{ContainerID: h.id, ContainerName: "/ucp-controller", ContainerImageName: "docker/ucp-controller:3.8", Config: opts}
 	if err := h.d.StartLogging(h.fifo, info); err != nil {
 		h.t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func TestStreamRestartContinuesSeq(t *testing.T) {
 	if len(ev) != 2 || annotations(ev[1])["ucp-audit/seq"] != "2" {
 		t.Fatalf("got %v", ev)
 	}
-	rc, err := h.d.ReadLogs(Info{ContainerID: h.id}, ReadConfig{Tail: -1})
+	rc, err := h.d.ReadLogs(dockerlog.Info{ContainerID: h.id}, dockerlog.ReadConfig{Tail: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +342,7 @@ func TestStreamRestartContinuesSeq(t *testing.T) {
 func TestReadLogsFollow(t *testing.T) {
 	h := newHarness(t, nil)
 	h.write("stdout", "first")
-	rc, err := h.d.ReadLogs(Info{ContainerID: h.id}, ReadConfig{Tail: -1, Follow: true})
+	rc, err := h.d.ReadLogs(dockerlog.Info{ContainerID: h.id}, dockerlog.ReadConfig{Tail: -1, Follow: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,18 +371,18 @@ func TestReadLogsFollow(t *testing.T) {
 
 func TestStartLoggingErrors(t *testing.T) {
 	h := newHarness(t, nil)
-	err := h.d.StartLogging(h.fifo, Info{ContainerID: h.id})
+	err := h.d.StartLogging(h.fifo, dockerlog.Info{ContainerID: h.id})
 	if err == nil {
 		t.Fatal("second StartLogging on one FIFO succeeded")
 	}
-	err = h.d.StartLogging("/nonexistent", Info{ContainerID: "c2", Config: map[string]string{"audit-level": "bogus"}})
+	err = h.d.StartLogging("/nonexistent", dockerlog.Info{ContainerID: "c2", Config: map[string]string{"audit-level": "bogus"}})
 	if err == nil || !strings.Contains(err.Error(), `log-opt "audit-level": invalid value "bogus"`) {
 		t.Fatalf("bad option: %v", err)
 	}
 	if err := h.d.StopLogging("/never-started"); err == nil {
 		t.Fatal("StopLogging of an unknown FIFO succeeded")
 	}
-	if _, err := h.d.ReadLogs(Info{ContainerID: "unknown"}, ReadConfig{}); err == nil {
+	if _, err := h.d.ReadLogs(dockerlog.Info{ContainerID: "unknown"}, dockerlog.ReadConfig{}); err == nil {
 		t.Fatal("ReadLogs of an unknown container succeeded")
 	}
 }
@@ -555,7 +556,7 @@ func TestReattachGoneFIFOFinishes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, journalFile), journaled, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	info := Info{ContainerID: id, ContainerName: "/ucp-controller", Config: map[string]string{}}
+	info := dockerlog.Info{ContainerID: id, ContainerName: "/ucp-controller", Config: map[string]string{}}
 	if err := saveState(dir, streamState{Info: info, Safe: safe, Done: safe, Running: true, FIFO: filepath.Join(root, "gone-fifo")}); err != nil {
 		t.Fatal(err)
 	}
@@ -605,7 +606,7 @@ func TestSelfAudit(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.stop()
-	if err := h.d.StartLogging("/x", Info{ContainerID: "c9", Config: map[string]string{"audit-level": "loud"}}); err == nil {
+	if err := h.d.StartLogging("/x", dockerlog.Info{ContainerID: "c9", Config: map[string]string{"audit-level": "loud"}}); err == nil {
 		t.Fatal("bad option accepted")
 	}
 	h.d.Close()
