@@ -12,6 +12,7 @@ import (
 
 	"github.com/ucp-audit/ucp-audit/audit"
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 )
 
 // The per-line pipeline, in process (issue 5): frames as dockerd writes
@@ -44,7 +45,7 @@ func benchInputs(b *testing.B) []benchInput {
 	}{{"metadata-0.6KB", meta}, {"request-4KB", req}, {"request-60KB-partial", huge}} {
 		bi := benchInput{name: in.name, line: []byte(in.line)}
 		for _, e := range split(in.line, "p1") {
-			f, err := appendFrame(nil, e)
+			f, err := ingest.AppendFrame(nil, e)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -118,7 +119,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				for _, f := range in.frames {
-					if err := decodeFrame(f, &e); err != nil {
+					if err := ingest.DecodeFrame(f, &e); err != nil {
 						b.Fatal(err)
 					}
 					if err := r.add(&e, handle); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/spool"
@@ -124,12 +125,12 @@ func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.
 		names[i] = d.name
 	}
 	// With spool-full=block a full spool slows the reading of the container
-	// (see blockRate): say so in the audit trail, at most once a minute
+	// (see ingest.BlockRate): say so in the audit trail, at most once a minute
 	// while it lasts.
 	full := &rate.Sometimes{Interval: time.Minute}
 	onWait := func() {
 		full.Do(func() {
-			note(selfSpoolFull, "", fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=block): reading the container is slowed to %d KiB/s until a destination takes events", cfg.SpoolMaxSize, blockRate>>10))
+			note(selfSpoolFull, "", fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=block): reading the container is slowed to %d KiB/s until a destination takes events", cfg.SpoolMaxSize, ingest.BlockRate>>10))
 		})
 	}
 	sp, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), MaxSize: cfg.SpoolMaxSize, Full: cfg.SpoolFull, OnWait: onWait}, names)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
@@ -545,7 +546,7 @@ func (d *Driver) reattachOne(dir string, st streamState) (gone, err error) {
 	}
 	// A FIFO nobody writes any more does not open within the timeout.
 	s, err := d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, selfStreamReattach, gone)
-	if gone == nil && errors.Is(err, errFIFOOpen) {
+	if gone == nil && errors.Is(err, ingest.ErrFIFOOpen) {
 		gone = err
 		s, err = d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, selfStreamReattach, gone)
 	}
@@ -576,7 +577,7 @@ func (d *Driver) crash() {
 	}
 	d.mu.Unlock()
 	for _, s := range all {
-		s.crashed.Store(true)
+		s.reader.Crash()
 		s.kill()
 	}
 	for _, dl := range dls {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/docker/docker/api/types/plugins/logdriver"
 
 	"github.com/ucp-audit/ucp-audit/dockerlog"
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/sink"
 )
 
@@ -433,76 +433,6 @@ func TestHostileManyUnfinishedPartials(t *testing.T) {
 	}
 }
 
-// NextInStep finds the frames in a stream that starts in the middle of
-// one (a plugin restarted mid-frame) or holds garbage, and counts what it
-// skips; Peek-ahead never waits for the bytes a wrong length claims.
-func TestFrameReaderInStep(t *testing.T) {
-	var good bytes.Buffer
-	enc := logdriver.NewLogEntryEncoder(&good)
-	for i := range 3 {
-		enc.Encode(&logdriver.LogEntry{Source: []string{"stdout", "stderr"}[i%2], Line: []byte(fmt.Sprintf("line %d", i)), TimeNano: int64(i + 1)})
-	}
-	frames := good.Bytes()
-	first := 4 + int(binary.BigEndian.Uint32(frames))
-	for _, tt := range []struct {
-		name    string
-		in      []byte
-		lines   []string
-		skipped int64
-	}{
-		{"in step", frames, []string{"line 0", "line 1", "line 2"}, 0},
-		{"mid-frame", frames[5:], []string{"line 1", "line 2"}, int64(first - 5)},
-		{"garbage first", append([]byte{0xff, 0xff, 0xff, 0xff, 'g', 'a', 'r', 'b'}, frames...), []string{"line 0", "line 1", "line 2"}, 8},
-		{"plausible length, no entry", append([]byte{0, 0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, frames...), []string{"line 0", "line 1", "line 2"}, 14},
-		{"torn end", frames[:len(frames)-3], []string{"line 0", "line 1"}, int64(first - 3)},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			fr := newFrameReader(bytes.NewReader(tt.in), 4096)
-			var lines []string
-			var skipped, framed int64
-			for {
-				frame, n, err := fr.NextInStep()
-				skipped += n
-				framed += int64(len(frame))
-				if err != nil {
-					if err != io.EOF {
-						t.Fatal(err)
-					}
-					break
-				}
-				var e logdriver.LogEntry
-				if err := decodeFrame(frame, &e); err != nil {
-					t.Fatal(err)
-				}
-				lines = append(lines, string(e.Line))
-			}
-			if fmt.Sprint(lines) != fmt.Sprint(tt.lines) {
-				t.Errorf("lines %q, want %q", lines, tt.lines)
-			}
-			if skipped != tt.skipped || skipped+framed != int64(len(tt.in)) {
-				t.Errorf("skipped %d and framed %d of %d bytes, want %d skipped", skipped, framed, len(tt.in), tt.skipped)
-			}
-		})
-	}
-}
-
-// The frame reader never allocates what a corrupt length prefix claims.
-func TestFrameReaderCorruptLength(t *testing.T) {
-	for _, n := range []uint32{0xFFFFFFFF, maxFrameSize + 1} {
-		var b bytes.Buffer
-		binary.Write(&b, binary.BigEndian, n)
-		b.WriteString("garbage")
-		fr := newFrameReader(&b, 4096)
-		_, err := fr.Next()
-		if !errors.Is(err, ErrFrameTooLarge) {
-			t.Errorf("length %#x: %v", n, err)
-		}
-		if cap(fr.buf) > 4096 {
-			t.Errorf("length %#x: buffer grew to %d", n, cap(fr.buf))
-		}
-	}
-}
-
 // 7. A corrupt frame length on the FIFO (0xFFFFFFFF): the stream is out of
 // step. Nothing is allocated for it; the reader skips to the next
 // plausible frame, records the skipped bytes (a quarantine record saying
@@ -715,7 +645,7 @@ func TestHostileStateDirFails(t *testing.T) {
 func TestHostileStoreRotationFails(t *testing.T) {
 	h := newHarness(t, map[string]string{"max-size": "64k", "max-file": "100"})
 	h.write("stdout", auditLine("before", "/v1.41/nodes"))
-	next := h.d.containerDir(h.id) + "/" + fmt.Sprintf("%020d%s", 2, segSuffix)
+	next := h.d.containerDir(h.id) + "/" + fmt.Sprintf("%020d%s", 2, ingest.SegSuffix)
 	if err := os.Mkdir(next, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -1033,7 +963,7 @@ func TestReattachTakesTheJournal(t *testing.T) {
 	var cut bytes.Buffer
 	logdriver.NewLogEntryEncoder(&cut).Encode(&logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine("cut", "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
 	taken.Write(cut.Bytes()[:100])
-	if err := os.WriteFile(filepath.Join(h.d.containerDir(h.id), journalFile), taken.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(h.d.containerDir(h.id), ingest.JournalFile), taken.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.w.Write(cut.Bytes()[100:]); err != nil { // the rest is still in the pipe
@@ -1044,7 +974,7 @@ func TestReattachTakesTheJournal(t *testing.T) {
 	h.stop()
 	checkEvents(t, h, ids...)
 	quarantineOf(t, h, 0)
-	if fi, err := os.Stat(filepath.Join(h.d.containerDir(h.id), journalFile)); err != nil || fi.Size() != 0 {
+	if fi, err := os.Stat(filepath.Join(h.d.containerDir(h.id), ingest.JournalFile)); err != nil || fi.Size() != 0 {
 		t.Errorf("journal after the stream ended: %v, %v", fi, err)
 	}
 }
@@ -1058,7 +988,7 @@ func TestReattachSkipsStoredJournal(t *testing.T) {
 	h.waitFor("the first events", func() bool { return len(h.file("audit.log")) == 10 })
 	h.d.crash()
 	dir := h.d.containerDir(h.id)
-	segs, _ := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+	segs, _ := filepath.Glob(filepath.Join(dir, "*"+ingest.SegSuffix))
 	if len(segs) == 0 {
 		t.Fatal("no store segment")
 	}
@@ -1068,7 +998,7 @@ func TestReattachSkipsStoredJournal(t *testing.T) {
 	}
 	defer f.Close()
 	var frames [][]byte
-	for fr := newFrameReader(f, 64<<10); ; {
+	for fr := ingest.NewFrameReader(f, 64<<10); ; {
 		b, err := fr.Next()
 		if err != nil {
 			break
@@ -1088,7 +1018,7 @@ func TestReattachSkipsStoredJournal(t *testing.T) {
 		ids = append(ids, id)
 		enc.Encode(&logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine(id, "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
 	}
-	if err := os.WriteFile(filepath.Join(dir, journalFile), journaled.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ingest.JournalFile), journaled.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h.reattach()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/spool"
@@ -31,34 +31,32 @@ const syncEvery = 1 << 20
 // events. It runs in one goroutine; nothing in it is shared.
 type pipeline struct {
 	dir        string
-	st         *store
+	st         *ingest.Store
 	cfg        config.Config
 	policy     audit.Policy
 	host       string
 	auditSink  sink.Sink
 	quarantine sink.Sink
-	spool      *spool.Spool  // nil without remote destinations
-	consumed   *atomic.Int64 // frame bytes handled; may be nil
-	// checkpointed is set to consumed at each checkpoint; may be nil.
-	checkpointed *atomic.Int64
-	loss         *inputLoss // what the reader lost; may be nil
-	newSelf      func(typ string) selfEvent
-	lossAt       time.Time // last loss record, to write at most one per lossEvery
-	metrics      *metrics.Metrics
-	log          *slog.Logger
-	warn         rate.Sometimes // sink and checkpoint failures
-	qwarn        rate.Sometimes // quarantined lines
+	spool      *spool.Spool     // nil without remote destinations
+	progress   *ingest.Progress // Consumed: frame bytes handled; may be nil
+	loss       *ingest.Loss     // what the reader lost; may be nil
+	newSelf    func(typ string) selfEvent
+	lossAt     time.Time // last loss record, to write at most one per lossEvery
+	metrics    *metrics.Metrics
+	log        *slog.Logger
+	warn       rate.Sometimes // sink and checkpoint failures
+	qwarn      rate.Sometimes // quarantined lines
 
 	state    streamState
 	reasm    *reassembler
-	starts   map[string]position // where each source's pending line began
-	at       position            // the frame end that named the last line handled
-	atN      int                 // its index among the lines that frame completed
+	starts   map[string]ingest.Position // where each source's pending line began
+	at       ingest.Position            // the frame end that named the last line handled
+	atN      int                        // its index among the lines that frame completed
 	unsynced int
 	dirty    bool
 }
 
-func newPipeline(dir string, st *store, cfg config.Config, host string, auditSink, quarantine sink.Sink, state streamState, log *slog.Logger) *pipeline {
+func newPipeline(dir string, st *ingest.Store, cfg config.Config, host string, auditSink, quarantine sink.Sink, state streamState, log *slog.Logger) *pipeline {
 	return &pipeline{
 		dir: dir, st: st, cfg: cfg, host: host,
 		policy:    audit.Policy{Level: cfg.AuditLevel, Ignore: cfg.AuditIgnore},
@@ -68,7 +66,7 @@ func newPipeline(dir string, st *store, cfg config.Config, host string, auditSin
 		qwarn:  rate.Sometimes{Interval: 10 * time.Second},
 		state:  state,
 		reasm:  newReassembler(cfg.MaxLineSize),
-		starts: map[string]position{},
+		starts: map[string]ingest.Position{},
 	}
 }
 
@@ -76,41 +74,40 @@ func newPipeline(dir string, st *store, cfg config.Config, host string, auditSin
 // handled (a clean end), or until ctx is cancelled (a hard stop: the state
 // of the last checkpoint stands and processing resumes from there).
 func (p *pipeline) run(ctx context.Context) error {
-	r := p.st.reader(p.state.Safe)
+	r := p.st.Reader(p.state.Safe)
 	defer r.Close()
 	for src, n := range p.state.Overlong {
 		p.reasm.resume(src, n.ID, n.TimeNano)
 	}
-	p.st.setPin(p.state.Safe.Seg)
+	p.st.SetPin(p.state.Safe.Seg)
 	var e logdriver.LogEntry
 	last := p.state.Safe // end of the last frame read
 	for {
-		changed, writing := p.st.watch()
-		start := r.pos
+		changed, writing := p.st.Watch()
+		start := r.Pos()
 		frame, err := r.Next()
 		switch {
 		case err == nil:
-			last = r.pos
-			if r.pruned > 0 && p.loss != nil {
+			last = r.Pos()
+			if pruned := r.TakePruned(); pruned > 0 && p.loss != nil {
 				// Never expected (the pipeline pins what it has not
 				// read), but if it happens it is on record.
-				p.loss.add(0, r.pruned*p.cfg.StoreMaxSize, fmt.Sprintf("the docker-logs store dropped %d segments the audit pipeline had not read (about max-size bytes each); audit events in them are lost", r.pruned))
-				r.pruned = 0
+				p.loss.Add(0, pruned*p.cfg.StoreMaxSize, fmt.Sprintf("the docker-logs store dropped %d segments the audit pipeline had not read (about max-size bytes each); audit events in them are lost", pruned))
 			}
-			if derr := decodeFrame(frame, &e); derr != nil {
+			if derr := ingest.DecodeFrame(frame, &e); derr != nil {
 				// The store holds what dockerd sent; a frame that does
 				// not decode cannot be a line. Say so and go on.
 				p.warn.Do(func() { p.log.Error("skipping undecodable log entry", "pos", start, "error", derr) })
 				continue
 			}
-			if err := p.entry(ctx, &e, start, r.pos); err != nil {
+			if err := p.entry(ctx, &e, start, r.Pos()); err != nil {
 				return err
 			}
-			if p.consumed != nil {
-				p.consumed.Add(int64(len(frame)))
+			if p.progress != nil {
+				p.progress.Consumed.Add(int64(len(frame)))
 			}
 			if p.unsynced >= syncEvery {
-				if err := p.checkpoint(ctx, r.pos); err != nil {
+				if err := p.checkpoint(ctx, r.Pos()); err != nil {
 					return err
 				}
 			}
@@ -129,10 +126,10 @@ func (p *pipeline) run(ctx context.Context) error {
 			p.state.Overlong = nil
 			p.lossAt = time.Time{}
 			p.reportLoss()
-			return p.checkpoint(ctx, r.pos)
+			return p.checkpoint(ctx, r.Pos())
 		}
 		p.reportLoss()
-		if err := p.checkpoint(ctx, r.pos); err != nil {
+		if err := p.checkpoint(ctx, r.Pos()); err != nil {
 			return err
 		}
 		select {
@@ -146,7 +143,7 @@ func (p *pipeline) run(ctx context.Context) error {
 // entry feeds one frame, read from [start, end), to the reassembler, and
 // keeps track of where the pending lines began, which the checkpoint must
 // not pass.
-func (p *pipeline) entry(ctx context.Context, e *logdriver.LogEntry, start, end position) error {
+func (p *pipeline) entry(ctx context.Context, e *logdriver.LogEntry, start, end ingest.Position) error {
 	src := e.Source
 	hadID, had := p.reasm.pendingID(src), p.reasm.hasPending(src)
 	err := p.reasm.add(e, func(l *line) error { return p.handle(ctx, l, end) })
@@ -182,13 +179,13 @@ func (p *pipeline) entry(ctx context.Context, e *logdriver.LogEntry, start, end 
 // of the frame that completed it; with the line's index among those that
 // frame completed, it names the line across restarts, as replaying the
 // store from a checkpoint completes the same lines in the same order.
-func (p *pipeline) handle(ctx context.Context, l *line, end position) error {
+func (p *pipeline) handle(ctx context.Context, l *line, end ingest.Position) error {
 	n := 0
 	if end == p.at {
 		n = p.atN + 1
 	}
 	p.at, p.atN = end, n
-	if !p.state.Done.before(end) && (end != p.state.Done || n <= p.state.DoneN) {
+	if !p.state.Done.Before(end) && (end != p.state.Done || n <= p.state.DoneN) {
 		return nil // handled before a restart
 	}
 	p.state.Done, p.state.DoneN = end, n
@@ -320,7 +317,7 @@ func (p *pipeline) reportLoss() {
 	if p.loss == nil || time.Since(p.lossAt) < lossEvery {
 		return
 	}
-	frames, n, reason := p.loss.take()
+	frames, n, reason := p.loss.Take()
 	if n == 0 {
 		return
 	}
@@ -441,10 +438,10 @@ func (p *pipeline) write(ctx context.Context, s sink.Sink, b []byte, what string
 
 // checkpoint makes the sinks durable, then records how far the pipeline
 // got, so a restart neither loses nor repeats a line.
-func (p *pipeline) checkpoint(ctx context.Context, pos position) error {
+func (p *pipeline) checkpoint(ctx context.Context, pos ingest.Position) error {
 	safe := pos
 	for _, s := range p.starts {
-		if s.before(safe) {
+		if s.Before(safe) {
 			safe = s
 		}
 	}
@@ -478,13 +475,13 @@ func (p *pipeline) checkpoint(ctx context.Context, pos position) error {
 	}
 	p.unsynced = 0
 	p.dirty = false
-	p.st.setPin(safe.Seg)
+	p.st.SetPin(safe.Seg)
 	p.markCheckpointed()
 	return nil
 }
 
 func (p *pipeline) markCheckpointed() {
-	if p.checkpointed != nil && p.consumed != nil {
-		p.checkpointed.Store(p.consumed.Load())
+	if p.progress != nil {
+		p.progress.Checkpoint()
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/dockerlog"
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 )
 
 // streamState is persisted in the container's store directory at every
@@ -19,15 +20,15 @@ type streamState struct {
 	Info dockerlog.Info `json:"info"`
 	// Safe is where reading must resume: no line that starts before it is
 	// still unfinished.
-	Safe position `json:"safe"`
+	Safe ingest.Position `json:"safe"`
 	// Done and DoneN name the last line handled: the end of the frame
 	// that completed it, and its index among the lines that frame
 	// completed (a frame can complete up to three: unfinished lines it
 	// supersedes, and its own; the end of the stream completes the rest
 	// after the last frame). Lines named at or before them are not
 	// handled again.
-	Done  position `json:"done"`
-	DoneN int      `json:"done-n,omitempty"`
+	Done  ingest.Position `json:"done"`
+	DoneN int             `json:"done-n,omitempty"`
 	// Overlong notes, per source, a pending line already past
 	// max-line-size whose start no longer pins the store: a restart
 	// resumes it without its head (see reassembler.resume), so it is
@@ -95,10 +96,6 @@ func saveState(dir string, st streamState) error {
 		return fmt.Errorf("stream state: %w", err)
 	}
 	return nil
-}
-
-func (p position) before(q position) bool {
-	return p.Seg < q.Seg || (p.Seg == q.Seg && p.Off < q.Off)
 }
 
 // hash32 is a SHA-256 hash, kept in JSON as hex.

@@ -18,6 +18,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 )
@@ -522,28 +523,28 @@ func TestReattachGoneFIFOFinishes(t *testing.T) {
 	id := strings.Repeat("cd", 32)
 	dir := filepath.Join(o.StateDir, "containers", id)
 	frame := func(auditID string) []byte {
-		b, err := appendFrame(nil, &logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine(auditID, "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
+		b, err := ingest.AppendFrame(nil, &logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine(auditID, "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	st, err := openStore(dir, config.DefaultStoreMaxSize, config.DefaultStoreMaxFile)
+	st, err := ingest.OpenStore(dir, config.DefaultStoreMaxSize, config.DefaultStoreMaxFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	safe := st.end()
-	if err := st.attach(); err != nil {
+	safe := st.End()
+	if err := st.Attach(); err != nil {
 		t.Fatal(err)
 	}
 	var want []string
 	for i := range 3 {
 		want = append(want, fmt.Sprintf("stored-%d", i))
-		if err := st.append(frame(want[i])); err != nil {
+		if err := st.Append(frame(want[i])); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.detach(); err != nil {
+	if err := st.Detach(); err != nil {
 		t.Fatal(err)
 	}
 	var journaled []byte
@@ -553,7 +554,7 @@ func TestReattachGoneFIFOFinishes(t *testing.T) {
 	}
 	torn := frame("torn")
 	journaled = append(journaled, torn[:len(torn)/2]...)
-	if err := os.WriteFile(filepath.Join(dir, journalFile), journaled, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ingest.JournalFile), journaled, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	info := dockerlog.Info{ContainerID: id, ContainerName: "/ucp-controller", Config: map[string]string{}}
@@ -579,7 +580,7 @@ func TestReattachGoneFIFOFinishes(t *testing.T) {
 	if q := h.file("quarantine.log"); len(q) != 1 {
 		t.Errorf("quarantine.log has %d records, want 1 for the frame cut short: %v", len(q), q)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, journalFile)); err != nil || len(b) != 0 {
+	if b, err := os.ReadFile(filepath.Join(dir, ingest.JournalFile)); err != nil || len(b) != 0 {
 		t.Errorf("journal after the stream ended: %d bytes (%v), want empty", len(b), err)
 	}
 }
