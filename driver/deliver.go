@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
@@ -103,7 +104,7 @@ type delivery struct {
 	log   *slog.Logger
 	// lost records events a destination will never get (a full spool,
 	// an event too large for the transport) in the audit trail.
-	lost func(rec gapRecord)
+	lost func(auditlog.Gap)
 	// note records a destination going down or coming back.
 	note    func(typ, dest, detail string)
 	metrics *metrics.Metrics
@@ -119,7 +120,7 @@ type delivery struct {
 	done     chan struct{} // closed when all workers ended and the spool is closed
 }
 
-func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.Logger, lost func(gapRecord), note func(typ, dest, detail string), m *metrics.Metrics) (*delivery, error) {
+func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.Logger, lost func(auditlog.Gap), note func(typ, dest, detail string), m *metrics.Metrics) (*delivery, error) {
 	names := make([]string, len(dests))
 	for i, d := range dests {
 		names[i] = d.name
@@ -130,7 +131,7 @@ func openDelivery(dir string, cfg config.Config, dests []destination, log *slog.
 	full := &rate.Sometimes{Interval: time.Minute}
 	onWait := func() {
 		full.Do(func() {
-			note(selfSpoolFull, "", fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=block): reading the container is slowed to %d KiB/s until a destination takes events", cfg.SpoolMaxSize, ingest.BlockRate>>10))
+			note(auditlog.SelfSpoolFull, "", fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=block): reading the container is slowed to %d KiB/s until a destination takes events", cfg.SpoolMaxSize, ingest.BlockRate>>10))
 		})
 	}
 	sp, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), MaxSize: cfg.SpoolMaxSize, Full: cfg.SpoolFull, OnWait: onWait}, names)
@@ -165,7 +166,7 @@ func (dl *delivery) giveUpAt(t time.Time) { dl.giveUp.Store(t.UnixNano()) }
 
 // abandon commits everything d has not taken and records it as a gap.
 func (dl *delivery) abandon(d destination, why string) error {
-	g := gapRecord{Destination: d.name, Reason: why}
+	g := auditlog.Gap{Destination: d.name, Reason: why}
 	for {
 		recs, err := dl.sp.Read(d.name, batchEvents, batchBytes)
 		if err != nil {
@@ -251,7 +252,7 @@ func (dl *delivery) work(ctx context.Context, d destination) {
 		if err == nil {
 			if failing {
 				dl.log.Info("destination delivers again", "destination", d.name)
-				dl.note(selfDestinationBack, d.name, "")
+				dl.note(auditlog.SelfDestinationBack, d.name, "")
 				failing = false
 			}
 			backoff = backoffFirst
@@ -261,7 +262,7 @@ func (dl *delivery) work(ctx context.Context, d destination) {
 			return
 		}
 		if !failing {
-			dl.note(selfDestinationDown, d.name, err.Error())
+			dl.note(auditlog.SelfDestinationDown, d.name, err.Error())
 		}
 		failing = true
 		if gu := dl.giveUp.Load(); gu != 0 && time.Now().UnixNano() >= gu {
@@ -315,7 +316,7 @@ func (dl *delivery) send(ctx context.Context, d destination, recs []spool.Record
 				return err
 			}
 		}
-		dl.lost(gapRecord{Destination: d.name, Lost: 1, FirstSeq: tl.Seq, LastSeq: tl.Seq,
+		dl.lost(auditlog.Gap{Destination: d.name, Lost: 1, FirstSeq: tl.Seq, LastSeq: tl.Seq,
 			Reason: fmt.Sprintf("event too large for the transport: %v", tl)})
 		return dl.sp.Commit(d.name, recs[i].End)
 	}

@@ -14,6 +14,7 @@ import (
 
 	lumbersrv "github.com/elastic/go-lumber/server/v2"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
@@ -256,7 +257,7 @@ func TestSpoolFullBlock(t *testing.T) {
 	}
 	full := 0
 	for _, r := range h.file("self") {
-		if self := r["ucp-audit/self"].(map[string]any); self["type"] == selfSpoolFull {
+		if self := r["ucp-audit/self"].(map[string]any); self["type"] == auditlog.SelfSpoolFull {
 			full++
 			if d, _ := self["detail"].(string); !strings.Contains(d, "slowed to 1024 KiB/s") {
 				t.Errorf("spool-full detail %q does not say how the container is slowed", d)
@@ -329,7 +330,7 @@ func TestResumeWithOptionsThatNoLongerParse(t *testing.T) {
 	h.waitFor("a configuration-rejected event", func() bool {
 		for _, r := range h.file("self") {
 			ev := r["ucp-audit/self"].(map[string]any)
-			if ev["type"] == selfConfigRejected && ev["container-id"] == h.id &&
+			if ev["type"] == auditlog.SelfConfigRejected && ev["container-id"] == h.id &&
 				strings.Contains(ev["detail"].(string), "syslog-tls-ca-cert") && strings.Contains(ev["detail"].(string), "spooled events wait") {
 				return true
 			}

@@ -13,9 +13,11 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
+	"github.com/ucp-audit/ucp-audit/driver/pipeline"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
@@ -58,6 +60,8 @@ type Options struct {
 	Sealing file.Sealing
 
 	fifoOpenTimeout time.Duration // tests shorten it
+	// maxQuarantineRecord, if set, bounds quarantine records (tests).
+	maxQuarantineRecord int
 	// wrapSink, if set, wraps every output file the driver opens (tests).
 	wrapSink func(sink.Sink) sink.Sink
 }
@@ -73,7 +77,8 @@ type Driver struct {
 	defaultCfg config.Config // for self-audit events outside any stream
 	// fifoOpenTimeout bounds opening a FIFO: dockerd holds its end open,
 	// so only a stale FIFO (its container gone) takes long.
-	fifoOpenTimeout time.Duration
+	fifoOpenTimeout     time.Duration
+	maxQuarantineRecord int // see pipeline.Options.MaxQuarantineRecord
 
 	mu      sync.Mutex
 	closed  bool
@@ -130,9 +135,10 @@ func New(opts Options) (*Driver, error) {
 		}
 	}
 	d.defaultCfg = config.Default(config.Env{LogDir: opts.LogDir})
-	started := d.selfEvent(selfPluginStarted, nil)
+	started := d.selfEvent(auditlog.SelfPluginStarted, nil)
 	d.writeSelfDefault(started)
 	d.fifoOpenTimeout = opts.fifoOpenTimeout
+	d.maxQuarantineRecord = opts.maxQuarantineRecord
 	if d.fifoOpenTimeout == 0 {
 		d.fifoOpenTimeout = 10 * time.Second
 	}
@@ -197,7 +203,7 @@ func (d *Driver) StartLogging(fifoPath string, info dockerlog.Info) error {
 	}
 	cfg, err := config.Parse(info.Config, config.Env{LogDir: d.opts.LogDir})
 	if err != nil {
-		ev := d.selfEvent(selfConfigRejected, &info)
+		ev := d.selfEvent(auditlog.SelfConfigRejected, &info)
 		ev.Detail = err.Error()
 		d.writeSelfDefault(ev)
 		return err
@@ -329,7 +335,7 @@ func (d *Driver) Close() error {
 	}
 	d.cancel()
 	d.wg.Wait()
-	d.writeSelfDefault(d.selfEvent(selfPluginStopped, nil))
+	d.writeSelfDefault(d.selfEvent(auditlog.SelfPluginStopped, nil))
 	return d.files.Close()
 }
 
@@ -370,7 +376,7 @@ func (d *Driver) pruneOne(dir, id string, now time.Time) {
 	if d.byID[id] != nil || d.deliveries[id] != nil {
 		return
 	}
-	st, found, err := loadState(dir)
+	st, found, err := pipeline.Load(dir)
 	if err != nil || !found || st.Running || now.Sub(st.Updated) < d.opts.Retention {
 		return
 	}
@@ -395,9 +401,9 @@ func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info
 		return nil, err
 	}
 	log := d.log.With("container", info.ContainerID)
-	lost := func(g gapRecord) {
+	lost := func(g auditlog.Gap) {
 		d.opts.Metrics.Lost(g.Destination, g.Lost)
-		if err := recordGap(g, info, auditFile, quarantine); err != nil {
+		if err := pipeline.RecordGap(g, info, auditFile, quarantine); err != nil {
 			log.Error("recording a delivery gap failed", "gap", g, "error", err)
 		}
 		log.Warn("events lost for a destination", "destination", g.Destination, "lost", g.Lost, "first_seq", g.FirstSeq, "reason", g.Reason)
@@ -405,7 +411,7 @@ func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info
 	note := func(typ, dest, detail string) {
 		ev := d.selfEvent(typ, &info)
 		ev.Destination, ev.Detail = dest, detail
-		if err := writeSelf(auditFile, ev); err != nil {
+		if err := pipeline.WriteSelf(auditFile, ev); err != nil {
 			log.Warn("cannot record a self-audit event", "event", typ, "error", err)
 		}
 	}
@@ -446,7 +452,7 @@ func (d *Driver) resumeDeliveries() {
 		if _, err := os.Stat(filepath.Join(dir, "spool")); err != nil {
 			continue
 		}
-		st, found, err := loadState(dir)
+		st, found, err := pipeline.Load(dir)
 		if err != nil || !found || validID(st.Info.ContainerID) != nil {
 			continue
 		}
@@ -455,7 +461,7 @@ func (d *Driver) resumeDeliveries() {
 			// The spool stays for when the options parse again (a
 			// certificate put back); the audit trail says why it waits.
 			d.log.Error("cannot resume delivery: its options no longer parse", "container", st.Info.ContainerID, "error", err)
-			ev := d.selfEvent(selfConfigRejected, &st.Info)
+			ev := d.selfEvent(auditlog.SelfConfigRejected, &st.Info)
 			ev.Detail = fmt.Sprintf("spooled events wait undelivered: the container's options no longer parse: %v", err)
 			d.writeSelfDefault(ev)
 			continue
@@ -464,7 +470,7 @@ func (d *Driver) resumeDeliveries() {
 	}
 }
 
-func (d *Driver) resumeOne(dir string, cfg config.Config, st streamState) {
+func (d *Driver) resumeOne(dir string, cfg config.Config, st pipeline.State) {
 	info := st.Info
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -501,7 +507,7 @@ func (d *Driver) reattach() {
 	}
 	for _, e := range ents {
 		dir := filepath.Join(root, e.Name())
-		st, found, err := loadState(dir)
+		st, found, err := pipeline.Load(dir)
 		if err != nil || !found || !st.Running || st.FIFO == "" || validID(st.Info.ContainerID) != nil {
 			continue
 		}
@@ -509,7 +515,7 @@ func (d *Driver) reattach() {
 		if err != nil {
 			d.log.Warn("not re-attaching a stream", "container", st.Info.ContainerID, "fifo", st.FIFO, "reason", err)
 			st.Running = false
-			if err := saveState(dir, st); err != nil {
+			if err := pipeline.Save(dir, st); err != nil {
 				d.log.Error("save stream state", "container", st.Info.ContainerID, "error", err)
 			}
 			continue
@@ -526,7 +532,7 @@ func (d *Driver) reattach() {
 // it any more (the container ended while the plugin was down, or dockerd
 // restarted), it still finishes the stream from what the plugin had taken
 // (see startStreamAs), and gone says why the FIFO was not re-opened.
-func (d *Driver) reattachOne(dir string, st streamState) (gone, err error) {
+func (d *Driver) reattachOne(dir string, st pipeline.State) (gone, err error) {
 	if fi, err := os.Stat(st.FIFO); err != nil {
 		gone = err
 	} else if fi.Mode()&os.ModeNamedPipe == 0 {
@@ -545,10 +551,10 @@ func (d *Driver) reattachOne(dir string, st streamState) (gone, err error) {
 		return nil, errors.New("the container started logging again meanwhile")
 	}
 	// A FIFO nobody writes any more does not open within the timeout.
-	s, err := d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, selfStreamReattach, gone)
+	s, err := d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, auditlog.SelfStreamReattach, gone)
 	if gone == nil && errors.Is(err, ingest.ErrFIFOOpen) {
 		gone = err
-		s, err = d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, selfStreamReattach, gone)
+		s, err = d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, auditlog.SelfStreamReattach, gone)
 	}
 	if err != nil {
 		return nil, err

@@ -19,8 +19,10 @@ import (
 
 	"github.com/docker/docker/api/types/plugins/logdriver"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
+	"github.com/ucp-audit/ucp-audit/driver/pipeline"
 	"github.com/ucp-audit/ucp-audit/sink"
 )
 
@@ -600,7 +602,7 @@ func TestHostileStateDirFails(t *testing.T) {
 	for len(h.file("audit.log")) < 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	tmp := filepath.Join(h.d.containerDir(h.id), stateFile+".tmp")
+	tmp := filepath.Join(h.d.containerDir(h.id), pipeline.StateFile+".tmp")
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -631,7 +633,7 @@ func TestHostileStateDirFails(t *testing.T) {
 	}
 	h.stop()
 	checkEvents(t, h, want...)
-	st, _, err := loadState(h.d.containerDir(h.id))
+	st, _, err := pipeline.Load(h.d.containerDir(h.id))
 	if err != nil || st.Running || st.Seq != n+1 {
 		t.Errorf("state after recovery: %+v, %v", st, err)
 	}
@@ -670,7 +672,7 @@ func TestHostileStoreRotationFails(t *testing.T) {
 	}
 	lost := false
 	for _, ev := range h.file("self") {
-		if ev["ucp-audit/self"].(map[string]any)["type"] == selfInputLost {
+		if ev["ucp-audit/self"].(map[string]any)["type"] == auditlog.SelfInputLost {
 			lost = true
 		}
 	}
@@ -723,7 +725,7 @@ func TestReattachMidOverlongLine(t *testing.T) {
 	h.write("stdout", auditLine("before", "/v1.41/nodes"))
 	h.writeSplit("stdout", line[:100<<10], "long", true)
 	h.waitFor("the state to note the over-long line", func() bool {
-		st, _, _ := loadState(h.d.containerDir(h.id))
+		st, _, _ := pipeline.Load(h.d.containerDir(h.id))
 		return len(st.Overlong) == 1 && st.Seq == 1
 	})
 	h.d.crash()
@@ -784,7 +786,7 @@ type reattachGate struct {
 }
 
 func (g *reattachGate) Write(p []byte) error {
-	if bytes.Contains(p, []byte(selfStreamReattach)) {
+	if bytes.Contains(p, []byte(auditlog.SelfStreamReattach)) {
 		<-g.gate
 	}
 	return g.Sink.Write(p)
@@ -855,7 +857,7 @@ func TestShutdownSuspendsRunningStreams(t *testing.T) {
 	}
 	part(split[:16<<10], 1, false)
 	shutdownAndBack(t, h, ids, func() []string {
-		st, _, err := loadState(h.d.containerDir(h.id))
+		st, _, err := pipeline.Load(h.d.containerDir(h.id))
 		if err != nil || !st.Running || st.Seq != 50 {
 			t.Fatalf("state after the shutdown: running %v, seq %d (%v); want running, 50", st.Running, st.Seq, err)
 		}
@@ -925,9 +927,7 @@ func TestStopInsideEntryRecordsLoss(t *testing.T) {
 // back (escaping makes control characters six times longer) keeps only the
 // start of the line in raw, and says how much with raw-bytes.
 func TestQuarantineRecordFitsTheChain(t *testing.T) {
-	defer func(n int) { maxQuarantineRecord = n }(maxQuarantineRecord)
-	maxQuarantineRecord = 64 << 10
-	h := newHarness(t, map[string]string{"max-line-size": "1m"})
+	h := newHarnessWith(t, func(o *Options) { o.maxQuarantineRecord = 64 << 10 }, map[string]string{"max-line-size": "1m"})
 	line := `{"audit":{"auditID":"ctl","verb":"` + strings.Repeat("\x01", 100<<10) + `"}}`
 	h.write("stdout", line)
 	h.stop()

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
+	"github.com/ucp-audit/ucp-audit/driver/pipeline"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 	"github.com/ucp-audit/ucp-audit/spool"
@@ -35,7 +37,7 @@ type stream struct {
 // startStream opens everything a container's logging needs and starts its
 // two goroutines. onDone runs once the pipeline has ended.
 func (d *Driver) startStream(fifoPath string, info dockerlog.Info, cfg config.Config, onDone func(*stream)) (*stream, error) {
-	return d.startStreamAs(fifoPath, info, cfg, onDone, selfStreamAttached, nil)
+	return d.startStreamAs(fifoPath, info, cfg, onDone, auditlog.SelfStreamAttached, nil)
 }
 
 // startStreamAs is startStream, recording the start as how (attached or
@@ -49,7 +51,7 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 	if err != nil {
 		return nil, err
 	}
-	state, found, err := loadState(dir)
+	state, found, err := pipeline.Load(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +113,7 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 		return nil, err
 	}
 	closers = append(closers, func() error { r.Abort(); return nil })
-	if err := saveState(dir, state); err != nil {
+	if err := pipeline.Save(dir, state); err != nil {
 		return nil, err
 	}
 
@@ -122,14 +124,17 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 		readerDone: make(chan struct{}),
 		pipeDone:   make(chan struct{}),
 	}
-	p := newPipeline(dir, st, cfg, d.opts.Host, sinks[0], sinks[1], state, s.log)
+	var sp *spool.Spool
 	if dl != nil {
-		p.spool = dl.sp
+		sp = dl.sp
 	}
-	p.progress = prog
-	p.loss = loss
-	p.newSelf = func(typ string) selfEvent { return d.selfEvent(typ, &info) }
-	p.metrics = d.opts.Metrics
+	p := pipeline.New(pipeline.Options{
+		Dir: dir, Store: st, Config: cfg, Host: d.opts.Host,
+		AuditFile: sinks[0], Quarantine: sinks[1], Spool: sp, State: state,
+		Progress: prog, Loss: loss,
+		NewSelf: func(typ string) auditlog.Self { return d.selfEvent(typ, &info) },
+		Metrics: d.opts.Metrics, Log: log, MaxQuarantineRecord: d.maxQuarantineRecord,
+	})
 	ev := d.selfEvent(how, &info)
 	ev.Detail = fmt.Sprintf("fifo %s; resuming at seq %d", fifoPath, state.Seq+1)
 	if gone != nil {
@@ -142,17 +147,18 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 	go func() {
 		// Written here, not in StartLogging: a stalled output file must
 		// never hold up the container's start.
-		if err := writeSelf(sinks[0], ev); err != nil {
+		if err := pipeline.WriteSelf(sinks[0], ev); err != nil {
 			s.log.Warn("cannot record a self-audit event", "event", how, "error", err)
 		}
-		err := p.run(ctx)
+		err := p.Run(ctx)
 		if err == nil {
-			p.state.Running = false
-			err = saveState(dir, p.state)
-			ev := d.selfEvent(selfStreamDetached, &info)
-			ev.Detail = fmt.Sprintf("%d events forwarded, %d quarantined, %d ignored in all", p.state.Seq, p.state.Quarantined, p.state.Skipped)
-			if werr := writeSelf(sinks[0], ev); werr != nil {
-				s.log.Warn("cannot record a self-audit event", "event", selfStreamDetached, "error", werr)
+			end := p.State()
+			end.Running = false
+			err = pipeline.Save(dir, end)
+			ev := d.selfEvent(auditlog.SelfStreamDetached, &info)
+			ev.Detail = fmt.Sprintf("%d events forwarded, %d quarantined, %d ignored in all", end.Seq, end.Quarantined, end.Skipped)
+			if werr := pipeline.WriteSelf(sinks[0], ev); werr != nil {
+				s.log.Warn("cannot record a self-audit event", "event", auditlog.SelfStreamDetached, "error", werr)
 			}
 		}
 		if dl != nil {

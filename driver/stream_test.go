@@ -19,6 +19,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
+	"github.com/ucp-audit/ucp-audit/driver/pipeline"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 )
@@ -493,7 +494,7 @@ func TestReattachStaleFIFO(t *testing.T) {
 	defer d2.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, _, err := loadState(d2.containerDir(h.id))
+		st, _, err := pipeline.Load(d2.containerDir(h.id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -558,7 +559,7 @@ func TestReattachGoneFIFOFinishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := dockerlog.Info{ContainerID: id, ContainerName: "/ucp-controller", Config: map[string]string{}}
-	if err := saveState(dir, streamState{Info: info, Safe: safe, Done: safe, Running: true, FIFO: filepath.Join(root, "gone-fifo")}); err != nil {
+	if err := pipeline.Save(dir, pipeline.State{Info: info, Safe: safe, Done: safe, Running: true, FIFO: filepath.Join(root, "gone-fifo")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -569,12 +570,12 @@ func TestReattachGoneFIFOFinishes(t *testing.T) {
 	t.Cleanup(func() { d.Close() })
 	h := &harness{t: t, d: d, logDir: o.LogDir, id: id}
 	h.waitFor("the stream to be finished", func() bool {
-		st, _, err := loadState(dir)
+		st, _, err := pipeline.Load(dir)
 		return err == nil && !st.Running
 	})
 	checkEvents(t, h, want...)
 	self := h.file("self")
-	if !hasSelf(self, selfStreamReattach) || !hasSelf(self, selfStreamDetached) {
+	if !hasSelf(self, auditlog.SelfStreamReattach) || !hasSelf(self, auditlog.SelfStreamDetached) {
 		t.Errorf("self-audit events %v, want stream-reattached and stream-detached", self)
 	}
 	if q := h.file("quarantine.log"); len(q) != 1 {
@@ -593,14 +594,14 @@ func TestSelfAudit(t *testing.T) {
 	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr})
 	h.write("stdout", auditLine("a", "/v1.41/nodes"))
 	deadline := time.Now().Add(20 * time.Second)
-	for !hasSelf(h.file("self"), selfDestinationDown) {
+	for !hasSelf(h.file("self"), auditlog.SelfDestinationDown) {
 		if time.Now().After(deadline) {
 			t.Fatal("no destination-down event")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	peer.start()
-	for !hasSelf(h.file("self"), selfDestinationBack) {
+	for !hasSelf(h.file("self"), auditlog.SelfDestinationBack) {
 		if time.Now().After(deadline) {
 			t.Fatal("no destination-back event")
 		}
@@ -619,17 +620,17 @@ func TestSelfAudit(t *testing.T) {
 			t.Errorf("self event without time or host: %v", ev)
 		}
 		switch ev["type"] {
-		case selfStreamAttached, selfStreamDetached, selfDestinationDown, selfDestinationBack:
+		case auditlog.SelfStreamAttached, auditlog.SelfStreamDetached, auditlog.SelfDestinationDown, auditlog.SelfDestinationBack:
 			if ev["container-id"] != h.id {
 				t.Errorf("%v: wrong container", ev)
 			}
-		case selfConfigRejected:
+		case auditlog.SelfConfigRejected:
 			if !strings.Contains(ev["detail"].(string), `log-opt "audit-level"`) {
 				t.Errorf("rejection without the reason: %v", ev)
 			}
 		}
 	}
-	want := []string{selfPluginStarted, selfStreamAttached, selfDestinationDown, selfDestinationBack, selfStreamDetached, selfConfigRejected, selfPluginStopped}
+	want := []string{auditlog.SelfPluginStarted, auditlog.SelfStreamAttached, auditlog.SelfDestinationDown, auditlog.SelfDestinationBack, auditlog.SelfStreamDetached, auditlog.SelfConfigRejected, auditlog.SelfPluginStopped}
 	if fmt.Sprint(types) != fmt.Sprint(want) {
 		t.Fatalf("self events %v\nwant %v", types, want)
 	}
