@@ -228,12 +228,12 @@ func TestSpoolFullDrop(t *testing.T) {
 	_ = ids
 }
 
-// spool-full=block: the reader slows to blockRate, so the container's writes block
+// spool-full=block: the reader slows to ingest.BlockRate, so the container's writes block
 // until the destination takes events; nothing is lost.
 func TestSpoolFullBlock(t *testing.T) {
 	peer := newBeatsPeer(t)
 	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr, "spool-max-size": "1m", "spool-full": "block"})
-	const n = 20000 // about 9.5 MB: past the spool, the reader's lead, the pipe and 2 s at blockRate
+	const n = 20000 // about 9.5 MB: past the spool, the reader's lead, the pipe and 2 s at ingest.BlockRate
 	done := make(chan []string)
 	go func() { done <- writeEvents(h, "blk", n) }()
 	select {

@@ -16,6 +16,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
+	"github.com/ucp-audit/ucp-audit/driver/delivery"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/driver/pipeline"
 	"github.com/ucp-audit/ucp-audit/metrics"
@@ -85,7 +86,7 @@ type Driver struct {
 	streams map[string]*stream // by FIFO path, while dockerd logs to it
 	byID    map[string]*stream // by container ID, until the pipeline ends
 	// deliveries by container ID, until every destination has everything
-	deliveries map[string]*delivery
+	deliveries map[string]*delivery.Delivery
 
 	ctx    context.Context // cancelled by Close; ends ReadLogs followers
 	cancel context.CancelFunc
@@ -121,7 +122,7 @@ func New(opts Options) (*Driver, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Driver{
 		opts: opts, log: opts.Logger, files: file.NewSealedRegistry(opts.Sealing),
-		streams: map[string]*stream{}, byID: map[string]*stream{}, deliveries: map[string]*delivery{},
+		streams: map[string]*stream{}, byID: map[string]*stream{}, deliveries: map[string]*delivery.Delivery{},
 		ctx: ctx, cancel: cancel,
 	}
 	d.openSink = d.files.Open
@@ -226,7 +227,7 @@ func (d *Driver) StartLogging(fifoPath string, info dockerlog.Info) error {
 	if old := d.deliveries[info.ContainerID]; old != nil {
 		// Still delivering the previous run's events: the new stream's
 		// delivery takes over the spool and the cursors.
-		old.stop()
+		old.Stop()
 		delete(d.deliveries, info.ContainerID)
 	}
 	s, err := d.startStream(fifoPath, info, cfg, d.streamDone)
@@ -325,13 +326,13 @@ func (d *Driver) Close() error {
 	wg.Wait()
 	// Remote delivery stops at its last commit; the next start resumes it.
 	d.mu.Lock()
-	var dls []*delivery
+	var dls []*delivery.Delivery
 	for _, dl := range d.deliveries {
 		dls = append(dls, dl)
 	}
 	d.mu.Unlock()
 	for _, dl := range dls {
-		dl.stop()
+		dl.Stop()
 	}
 	d.cancel()
 	d.wg.Wait()
@@ -390,7 +391,7 @@ func (d *Driver) pruneOne(dir, id string, now time.Time) {
 // openDelivery starts the remote delivery of a container, with its own
 // references to the container's output files for recording losses. The
 // caller holds d.mu (or is New).
-func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info, dests []destination) (*delivery, error) {
+func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info, dests []delivery.Target) (*delivery.Delivery, error) {
 	auditFile, err := d.openSink(file.Options{Path: cfg.AuditFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile})
 	if err != nil {
 		return nil, err
@@ -415,23 +416,26 @@ func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info
 			log.Warn("cannot record a self-audit event", "event", typ, "error", err)
 		}
 	}
-	dl, err := openDelivery(dir, cfg, dests, log, lost, note, d.opts.Metrics)
+	dl, err := delivery.Open(delivery.Options{
+		Dir: dir, Config: cfg, Targets: dests, Log: log, Lost: lost, Note: note,
+		Metrics: d.opts.Metrics, BlockRate: ingest.BlockRate,
+	})
 	if err != nil {
 		auditFile.Close()
 		quarantine.Close()
 		return nil, err
 	}
-	dl.id = info.ContainerID
-	d.deliveries[info.ContainerID] = dl
+	id := info.ContainerID
+	d.deliveries[id] = dl
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		<-dl.done
+		<-dl.Done()
 		auditFile.Close()
 		quarantine.Close()
 		d.mu.Lock()
-		if d.deliveries[dl.id] == dl {
-			delete(d.deliveries, dl.id)
+		if d.deliveries[id] == dl {
+			delete(d.deliveries, id)
 		}
 		d.mu.Unlock()
 	}()
@@ -477,19 +481,19 @@ func (d *Driver) resumeOne(dir string, cfg config.Config, st pipeline.State) {
 	if d.closed || d.deliveries[info.ContainerID] != nil || d.byID[info.ContainerID] != nil {
 		return
 	}
-	dests, err := destinations(cfg, info, d.opts.Host)
+	dests, err := delivery.NewTargets(cfg, info, d.opts.Host)
 	if err != nil || len(dests) == 0 {
 		return
 	}
 	dl, err := d.openDelivery(dir, cfg, info, dests)
 	if err != nil {
-		closeAll(dests)
+		delivery.CloseTargets(dests)
 		d.log.Error("cannot resume delivery", "container", info.ContainerID, "error", err)
 		return
 	}
-	dl.finish()
+	dl.Finish()
 	if d.opts.Retention > 0 && !st.Running {
-		dl.giveUpAt(st.Updated.Add(d.opts.Retention))
+		dl.GiveUpAt(st.Updated.Add(d.opts.Retention))
 	}
 	d.log.Info("resumed delivery of spooled events", "container", info.ContainerID)
 }
@@ -577,7 +581,7 @@ func (d *Driver) crash() {
 	for _, s := range d.byID {
 		all = append(all, s)
 	}
-	var dls []*delivery
+	var dls []*delivery.Delivery
 	for _, dl := range d.deliveries {
 		dls = append(dls, dl)
 	}
@@ -587,7 +591,7 @@ func (d *Driver) crash() {
 		s.kill()
 	}
 	for _, dl := range dls {
-		dl.stop()
+		dl.Stop()
 	}
 	d.cancel()
 	d.wg.Wait()

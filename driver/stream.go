@@ -10,6 +10,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
+	"github.com/ucp-audit/ucp-audit/driver/delivery"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/driver/pipeline"
 	"github.com/ucp-audit/ucp-audit/sink"
@@ -23,7 +24,7 @@ type stream struct {
 	st     *ingest.Store
 	reader *ingest.Reader
 	log    *slog.Logger
-	dl     *delivery // nil without remote destinations
+	dl     *delivery.Delivery // nil without remote destinations
 	// progress is shared by the reader and the pipeline: a suspend waits
 	// for the pipeline to catch up.
 	progress *ingest.Progress
@@ -84,17 +85,17 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 		sinks[i] = s
 		closers = append(closers, s.Close)
 	}
-	var dl *delivery
-	dests, err := destinations(cfg, info, d.opts.Host)
+	var dl *delivery.Delivery
+	dests, err := delivery.NewTargets(cfg, info, d.opts.Host)
 	if err != nil {
 		return nil, err
 	}
 	if len(dests) > 0 {
 		if dl, err = d.openDelivery(dir, cfg, info, dests); err != nil {
-			closeAll(dests)
+			delivery.CloseTargets(dests)
 			return nil, err
 		}
-		closers = append(closers, func() error { dl.stop(); return nil })
+		closers = append(closers, func() error { dl.Stop(); return nil })
 	}
 	log := d.log.With("container", info.ContainerID)
 	prog, loss := &ingest.Progress{}, &ingest.Loss{}
@@ -103,7 +104,7 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 	st.SetPin(state.Safe.Seg)
 	var blocked func() bool
 	if dl != nil && cfg.SpoolFull == spool.Block {
-		blocked = dl.sp.Waiting
+		blocked = dl.Spool().Waiting
 	}
 	r, err := ingest.NewReader(ingest.ReaderOptions{
 		Dir: dir, FIFO: fifoPath, OpenTimeout: d.fifoOpenTimeout, Gone: gone != nil,
@@ -126,7 +127,7 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 	}
 	var sp *spool.Spool
 	if dl != nil {
-		sp = dl.sp
+		sp = dl.Spool()
 	}
 	p := pipeline.New(pipeline.Options{
 		Dir: dir, Store: st, Config: cfg, Host: d.opts.Host,
@@ -162,9 +163,9 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 			}
 		}
 		if dl != nil {
-			dl.finish() // delivery goes on until every destination has it all
+			dl.Finish() // delivery goes on until every destination has it all
 			if d.opts.Retention > 0 {
-				dl.giveUpAt(time.Now().Add(d.opts.Retention))
+				dl.GiveUpAt(time.Now().Add(d.opts.Retention))
 			}
 		}
 		for _, k := range sinks {
@@ -227,13 +228,23 @@ func (s *stream) stop(ctx context.Context) error {
 func (s *stream) suspend(ctx context.Context) error {
 	s.reader.Suspend()
 	defer s.kill()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	wait := func() error {
+		select {
+		case <-poll.C:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("container %s: %w", s.id, ErrDrainTimeout)
+		}
+	}
 	for {
 		n, err := s.reader.Pending()
 		if err != nil || n == 0 {
 			break
 		}
-		if !sleep(ctx, 5*time.Millisecond) {
-			return fmt.Errorf("container %s: %w", s.id, ErrDrainTimeout)
+		if err := wait(); err != nil {
+			return err
 		}
 	}
 	for !s.progress.Settled() {
@@ -242,8 +253,8 @@ func (s *stream) suspend(ctx context.Context) error {
 			return nil
 		default:
 		}
-		if !sleep(ctx, 5*time.Millisecond) {
-			return fmt.Errorf("container %s: %w", s.id, ErrDrainTimeout)
+		if err := wait(); err != nil {
+			return err
 		}
 	}
 	return nil
