@@ -277,7 +277,7 @@ var _ = filepath.Join
 // retries forever and nothing is dropped unrecorded.
 func TestDeliveryGivesUpAfterRetention(t *testing.T) {
 	peer := newBeatsPeer(t) // never started
-	h := newHarnessWith(t, func(o *Options) { o.Retention = 300 * time.Millisecond },
+	h := newHarnessWith(t, func(o *Options, _ *hooks) { o.Retention = 300 * time.Millisecond },
 		map[string]string{"logstash-address": "beats://" + peer.addr})
 	const n = 10
 	writeEvents(h, "gone", n)

@@ -545,9 +545,9 @@ func TestHostileOutputDiskFull(t *testing.T) {
 	var fail atomic.Bool
 	var failures atomic.Int64
 	fail.Store(true)
-	h := newHarnessWith(t, func(o *Options) {
+	h := newHarnessWith(t, func(o *Options, hk *hooks) {
 		o.DrainTimeout = 60 * time.Second
-		o.wrapSink = func(s sink.Sink) sink.Sink { return &failSink{Sink: s, fail: &fail, failures: &failures} }
+		hk.wrapSink = func(s sink.Sink) sink.Sink { return &failSink{Sink: s, fail: &fail, failures: &failures} }
 	}, nil)
 
 	const n = 4000 // about 2 MB: 30 pipe buffers
@@ -764,9 +764,9 @@ func TestReattachPinsUnreadSegments(t *testing.T) {
 	h.d.crash()
 
 	gate := make(chan struct{})
-	opts := h.d.opts
-	opts.wrapSink = func(s sink.Sink) sink.Sink { return &reattachGate{Sink: s, gate: gate} }
-	d2, err := New(opts)
+	hk := h.d.hooks
+	hk.wrapSink = func(s sink.Sink) sink.Sink { return &reattachGate{Sink: s, gate: gate} }
+	d2, err := newDriver(h.d.opts, hk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -815,7 +815,7 @@ func (s *syncBuffer) String() string {
 // quote a value), not for lines that are not audit, and not for lost input.
 func TestPluginLogHasNoPayloads(t *testing.T) {
 	var logs syncBuffer
-	h := newHarnessWith(t, func(o *Options) {
+	h := newHarnessWith(t, func(o *Options, _ *hooks) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}, map[string]string{"max-line-size": "64k"})
 	const secret = "S3CR3T-hunter2"
@@ -927,7 +927,7 @@ func TestStopInsideEntryRecordsLoss(t *testing.T) {
 // back (escaping makes control characters six times longer) keeps only the
 // start of the line in raw, and says how much with raw-bytes.
 func TestQuarantineRecordFitsTheChain(t *testing.T) {
-	h := newHarnessWith(t, func(o *Options) { o.maxQuarantineRecord = 64 << 10 }, map[string]string{"max-line-size": "1m"})
+	h := newHarnessWith(t, func(_ *Options, hk *hooks) { hk.maxQuarantineRecord = 64 << 10 }, map[string]string{"max-line-size": "1m"})
 	line := `{"audit":{"auditID":"ctl","verb":"` + strings.Repeat("\x01", 100<<10) + `"}}`
 	h.write("stdout", line)
 	h.stop()

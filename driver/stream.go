@@ -18,9 +18,12 @@ import (
 	"github.com/ucp-audit/ucp-audit/spool"
 )
 
-// stream is one container's logging: the FIFO reader and the pipeline.
+// stream is one container's logging: the FIFO reader and the pipeline,
+// each in a goroutine the stream starts, stops and waits for.
 type stream struct {
 	id     string
+	dir    string
+	info   dockerlog.Info
 	st     *ingest.Store
 	reader *ingest.Reader
 	log    *slog.Logger
@@ -52,133 +55,237 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 	if err != nil {
 		return nil, err
 	}
-	state, found, err := pipeline.Load(dir)
+	state, err := resumeState(dir, st, info, fifoPath)
 	if err != nil {
 		return nil, err
 	}
-	if !found {
-		// A new store starts with the segment attach creates.
-		state.Safe = st.End()
-		state.Done = state.Safe
-	}
-	state.Info = info
-	state.Running = true
-	state.FIFO = fifoPath
-
-	var closers []func() error
+	var undo []func() // what to release, last first, if the stream does not start
 	defer func() {
 		if err != nil {
-			for i := len(closers) - 1; i >= 0; i-- {
-				_ = closers[i]()
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
 			}
 		}
 	}()
-	sinks := make([]sink.Sink, 2)
-	for i, o := range []file.Options{
-		{Path: cfg.AuditFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile},
-		{Path: cfg.QuarantineFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile},
-	} {
-		s, err := d.openSink(o)
-		if err != nil {
-			return nil, err
-		}
-		sinks[i] = s
-		closers = append(closers, s.Close)
-	}
-	var dl *delivery.Delivery
-	dests, err := delivery.NewTargets(cfg, info, d.opts.Host)
+	out, err := d.openOutputs(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if len(dests) > 0 {
-		if dl, err = d.openDelivery(dir, cfg, info, dests); err != nil {
-			delivery.CloseTargets(dests)
-			return nil, err
+	undo = append(undo, func() { _ = out.audit.Close() }, func() { _ = out.quarantine.Close() })
+	dl, err := d.openStreamDelivery(dir, cfg, info)
+	if err != nil {
+		return nil, err
+	}
+	var sp *spool.Spool
+	var blocked func() bool // spool-full=block: the reader is paced while the spool is full
+	if dl != nil {
+		undo = append(undo, dl.Stop)
+		sp = dl.Spool()
+		if cfg.SpoolFull == spool.Block {
+			blocked = sp.Waiting
 		}
-		closers = append(closers, func() error { dl.Stop(); return nil })
 	}
 	log := d.log.With("container", info.ContainerID)
 	prog, loss := &ingest.Progress{}, &ingest.Loss{}
 	// Pin before the reader can rotate segments: until the pipeline runs,
 	// nothing it has not read may be pruned.
 	st.SetPin(state.Safe.Seg)
-	var blocked func() bool
-	if dl != nil && cfg.SpoolFull == spool.Block {
-		blocked = dl.Spool().Waiting
-	}
 	r, err := ingest.NewReader(ingest.ReaderOptions{
-		Dir: dir, FIFO: fifoPath, OpenTimeout: d.fifoOpenTimeout, Gone: gone != nil,
+		Dir: dir, FIFO: fifoPath, OpenTimeout: d.hooks.fifoOpenTimeout, Gone: gone != nil,
 		Store: st, Progress: prog, Loss: loss, Blocked: blocked, Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	closers = append(closers, func() error { r.Abort(); return nil })
+	undo = append(undo, r.Abort)
 	if err := pipeline.Save(dir, state); err != nil {
 		return nil, err
 	}
 
+	p := pipeline.New(pipeline.Options{
+		Dir: dir, Store: st, Config: cfg, Host: d.opts.Host,
+		AuditFile: out.audit, Quarantine: out.quarantine, Spool: sp, State: state,
+		Progress: prog, Loss: loss,
+		NewSelf: func(typ string) auditlog.Self { return d.selfEvent(typ, &info) },
+		Metrics: d.opts.Metrics, Log: log, MaxQuarantineRecord: d.hooks.maxQuarantineRecord,
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stream{
-		id: info.ContainerID, st: st, reader: r, log: log, dl: dl, progress: prog,
+		id: info.ContainerID, dir: dir, info: info, st: st, reader: r, log: log, dl: dl, progress: prog,
 		cancel:     cancel,
 		readerDone: make(chan struct{}),
 		pipeDone:   make(chan struct{}),
 	}
-	var sp *spool.Spool
-	if dl != nil {
-		sp = dl.Spool()
-	}
-	p := pipeline.New(pipeline.Options{
-		Dir: dir, Store: st, Config: cfg, Host: d.opts.Host,
-		AuditFile: sinks[0], Quarantine: sinks[1], Spool: sp, State: state,
-		Progress: prog, Loss: loss,
-		NewSelf: func(typ string) auditlog.Self { return d.selfEvent(typ, &info) },
-		Metrics: d.opts.Metrics, Log: log, MaxQuarantineRecord: d.maxQuarantineRecord,
-	})
-	ev := d.selfEvent(how, &info)
-	ev.Detail = fmt.Sprintf("fifo %s; resuming at seq %d", fifoPath, state.Seq+1)
-	if gone != nil {
-		ev.Detail = fmt.Sprintf("fifo %s cannot be re-opened (%v): handling what the plugin took from it before it stopped, then detaching; resuming at seq %d", fifoPath, gone, state.Seq+1)
-	}
+	started := d.startEvent(how, info, fifoPath, state.Seq, gone)
 	go func() {
 		defer close(s.readerDone)
 		r.Run()
 	}()
-	go func() {
-		// Written here, not in StartLogging: a stalled output file must
-		// never hold up the container's start.
-		if err := pipeline.WriteSelf(sinks[0], ev); err != nil {
-			s.log.Warn("cannot record a self-audit event", "event", how, "error", err)
-		}
-		err := p.Run(ctx)
-		if err == nil {
-			end := p.State()
-			end.Running = false
-			err = pipeline.Save(dir, end)
-			ev := d.selfEvent(auditlog.SelfStreamDetached, &info)
-			ev.Detail = fmt.Sprintf("%d events forwarded, %d quarantined, %d ignored in all", end.Seq, end.Quarantined, end.Skipped)
-			if werr := pipeline.WriteSelf(sinks[0], ev); werr != nil {
-				s.log.Warn("cannot record a self-audit event", "event", auditlog.SelfStreamDetached, "error", werr)
-			}
-		}
-		if dl != nil {
-			dl.Finish() // delivery goes on until every destination has it all
-			if d.opts.Retention > 0 {
-				dl.GiveUpAt(time.Now().Add(d.opts.Retention))
-			}
-		}
-		for _, k := range sinks {
-			err = errors.Join(err, k.Close())
-		}
-		if err != nil && !errors.Is(err, context.Canceled) {
-			s.log.Error("audit pipeline ended", "error", err)
-		}
-		s.pipeErr = err
-		close(s.pipeDone)
-		onDone(s)
-	}()
+	go d.runPipeline(ctx, s, p, out, started, onDone)
 	return s, nil
+}
+
+// resumeState returns the state a stream of the container resumes from:
+// the one saved in dir, or a new one at the end of the store, marked
+// running on fifoPath.
+func resumeState(dir string, st *ingest.Store, info dockerlog.Info, fifoPath string) (pipeline.State, error) {
+	state, found, err := pipeline.Load(dir)
+	if err != nil {
+		return state, err
+	}
+	if !found {
+		// A new store starts with the segment Attach creates.
+		state.Safe = st.End()
+		state.Done = state.Safe
+	}
+	state.Info = info
+	state.Running = true
+	state.FIFO = fifoPath
+	return state, nil
+}
+
+// outputs are a container's audit and quarantine files.
+type outputs struct {
+	audit, quarantine sink.Sink
+}
+
+// openOutputs opens the output files cfg names.
+func (d *Driver) openOutputs(cfg config.Config) (outputs, error) {
+	audit, err := d.openSink(file.Options{Path: cfg.AuditFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile})
+	if err != nil {
+		return outputs{}, err
+	}
+	quarantine, err := d.openSink(file.Options{Path: cfg.QuarantineFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile})
+	if err != nil {
+		_ = audit.Close()
+		return outputs{}, err
+	}
+	return outputs{audit: audit, quarantine: quarantine}, nil
+}
+
+// openSink opens an output file, wrapped by the wrapSink hook if set.
+func (d *Driver) openSink(o file.Options) (sink.Sink, error) {
+	s, err := d.files.Open(o)
+	if d.hooks.wrapSink == nil {
+		return s, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.hooks.wrapSink(s), nil
+}
+
+// openStreamDelivery opens the remote delivery of a container's stream;
+// without remote destinations it returns nil.
+func (d *Driver) openStreamDelivery(dir string, cfg config.Config, info dockerlog.Info) (*delivery.Delivery, error) {
+	targets, err := delivery.NewTargets(cfg, info, d.opts.Host)
+	if err != nil || len(targets) == 0 {
+		return nil, err
+	}
+	return d.openDelivery(dir, cfg, info, targets)
+}
+
+// openDelivery starts the remote delivery of a container to targets, with
+// its own references to the container's output files for recording
+// losses. It takes targets over: if it fails, it closes them. The caller
+// holds d.mu.
+func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info, targets []delivery.Target) (*delivery.Delivery, error) {
+	out, err := d.openOutputs(cfg)
+	if err != nil {
+		delivery.CloseTargets(targets)
+		return nil, err
+	}
+	log := d.log.With("container", info.ContainerID)
+	lost := func(g auditlog.Gap) {
+		d.opts.Metrics.Lost(g.Destination, g.Lost)
+		if err := pipeline.RecordGap(g, info, out.audit, out.quarantine); err != nil {
+			log.Error("recording a delivery gap failed", "gap", g, "error", err)
+		}
+		log.Warn("events lost for a destination", "destination", g.Destination, "lost", g.Lost, "first_seq", g.FirstSeq, "reason", g.Reason)
+	}
+	note := func(typ, dest, detail string) {
+		ev := d.selfEvent(typ, &info)
+		ev.Destination, ev.Detail = dest, detail
+		if err := pipeline.WriteSelf(out.audit, ev); err != nil {
+			log.Warn("cannot record a self-audit event", "event", typ, "error", err)
+		}
+	}
+	dl, err := delivery.Open(delivery.Options{
+		Dir: dir, Config: cfg, Targets: targets, Log: log, Lost: lost, Note: note,
+		Metrics: d.opts.Metrics, BlockRate: ingest.BlockRate,
+	})
+	if err != nil {
+		out.audit.Close()
+		out.quarantine.Close()
+		delivery.CloseTargets(targets)
+		return nil, err
+	}
+	id := info.ContainerID
+	d.deliveries[id] = dl
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		<-dl.Done()
+		out.audit.Close()
+		out.quarantine.Close()
+		d.mu.Lock()
+		if d.deliveries[id] == dl {
+			delete(d.deliveries, id)
+		}
+		d.mu.Unlock()
+	}()
+	return dl, nil
+}
+
+// startEvent returns the self record of a stream's start (how: attached
+// or re-attached), resuming after seq; gone is as for startStreamAs.
+func (d *Driver) startEvent(how string, info dockerlog.Info, fifoPath string, seq uint64, gone error) auditlog.Self {
+	ev := d.selfEvent(how, &info)
+	ev.Detail = fmt.Sprintf("fifo %s; resuming at seq %d", fifoPath, seq+1)
+	if gone != nil {
+		ev.Detail = fmt.Sprintf("fifo %s cannot be re-opened (%v): handling what the plugin took from it before it stopped, then detaching; resuming at seq %d", fifoPath, gone, seq+1)
+	}
+	return ev
+}
+
+// runPipeline runs the stream's pipeline until it ends, then lets the
+// delivery go on alone, closes the outputs and calls onDone. The self
+// record started is written here, not in StartLogging: a stalled output
+// file must never hold up the container's start.
+func (d *Driver) runPipeline(ctx context.Context, s *stream, p *pipeline.Pipeline, out outputs, started auditlog.Self, onDone func(*stream)) {
+	if err := pipeline.WriteSelf(out.audit, started); err != nil {
+		s.log.Warn("cannot record a self-audit event", "event", started.Type, "error", err)
+	}
+	err := p.Run(ctx)
+	if err == nil {
+		err = d.detached(s, p.State(), out.audit)
+	}
+	if s.dl != nil {
+		s.dl.Finish() // delivery goes on until every destination has it all
+		if d.opts.Retention > 0 {
+			s.dl.GiveUpAt(time.Now().Add(d.opts.Retention))
+		}
+	}
+	err = errors.Join(err, out.audit.Close(), out.quarantine.Close())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Error("audit pipeline ended", "error", err)
+	}
+	s.pipeErr = err
+	close(s.pipeDone)
+	onDone(s)
+}
+
+// detached saves the state of a stream that ended, end, as no longer
+// running, and records the end with its counts in the audit file.
+func (d *Driver) detached(s *stream, end pipeline.State, auditFile sink.Sink) error {
+	end.Running = false
+	err := pipeline.Save(s.dir, end)
+	ev := d.selfEvent(auditlog.SelfStreamDetached, &s.info)
+	ev.Detail = fmt.Sprintf("%d events forwarded, %d quarantined, %d ignored in all", end.Seq, end.Quarantined, end.Skipped)
+	if werr := pipeline.WriteSelf(auditFile, ev); werr != nil {
+		s.log.Warn("cannot record a self-audit event", "event", auditlog.SelfStreamDetached, "error", werr)
+	}
+	return err
 }
 
 // ErrDrainTimeout is returned by StopLogging when the stream was not

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +22,6 @@ import (
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/driver/pipeline"
 	"github.com/ucp-audit/ucp-audit/sink"
-	"github.com/ucp-audit/ucp-audit/sink/file"
 )
 
 // auditLine returns a logrus-wrapped metadata-level audit event.
@@ -52,16 +52,18 @@ func newHarness(t *testing.T, opts map[string]string) *harness {
 	return newHarnessWith(t, nil, opts)
 }
 
-// newHarnessWith is newHarness with the driver's options changed by set.
-func newHarnessWith(t *testing.T, set func(*Options), opts map[string]string) *harness {
+// newHarnessWith is newHarness with the driver's options and test hooks
+// changed by set.
+func newHarnessWith(t *testing.T, set func(*Options, *hooks), opts map[string]string) *harness {
 	t.Helper()
 	root := t.TempDir()
 	logDir := filepath.Join(root, "log")
 	o := Options{StateDir: filepath.Join(root, "state"), LogDir: logDir, Host: "node-1", DrainTimeout: 10 * time.Second}
+	var hk hooks
 	if set != nil {
-		set(&o)
+		set(&o, &hk)
 	}
-	d, err := New(o)
+	d, err := newDriver(o, hk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +139,7 @@ func (h *harness) waitFor(what string, cond func() bool) {
 // re-attached the container's stream.
 func (h *harness) reattach() {
 	h.t.Helper()
-	d2, err := New(h.d.opts)
+	d2, err := newDriver(h.d.opts, h.d.hooks)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -406,16 +408,21 @@ func (g *gateSink) Write(p []byte) error {
 func TestStreamStalledSinkDoesNotBlockFIFO(t *testing.T) {
 	gate := make(chan struct{})
 	root := t.TempDir()
-	d, err := New(Options{StateDir: filepath.Join(root, "state"), LogDir: filepath.Join(root, "log"), DrainTimeout: 30 * time.Second})
+	// The files the driver opens once it is up are stalled (not the one
+	// New records the plugin's start in).
+	var up atomic.Bool
+	d, err := newDriver(Options{StateDir: filepath.Join(root, "state"), LogDir: filepath.Join(root, "log"), DrainTimeout: 30 * time.Second},
+		hooks{wrapSink: func(s sink.Sink) sink.Sink {
+			if !up.Load() {
+				return s
+			}
+			return &gateSink{Sink: s, gate: gate}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	open := d.openSink
-	d.openSink = func(o file.Options) (sink.Sink, error) {
-		s, err := open(o)
-		return &gateSink{Sink: s, gate: gate}, err
-	}
+	up.Store(true)
 	h := &harness{t: t, d: d, logDir: filepath.Join(root, "log"), id: strings.Repeat("cd", 32)}
 	h.start(nil)
 
@@ -485,9 +492,9 @@ func TestReattachStaleFIFO(t *testing.T) {
 	h.write("stdout", auditLine("x", "/v1.41/nodes"))
 	h.d.crash()
 	h.w.Close() // dockerd's end is gone
-	opts := h.d.opts
-	opts.fifoOpenTimeout = 200 * time.Millisecond
-	d2, err := New(opts)
+	hk := h.d.hooks
+	hk.fifoOpenTimeout = 200 * time.Millisecond
+	d2, err := newDriver(h.d.opts, hk)
 	if err != nil {
 		t.Fatal(err)
 	}
