@@ -3,7 +3,6 @@ package driver
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -126,16 +125,6 @@ func (p *beatsPeer) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.got)
-}
-
-func writeEvents(h *harness, prefix string, n int) []string {
-	var ids []string
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("%s-%d", prefix, i)
-		ids = append(ids, id)
-		h.write("stdout", auditLine(id, "/v1.41/services"))
-	}
-	return ids
 }
 
 func TestDeliveryBeats(t *testing.T) {
