@@ -91,7 +91,7 @@ type Driver struct {
 
 	ctx    context.Context // cancelled by Close; ends ReadLogs followers
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // ReadLogs goroutines and the janitor
+	wg     sync.WaitGroup // ReadLogs goroutines, recovery, housekeeping, deliveries ending
 }
 
 // New returns a Driver; Close releases it.
