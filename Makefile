@@ -109,7 +109,7 @@ test: test-unit fuzz test-e2e
 # interleaved (BENCH_N lines, BENCH_ROUNDS rounds; medians in build/bench.md).
 # See BENCHMARKS.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./driver/
+	$(GO) test -run '^$$' -bench . -benchmem ./driver/...
 	$(GO) test -tags 'e2e bench' -count=1 -v -timeout 120m -run '^TestBench$$' ./tests/e2e/
 
 # Short fuzz runs: every Fuzz* function found under the module, FUZZTIME

@@ -3,7 +3,6 @@ package driver
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	lumbersrv "github.com/elastic/go-lumber/server/v2"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
@@ -127,16 +127,6 @@ func (p *beatsPeer) count() int {
 	return len(p.got)
 }
 
-func writeEvents(h *harness, prefix string, n int) []string {
-	var ids []string
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("%s-%d", prefix, i)
-		ids = append(ids, id)
-		h.write("stdout", auditLine(id, "/v1.41/services"))
-	}
-	return ids
-}
-
 func TestDeliveryBeats(t *testing.T) {
 	peer := newBeatsPeer(t)
 	peer.start()
@@ -227,12 +217,12 @@ func TestSpoolFullDrop(t *testing.T) {
 	_ = ids
 }
 
-// spool-full=block: the reader slows to blockRate, so the container's writes block
+// spool-full=block: the reader slows to ingest.BlockRate, so the container's writes block
 // until the destination takes events; nothing is lost.
 func TestSpoolFullBlock(t *testing.T) {
 	peer := newBeatsPeer(t)
 	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr, "spool-max-size": "1m", "spool-full": "block"})
-	const n = 20000 // about 9.5 MB: past the spool, the reader's lead, the pipe and 2 s at blockRate
+	const n = 20000 // about 9.5 MB: past the spool, the reader's lead, the pipe and 2 s at ingest.BlockRate
 	done := make(chan []string)
 	go func() { done <- writeEvents(h, "blk", n) }()
 	select {
@@ -256,7 +246,7 @@ func TestSpoolFullBlock(t *testing.T) {
 	}
 	full := 0
 	for _, r := range h.file("self") {
-		if self := r["ucp-audit/self"].(map[string]any); self["type"] == selfSpoolFull {
+		if self := r["ucp-audit/self"].(map[string]any); self["type"] == auditlog.SelfSpoolFull {
 			full++
 			if d, _ := self["detail"].(string); !strings.Contains(d, "slowed to 1024 KiB/s") {
 				t.Errorf("spool-full detail %q does not say how the container is slowed", d)
@@ -276,7 +266,7 @@ var _ = filepath.Join
 // retries forever and nothing is dropped unrecorded.
 func TestDeliveryGivesUpAfterRetention(t *testing.T) {
 	peer := newBeatsPeer(t) // never started
-	h := newHarnessWith(t, func(o *Options) { o.Retention = 300 * time.Millisecond },
+	h := newHarnessWith(t, func(o *Options, _ *hooks) { o.Retention = 300 * time.Millisecond },
 		map[string]string{"logstash-address": "beats://" + peer.addr})
 	const n = 10
 	writeEvents(h, "gone", n)
@@ -329,7 +319,7 @@ func TestResumeWithOptionsThatNoLongerParse(t *testing.T) {
 	h.waitFor("a configuration-rejected event", func() bool {
 		for _, r := range h.file("self") {
 			ev := r["ucp-audit/self"].(map[string]any)
-			if ev["type"] == selfConfigRejected && ev["container-id"] == h.id &&
+			if ev["type"] == auditlog.SelfConfigRejected && ev["container-id"] == h.id &&
 				strings.Contains(ev["detail"].(string), "syslog-tls-ca-cert") && strings.Contains(ev["detail"].(string), "spooled events wait") {
 				return true
 			}

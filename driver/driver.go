@@ -13,7 +13,11 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
+	"github.com/ucp-audit/ucp-audit/driver/delivery"
+	"github.com/ucp-audit/ucp-audit/driver/pipeline"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
@@ -54,39 +58,47 @@ type Options struct {
 	// Sealing.StateDir is StateDir/chains: the record of each file's last
 	// seal, outside the log directory.
 	Sealing file.Sealing
+}
 
-	fifoOpenTimeout time.Duration // tests shorten it
-	// wrapSink, if set, wraps every output file the driver opens (tests).
+// hooks are the driver's seams for tests (see export_test.go); New sets
+// none.
+type hooks struct {
+	// fifoOpenTimeout bounds opening a FIFO: dockerd holds its end open,
+	// so only a stale FIFO (its container gone) takes long. 0: 10 s.
+	fifoOpenTimeout time.Duration
+	// maxQuarantineRecord, if not 0, bounds quarantine records (see
+	// pipeline.Options.MaxQuarantineRecord).
+	maxQuarantineRecord int
+	// wrapSink, if not nil, wraps every output file the driver opens.
 	wrapSink func(sink.Sink) sink.Sink
 }
 
 // Driver owns every container stream. Its methods are safe for concurrent
 // use; dockerd calls them from the plugin's HTTP handlers.
 type Driver struct {
-	opts  Options
-	log   *slog.Logger
-	files *file.Registry
-	// openSink opens an output file; tests replace it.
-	openSink   func(file.Options) (sink.Sink, error)
+	opts       Options
+	hooks      hooks
+	log        *slog.Logger
+	files      *file.Registry
 	defaultCfg config.Config // for self-audit events outside any stream
-	// fifoOpenTimeout bounds opening a FIFO: dockerd holds its end open,
-	// so only a stale FIFO (its container gone) takes long.
-	fifoOpenTimeout time.Duration
 
 	mu      sync.Mutex
 	closed  bool
 	streams map[string]*stream // by FIFO path, while dockerd logs to it
 	byID    map[string]*stream // by container ID, until the pipeline ends
 	// deliveries by container ID, until every destination has everything
-	deliveries map[string]*delivery
+	deliveries map[string]*delivery.Delivery
 
 	ctx    context.Context // cancelled by Close; ends ReadLogs followers
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // ReadLogs goroutines and the janitor
+	wg     sync.WaitGroup // ReadLogs goroutines, recovery, housekeeping, deliveries ending
 }
 
 // New returns a Driver; Close releases it.
-func New(opts Options) (*Driver, error) {
+func New(opts Options) (*Driver, error) { return newDriver(opts, hooks{}) }
+
+// newDriver is New with test hooks.
+func newDriver(opts Options, h hooks) (*Driver, error) {
 	if opts.StateDir == "" {
 		return nil, errors.New("driver: no state directory")
 	}
@@ -111,30 +123,19 @@ func New(opts Options) (*Driver, error) {
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "containers"), 0o700); err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
+	if h.fifoOpenTimeout == 0 {
+		h.fifoOpenTimeout = 10 * time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Driver{
-		opts: opts, log: opts.Logger, files: file.NewSealedRegistry(opts.Sealing),
-		streams: map[string]*stream{}, byID: map[string]*stream{}, deliveries: map[string]*delivery{},
+		opts: opts, hooks: h, log: opts.Logger, files: file.NewSealedRegistry(opts.Sealing),
+		streams: map[string]*stream{}, byID: map[string]*stream{}, deliveries: map[string]*delivery.Delivery{},
 		ctx: ctx, cancel: cancel,
 	}
-	d.openSink = d.files.Open
-	if wrap := opts.wrapSink; wrap != nil {
-		d.openSink = func(o file.Options) (sink.Sink, error) {
-			s, err := d.files.Open(o)
-			if err != nil {
-				return nil, err
-			}
-			return wrap(s), nil
-		}
-	}
 	d.defaultCfg = config.Default(config.Env{LogDir: opts.LogDir})
-	started := d.selfEvent(selfPluginStarted, nil)
+	started := d.selfEvent(auditlog.SelfPluginStarted, nil)
 	d.writeSelfDefault(started)
-	d.fifoOpenTimeout = opts.fifoOpenTimeout
-	if d.fifoOpenTimeout == 0 {
-		d.fifoOpenTimeout = 10 * time.Second
-	}
-	// In the background: a stale FIFO takes fifoOpenTimeout to give up,
+	// In the background: a stale FIFO takes the FIFO open timeout to give up,
 	// and dockerd waits for the plugin's socket meanwhile.
 	d.wg.Add(1)
 	go func() {
@@ -151,30 +152,6 @@ func New(opts Options) (*Driver, error) {
 	return d, nil
 }
 
-// sealer seals the audit and quarantine files that went quiet with lines
-// not sealed yet, checking four times per seal interval: a file's
-// unsealed tail is then at most about one interval old.
-func (d *Driver) sealer() {
-	defer d.wg.Done()
-	every := d.opts.Sealing.Interval
-	if every <= 0 {
-		every = file.DefaultSealInterval
-	}
-	t := time.NewTicker(every / 4)
-	defer t.Stop()
-	warn := rate.Sometimes{Interval: time.Minute}
-	for {
-		select {
-		case <-t.C:
-		case <-d.ctx.Done():
-			return
-		}
-		if err := d.files.SealIdle(); err != nil {
-			warn.Do(func() { d.log.Error("sealing an idle audit file failed", "error", err) })
-		}
-	}
-}
-
 func (d *Driver) containerDir(id string) string {
 	return filepath.Join(d.opts.StateDir, "containers", id)
 }
@@ -189,13 +166,13 @@ func validID(id string) error {
 
 // StartLogging parses the container's log-opts and starts reading its FIFO.
 // An option error is returned as is, so dockerd shows it to the user.
-func (d *Driver) StartLogging(fifoPath string, info Info) error {
+func (d *Driver) StartLogging(fifoPath string, info dockerlog.Info) error {
 	if err := validID(info.ContainerID); err != nil {
 		return err
 	}
 	cfg, err := config.Parse(info.Config, config.Env{LogDir: d.opts.LogDir})
 	if err != nil {
-		ev := d.selfEvent(selfConfigRejected, &info)
+		ev := d.selfEvent(auditlog.SelfConfigRejected, &info)
 		ev.Detail = err.Error()
 		d.writeSelfDefault(ev)
 		return err
@@ -218,7 +195,7 @@ func (d *Driver) StartLogging(fifoPath string, info Info) error {
 	if old := d.deliveries[info.ContainerID]; old != nil {
 		// Still delivering the previous run's events: the new stream's
 		// delivery takes over the spool and the cursors.
-		old.stop()
+		old.Stop()
 		delete(d.deliveries, info.ContainerID)
 	}
 	s, err := d.startStream(fifoPath, info, cfg, d.streamDone)
@@ -228,7 +205,7 @@ func (d *Driver) StartLogging(fifoPath string, info Info) error {
 	d.streams[fifoPath] = s
 	d.byID[info.ContainerID] = s
 	d.gaugesLocked()
-	d.log.Info("logging started", "container", info.ContainerID, "name", containerName(info))
+	d.log.Info("logging started", "container", info.ContainerID, "name", info.Name())
 	return nil
 }
 
@@ -317,271 +294,35 @@ func (d *Driver) Close() error {
 	wg.Wait()
 	// Remote delivery stops at its last commit; the next start resumes it.
 	d.mu.Lock()
-	var dls []*delivery
+	var dls []*delivery.Delivery
 	for _, dl := range d.deliveries {
 		dls = append(dls, dl)
 	}
 	d.mu.Unlock()
 	for _, dl := range dls {
-		dl.stop()
+		dl.Stop()
 	}
 	d.cancel()
 	d.wg.Wait()
-	d.writeSelfDefault(d.selfEvent(selfPluginStopped, nil))
+	d.writeSelfDefault(d.selfEvent(auditlog.SelfPluginStopped, nil))
 	return d.files.Close()
 }
 
-// janitor removes the stores of containers stopped longer than Retention,
-// so that private copies of logs never fill the disk unnoticed.
-func (d *Driver) janitor() {
-	defer d.wg.Done()
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		d.prune(time.Now())
-		select {
-		case <-t.C:
-		case <-d.ctx.Done():
-			return
-		}
-	}
-}
-
-func (d *Driver) prune(now time.Time) {
+// eachState calls visit with the directory and the saved state of every
+// container under the state directory whose state loads.
+func (d *Driver) eachState(visit func(dir string, st pipeline.State)) error {
 	root := filepath.Join(d.opts.StateDir, "containers")
 	ents, err := os.ReadDir(root)
 	if err != nil {
-		d.log.Error("prune stores", "error", err)
-		return
-	}
-	for _, e := range ents {
-		id := e.Name()
-		d.pruneOne(filepath.Join(root, id), id, now)
-	}
-}
-
-// pruneOne checks and removes under the driver's lock, so that no
-// StartLogging can begin on a store being removed.
-func (d *Driver) pruneOne(dir, id string, now time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.byID[id] != nil || d.deliveries[id] != nil {
-		return
-	}
-	st, found, err := loadState(dir)
-	if err != nil || !found || st.Running || now.Sub(st.Updated) < d.opts.Retention {
-		return
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		d.log.Error("prune store", "container", id, "error", err)
-		return
-	}
-	d.log.Info("removed the log store of a container stopped long ago", "container", id, "stopped", st.Updated)
-}
-
-// openDelivery starts the remote delivery of a container, with its own
-// references to the container's output files for recording losses. The
-// caller holds d.mu (or is New).
-func (d *Driver) openDelivery(dir string, cfg config.Config, info Info, dests []destination) (*delivery, error) {
-	auditFile, err := d.openSink(file.Options{Path: cfg.AuditFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile})
-	if err != nil {
-		return nil, err
-	}
-	quarantine, err := d.openSink(file.Options{Path: cfg.QuarantineFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile})
-	if err != nil {
-		auditFile.Close()
-		return nil, err
-	}
-	log := d.log.With("container", info.ContainerID)
-	lost := func(g gapRecord) {
-		d.opts.Metrics.Lost(g.Destination, g.Lost)
-		if err := recordGap(g, info, auditFile, quarantine); err != nil {
-			log.Error("recording a delivery gap failed", "gap", g, "error", err)
-		}
-		log.Warn("events lost for a destination", "destination", g.Destination, "lost", g.Lost, "first_seq", g.FirstSeq, "reason", g.Reason)
-	}
-	note := func(typ, dest, detail string) {
-		ev := d.selfEvent(typ, &info)
-		ev.Destination, ev.Detail = dest, detail
-		if err := writeSelf(auditFile, ev); err != nil {
-			log.Warn("cannot record a self-audit event", "event", typ, "error", err)
-		}
-	}
-	dl, err := openDelivery(dir, cfg, dests, log, lost, note, d.opts.Metrics)
-	if err != nil {
-		auditFile.Close()
-		quarantine.Close()
-		return nil, err
-	}
-	dl.id = info.ContainerID
-	d.deliveries[info.ContainerID] = dl
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		<-dl.done
-		auditFile.Close()
-		quarantine.Close()
-		d.mu.Lock()
-		if d.deliveries[dl.id] == dl {
-			delete(d.deliveries, dl.id)
-		}
-		d.mu.Unlock()
-	}()
-	return dl, nil
-}
-
-// resumeDeliveries restarts the delivery of events spooled before the
-// plugin stopped: containers that are gone or stopped still get every event
-// to every destination.
-func (d *Driver) resumeDeliveries() {
-	root := filepath.Join(d.opts.StateDir, "containers")
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		return
+		return err
 	}
 	for _, e := range ents {
 		dir := filepath.Join(root, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, "spool")); err != nil {
+		st, found, err := pipeline.Load(dir)
+		if err != nil || !found {
 			continue
 		}
-		st, found, err := loadState(dir)
-		if err != nil || !found || validID(st.Info.ContainerID) != nil {
-			continue
-		}
-		cfg, err := config.Parse(st.Info.Config, config.Env{LogDir: d.opts.LogDir})
-		if err != nil {
-			// The spool stays for when the options parse again (a
-			// certificate put back); the audit trail says why it waits.
-			d.log.Error("cannot resume delivery: its options no longer parse", "container", st.Info.ContainerID, "error", err)
-			ev := d.selfEvent(selfConfigRejected, &st.Info)
-			ev.Detail = fmt.Sprintf("spooled events wait undelivered: the container's options no longer parse: %v", err)
-			d.writeSelfDefault(ev)
-			continue
-		}
-		d.resumeOne(dir, cfg, st)
+		visit(dir, st)
 	}
-}
-
-func (d *Driver) resumeOne(dir string, cfg config.Config, st streamState) {
-	info := st.Info
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed || d.deliveries[info.ContainerID] != nil || d.byID[info.ContainerID] != nil {
-		return
-	}
-	dests, err := destinations(cfg, info, d.opts.Host)
-	if err != nil || len(dests) == 0 {
-		return
-	}
-	dl, err := d.openDelivery(dir, cfg, info, dests)
-	if err != nil {
-		closeAll(dests)
-		d.log.Error("cannot resume delivery", "container", info.ContainerID, "error", err)
-		return
-	}
-	dl.finish()
-	if d.opts.Retention > 0 && !st.Running {
-		dl.giveUpAt(st.Updated.Add(d.opts.Retention))
-	}
-	d.log.Info("resumed delivery of spooled events", "container", info.ContainerID)
-}
-
-// reattach resumes the streams that were running when the plugin stopped
-// without StopLogging (a crash, kill -9): dockerd restarts the plugin but
-// never calls StartLogging again, while it keeps the FIFO open, so what the
-// container wrote meanwhile waits in the pipe. The pipeline resumes from its
-// checkpoint, so seq numbering continues.
-func (d *Driver) reattach() {
-	root := filepath.Join(d.opts.StateDir, "containers")
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		dir := filepath.Join(root, e.Name())
-		st, found, err := loadState(dir)
-		if err != nil || !found || !st.Running || st.FIFO == "" || validID(st.Info.ContainerID) != nil {
-			continue
-		}
-		gone, err := d.reattachOne(dir, st)
-		if err != nil {
-			d.log.Warn("not re-attaching a stream", "container", st.Info.ContainerID, "fifo", st.FIFO, "reason", err)
-			st.Running = false
-			if err := saveState(dir, st); err != nil {
-				d.log.Error("save stream state", "container", st.Info.ContainerID, "error", err)
-			}
-			continue
-		}
-		if gone != nil {
-			d.log.Warn("cannot re-attach a stream: handling what was taken from its FIFO, then detaching", "container", st.Info.ContainerID, "fifo", st.FIFO, "reason", gone)
-			continue
-		}
-		d.log.Info("re-attached to a running container's stream", "container", st.Info.ContainerID, "fifo", st.FIFO)
-	}
-}
-
-// reattachOne resumes one stream. When its FIFO is gone, or nobody writes
-// it any more (the container ended while the plugin was down, or dockerd
-// restarted), it still finishes the stream from what the plugin had taken
-// (see startStreamAs), and gone says why the FIFO was not re-opened.
-func (d *Driver) reattachOne(dir string, st streamState) (gone, err error) {
-	if fi, err := os.Stat(st.FIFO); err != nil {
-		gone = err
-	} else if fi.Mode()&os.ModeNamedPipe == 0 {
-		gone = fmt.Errorf("%s is not a FIFO", st.FIFO)
-	}
-	cfg, err := config.Parse(st.Info.Config, config.Env{LogDir: d.opts.LogDir})
-	if err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, ErrClosed
-	}
-	if d.byID[st.Info.ContainerID] != nil {
-		return nil, errors.New("the container started logging again meanwhile")
-	}
-	// A FIFO nobody writes any more does not open within the timeout.
-	s, err := d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, selfStreamReattach, gone)
-	if gone == nil && errors.Is(err, errFIFOOpen) {
-		gone = err
-		s, err = d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, selfStreamReattach, gone)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if gone == nil {
-		d.streams[st.FIFO] = s
-	}
-	d.byID[st.Info.ContainerID] = s
-	d.gaugesLocked()
-	return gone, nil
-}
-
-// crash stops every goroutine the way kill -9 would, as far as the state
-// directory can tell: no drain, no final checkpoint, streams stay marked
-// running. For tests of re-attaching.
-func (d *Driver) crash() {
-	d.mu.Lock()
-	d.closed = true
-	var all []*stream
-	for _, s := range d.byID {
-		all = append(all, s)
-	}
-	var dls []*delivery
-	for _, dl := range d.deliveries {
-		dls = append(dls, dl)
-	}
-	d.mu.Unlock()
-	for _, s := range all {
-		s.crashed.Store(true)
-		s.kill()
-	}
-	for _, dl := range dls {
-		dl.stop()
-	}
-	d.cancel()
-	d.wg.Wait()
-	_ = d.files.Close()
+	return nil
 }

@@ -2,22 +2,12 @@ package driver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"time"
 
-	"github.com/docker/docker/api/types/plugins/logdriver"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 )
-
-// ReadConfig is dockerd's request for `docker logs` (moby's
-// logger.ReadConfig). Tail < 0 means all; Tail == 0 means none.
-type ReadConfig struct {
-	Since  time.Time `json:"Since"`
-	Until  time.Time `json:"Until"`
-	Tail   int       `json:"Tail"`
-	Follow bool      `json:"Follow"`
-}
 
 // ReadLogs streams the container's stored lines as LogEntry frames, the
 // way dockerd's json-file driver would print them: a line ends with "\n"
@@ -25,7 +15,7 @@ type ReadConfig struct {
 // on until the container's stream ends or the reader is closed.
 //
 // The caller must Close the returned reader.
-func (d *Driver) ReadLogs(info Info, cfg ReadConfig) (io.ReadCloser, error) {
+func (d *Driver) ReadLogs(info dockerlog.Info, cfg dockerlog.ReadConfig) (io.ReadCloser, error) {
 	if err := validID(info.ContainerID); err != nil {
 		return nil, err
 	}
@@ -34,19 +24,19 @@ func (d *Driver) ReadLogs(info Info, cfg ReadConfig) (io.ReadCloser, error) {
 		d.mu.Unlock()
 		return nil, ErrClosed
 	}
-	var st *store
+	var st *ingest.Store
 	if s := d.byID[info.ContainerID]; s != nil {
 		st = s.st
 	}
 	d.mu.Unlock()
 	if st == nil {
 		dir := d.containerDir(info.ContainerID)
-		if !storeExists(dir) {
+		if !ingest.StoreExists(dir) {
 			return nil, fmt.Errorf("container %s: %w", info.ContainerID, ErrNoLogs)
 		}
 		var err error
 		// Sizes do not matter to a store nobody writes.
-		if st, err = openStore(dir, 1, 1<<30); err != nil {
+		if st, err = ingest.OpenStore(dir, 1, 1<<30); err != nil {
 			return nil, err
 		}
 	}
@@ -56,7 +46,7 @@ func (d *Driver) ReadLogs(info Info, cfg ReadConfig) (io.ReadCloser, error) {
 	go func() {
 		defer d.wg.Done()
 		defer cancel()
-		pw.CloseWithError(serveLogs(ctx, st, cfg, pw))
+		pw.CloseWithError(ingest.Serve(ctx, st, cfg, pw))
 	}()
 	return &logReader{PipeReader: pr, cancel: cancel}, nil
 }
@@ -70,124 +60,4 @@ type logReader struct {
 func (r *logReader) Close() error {
 	r.cancel()
 	return r.PipeReader.Close()
-}
-
-var errUntil = errors.New("until reached")
-
-func serveLogs(ctx context.Context, st *store, cfg ReadConfig, w io.Writer) error {
-	from := st.first()
-	if cfg.Tail >= 0 {
-		var err error
-		if from, err = tailStart(st, cfg); err != nil {
-			return err
-		}
-	}
-	r := st.reader(from)
-	defer r.Close()
-	var (
-		e   logdriver.LogEntry
-		out logdriver.LogEntry
-		buf []byte
-	)
-	for {
-		changed, writing := st.watch()
-		frame, err := r.Next()
-		if err == nil {
-			if derr := decodeFrame(frame, &e); derr != nil {
-				continue
-			}
-			ok, stop := wanted(&e, cfg)
-			if stop {
-				return nil
-			}
-			if !ok {
-				continue
-			}
-			out.Reset()
-			out.Source, out.TimeNano = e.Source, e.TimeNano
-			out.Line = e.Line
-			if lineEnds(&e) {
-				out.Line = append(e.Line, '\n')
-			}
-			if buf, err = appendFrame(buf[:0], &out); err != nil {
-				return err
-			}
-			if _, err := w.Write(buf); err != nil {
-				return nil // the reader went away
-			}
-			continue
-		}
-		if !errors.Is(err, io.EOF) {
-			return err
-		}
-		if !cfg.Follow || !writing {
-			return nil
-		}
-		var untilC <-chan time.Time
-		if !cfg.Until.IsZero() {
-			t := time.NewTimer(time.Until(cfg.Until))
-			defer t.Stop()
-			untilC = t.C
-		}
-		select {
-		case <-changed:
-		case <-untilC:
-			return nil
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
-// wanted applies since and until to one entry; stop is set past until.
-func wanted(e *logdriver.LogEntry, cfg ReadConfig) (ok, stop bool) {
-	t := time.Unix(0, e.TimeNano)
-	if !cfg.Until.IsZero() && t.After(cfg.Until) {
-		return false, true
-	}
-	if !cfg.Since.IsZero() && t.Before(cfg.Since) {
-		return false, false
-	}
-	return true, false
-}
-
-// tailStart finds the position of the Tail-th last wanted entry.
-func tailStart(st *store, cfg ReadConfig) (position, error) {
-	end := st.end()
-	if cfg.Tail == 0 {
-		return end, nil
-	}
-	ring := make([]position, cfg.Tail)
-	n := 0
-	r := st.reader(st.first())
-	defer r.Close()
-	var e logdriver.LogEntry
-	for r.pos.before(end) {
-		at := r.pos
-		frame, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return position{}, err
-		}
-		if decodeFrame(frame, &e) != nil {
-			continue
-		}
-		ok, stop := wanted(&e, cfg)
-		if stop {
-			break
-		}
-		if ok {
-			ring[n%cfg.Tail] = at
-			n++
-		}
-	}
-	if n == 0 {
-		return end, nil
-	}
-	if n < cfg.Tail {
-		return ring[0], nil
-	}
-	return ring[n%cfg.Tail], nil
 }

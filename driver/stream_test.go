@@ -1,209 +1,21 @@
 package driver
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/plugins/logdriver"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
-	"github.com/ucp-audit/ucp-audit/chain"
-	"github.com/ucp-audit/ucp-audit/config"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/sink"
-	"github.com/ucp-audit/ucp-audit/sink/file"
 )
-
-// auditLine returns a logrus-wrapped metadata-level audit event.
-func auditLine(id, uri string) string {
-	return fmt.Sprintf(`{"audit":{"auditID":%q,"kind":"docker-swarm","level":"metadata","metadata":{"creationTimestamp":null},"requestReceivedTimestamp":"2024-03-02T10:04:05.123456Z","requestURI":%q,"sourceIPs":["10.0.0.7:51234"],"stage":"RequestReceived","stageTimestamp":null,"timestamp":null,"user":{"extra":{"licenseKey":["k"],"username":["bob"]},"uid":"u1","username":"u1"},"verb":"GET"},"level":"info","msg":"audit","time":"2024-03-02T10:04:05Z"}`, id, uri)
-}
-
-// bigAuditLine returns a request-level event of at least n bytes.
-func bigAuditLine(id string, n int) string {
-	pad := strings.Repeat("x", n)
-	return fmt.Sprintf(`{"audit":{"auditID":%q,"level":"request","requestObject":{"Name":"svc","Pad":%q},"requestReceivedTimestamp":"2024-03-02T10:04:05Z","requestURI":"/v1.41/services/create","stage":"RequestReceived","user":{"username":"u1"},"verb":"POST"},"level":"info","msg":"audit","time":"2024-03-02T10:04:05Z"}`, id, pad)
-}
-
-// harness runs a Driver on temp dirs and plays dockerd's side of a FIFO.
-type harness struct {
-	t      *testing.T
-	d      *Driver
-	logDir string
-	fifo   string
-	w      *os.File
-	enc    logdriver.LogEntryEncoder
-	id     string
-	seq    int
-}
-
-func newHarness(t *testing.T, opts map[string]string) *harness {
-	t.Helper()
-	return newHarnessWith(t, nil, opts)
-}
-
-// newHarnessWith is newHarness with the driver's options changed by set.
-func newHarnessWith(t *testing.T, set func(*Options), opts map[string]string) *harness {
-	t.Helper()
-	root := t.TempDir()
-	logDir := filepath.Join(root, "log")
-	o := Options{StateDir: filepath.Join(root, "state"), LogDir: logDir, Host: "node-1", DrainTimeout: 10 * time.Second}
-	if set != nil {
-		set(&o)
-	}
-	d, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	h := &harness{t: t, d: d, logDir: logDir, id: strings.Repeat("ab", 32)}
-	h.start(opts)
-	return h
-}
-
-// start makes a FIFO, opens it read-write as dockerd does, and calls
-// StartLogging.
-func (h *harness) start(opts map[string]string) {
-	h.t.Helper()
-	h.seq++
-	h.fifo = filepath.Join(h.t.TempDir(), fmt.Sprintf("fifo-%d", h.seq))
-	if err := syscall.Mkfifo(h.fifo, 0o600); err != nil {
-		h.t.Fatal(err)
-	}
-	w, err := os.OpenFile(h.fifo, os.O_RDWR, 0)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.w, h.enc = w, logdriver.NewLogEntryEncoder(w)
-	if opts == nil {
-		opts = map[string]string{}
-	}
-	info := Info{ContainerID: h.id, ContainerName: "/ucp-controller", ContainerImageName: "docker/ucp-controller:3.8", Config: opts}
-	if err := h.d.StartLogging(h.fifo, info); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
-func (h *harness) write(src, line string) {
-	h.t.Helper()
-	if err := h.enc.Encode(&logdriver.LogEntry{Source: src, Line: []byte(line), TimeNano: time.Now().UnixNano()}); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
-// writeSplit writes line as dockerd does for long lines: 16 KiB chunks,
-// all partial, the last one marked last (unless unfinished).
-func (h *harness) writeSplit(src, line, id string, unfinished bool) {
-	h.t.Helper()
-	const chunk = 16 << 10
-	for ord := 1; len(line) > 0; ord++ {
-		n := min(chunk, len(line))
-		part := line[:n]
-		line = line[n:]
-		last := len(line) == 0 && !unfinished
-		e := &logdriver.LogEntry{Source: src, Line: []byte(part), TimeNano: time.Now().UnixNano(), Partial: true,
-			PartialLogMetadata: &logdriver.PartialLogEntryMetadata{Id: id, Ordinal: int32(ord), Last: last}}
-		if err := h.enc.Encode(e); err != nil {
-			h.t.Fatal(err)
-		}
-	}
-}
-
-// waitFor polls cond until it holds; after 10 s the test fails, naming
-// what it waited for.
-func (h *harness) waitFor(what string, cond func() bool) {
-	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// reattach starts a new plugin process on the same directories, as dockerd
-// does after the plugin crashed (h.d.crash), and waits until it has
-// re-attached the container's stream.
-func (h *harness) reattach() {
-	h.t.Helper()
-	d2, err := New(h.d.opts)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { d2.Close() })
-	h.d = d2
-	h.waitFor("the new plugin process to re-attach", func() bool {
-		d2.mu.Lock()
-		defer d2.mu.Unlock()
-		return d2.streams[h.fifo] != nil
-	})
-}
-
-// stop calls StopLogging, then closes dockerd's end, as dockerd does.
-func (h *harness) stop() {
-	h.t.Helper()
-	if err := h.d.StopLogging(h.fifo); err != nil {
-		h.t.Fatal(err)
-	}
-	h.w.Close()
-}
-
-// file returns the records of a file in the log dir; for audit.log
-// without the plugin's self-audit events, which file("self") returns.
-func (h *harness) file(name string) []map[string]any {
-	h.t.Helper()
-	path := filepath.Join(h.logDir, name)
-	if name == "self" {
-		path = filepath.Join(h.logDir, "audit.log")
-	}
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer f.Close()
-	// Every file the driver writes is a hash chain: it verifies (an
-	// unsealed tail is fine while streams run), and its seals and chain
-	// fields are not the driver's records.
-	if sets, err := auditlog.Files(path); err != nil {
-		h.t.Fatal(err)
-	} else if r := chain.Verify(sets[0], chain.VerifyOptions{AllowUnsealedTail: true}); !r.OK() {
-		h.t.Fatalf("%s: chain: %v", name, r.Err)
-	}
-	var out []map[string]any
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 8<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			h.t.Fatalf("%s: line not JSON: %v", name, err)
-		}
-		if _, seal := m["ucp-audit/seal"]; seal {
-			continue
-		}
-		delete(m, "ucp-audit/chain")
-		if _, self := m["ucp-audit/self"]; self != (name == "self") {
-			continue
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func annotations(m map[string]any) map[string]any {
-	a, _ := m["annotations"].(map[string]any)
-	return a
-}
 
 func TestStreamAuditAndQuarantine(t *testing.T) {
 	h := newHarness(t, nil)
@@ -315,7 +127,7 @@ func TestStreamRestartContinuesSeq(t *testing.T) {
 	if len(ev) != 2 || annotations(ev[1])["ucp-audit/seq"] != "2" {
 		t.Fatalf("got %v", ev)
 	}
-	rc, err := h.d.ReadLogs(Info{ContainerID: h.id}, ReadConfig{Tail: -1})
+	rc, err := h.d.ReadLogs(dockerlog.Info{ContainerID: h.id}, dockerlog.ReadConfig{Tail: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +153,7 @@ func TestStreamRestartContinuesSeq(t *testing.T) {
 func TestReadLogsFollow(t *testing.T) {
 	h := newHarness(t, nil)
 	h.write("stdout", "first")
-	rc, err := h.d.ReadLogs(Info{ContainerID: h.id}, ReadConfig{Tail: -1, Follow: true})
+	rc, err := h.d.ReadLogs(dockerlog.Info{ContainerID: h.id}, dockerlog.ReadConfig{Tail: -1, Follow: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,18 +182,18 @@ func TestReadLogsFollow(t *testing.T) {
 
 func TestStartLoggingErrors(t *testing.T) {
 	h := newHarness(t, nil)
-	err := h.d.StartLogging(h.fifo, Info{ContainerID: h.id})
+	err := h.d.StartLogging(h.fifo, dockerlog.Info{ContainerID: h.id})
 	if err == nil {
 		t.Fatal("second StartLogging on one FIFO succeeded")
 	}
-	err = h.d.StartLogging("/nonexistent", Info{ContainerID: "c2", Config: map[string]string{"audit-level": "bogus"}})
+	err = h.d.StartLogging("/nonexistent", dockerlog.Info{ContainerID: "c2", Config: map[string]string{"audit-level": "bogus"}})
 	if err == nil || !strings.Contains(err.Error(), `log-opt "audit-level": invalid value "bogus"`) {
 		t.Fatalf("bad option: %v", err)
 	}
 	if err := h.d.StopLogging("/never-started"); err == nil {
 		t.Fatal("StopLogging of an unknown FIFO succeeded")
 	}
-	if _, err := h.d.ReadLogs(Info{ContainerID: "unknown"}, ReadConfig{}); err == nil {
+	if _, err := h.d.ReadLogs(dockerlog.Info{ContainerID: "unknown"}, dockerlog.ReadConfig{}); err == nil {
 		t.Fatal("ReadLogs of an unknown container succeeded")
 	}
 }
@@ -403,16 +215,21 @@ func (g *gateSink) Write(p []byte) error {
 func TestStreamStalledSinkDoesNotBlockFIFO(t *testing.T) {
 	gate := make(chan struct{})
 	root := t.TempDir()
-	d, err := New(Options{StateDir: filepath.Join(root, "state"), LogDir: filepath.Join(root, "log"), DrainTimeout: 30 * time.Second})
+	// The files the driver opens once it is up are stalled (not the one
+	// New records the plugin's start in).
+	var up atomic.Bool
+	d, err := newDriver(Options{StateDir: filepath.Join(root, "state"), LogDir: filepath.Join(root, "log"), DrainTimeout: 30 * time.Second},
+		hooks{wrapSink: func(s sink.Sink) sink.Sink {
+			if !up.Load() {
+				return s
+			}
+			return &gateSink{Sink: s, gate: gate}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	open := d.openSink
-	d.openSink = func(o file.Options) (sink.Sink, error) {
-		s, err := open(o)
-		return &gateSink{Sink: s, gate: gate}, err
-	}
+	up.Store(true)
 	h := &harness{t: t, d: d, logDir: filepath.Join(root, "log"), id: strings.Repeat("cd", 32)}
 	h.start(nil)
 
@@ -437,152 +254,6 @@ func TestStreamStalledSinkDoesNotBlockFIFO(t *testing.T) {
 	}
 }
 
-// After a crash dockerd restarts the plugin but never calls StartLogging
-// again: the new process re-attaches to the FIFO, takes what waited in the
-// pipe, and carries on with the same numbering.
-func TestReattachAfterCrash(t *testing.T) {
-	h := newHarness(t, nil)
-	var ids []string
-	write := func(n int) {
-		for i := 0; i < n; i++ {
-			id := fmt.Sprintf("id-%d", len(ids))
-			ids = append(ids, id)
-			h.write("stdout", auditLine(id, "/v1.41/nodes"))
-		}
-	}
-	write(10)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(h.file("audit.log")) < 10 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	h.d.crash()
-	write(5) // waits in the pipe while the plugin is down
-	h.reattach()
-	write(5)
-	h.stop()
-	seen := map[string]string{}
-	for _, ev := range h.file("audit.log") {
-		id, seq := ev["auditID"].(string), annotations(ev)["ucp-audit/seq"].(string)
-		if prev, dup := seen[id]; dup && prev != seq {
-			t.Errorf("%s delivered twice with different seq %s and %s", id, prev, seq)
-		}
-		seen[id] = seq
-	}
-	for i, id := range ids {
-		if seen[id] != fmt.Sprint(i+1) {
-			t.Errorf("%s: seq %q, want %d", id, seen[id], i+1)
-		}
-	}
-}
-
-// A FIFO nobody writes any more (the container stopped while the plugin
-// was down) is not re-attached, and does not hold the plugin up.
-func TestReattachStaleFIFO(t *testing.T) {
-	h := newHarness(t, nil)
-	h.write("stdout", auditLine("x", "/v1.41/nodes"))
-	h.d.crash()
-	h.w.Close() // dockerd's end is gone
-	opts := h.d.opts
-	opts.fifoOpenTimeout = 200 * time.Millisecond
-	d2, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d2.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, _, err := loadState(d2.containerDir(h.id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !st.Running {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("stale stream still marked running")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	d2.mu.Lock()
-	defer d2.mu.Unlock()
-	if len(d2.streams) != 0 {
-		t.Fatal("a stale FIFO was re-attached")
-	}
-}
-
-// A stream whose FIFO is gone when the plugin comes back (dockerd restarted
-// while the plugin was down) is still finished: the lines the plugin had
-// taken (in the store past the checkpoint, and in the journal) are handled,
-// a frame cut short at the journal's end is recorded as lost input, and
-// the stream is marked detached.
-func TestReattachGoneFIFOFinishes(t *testing.T) {
-	root := t.TempDir()
-	o := Options{StateDir: filepath.Join(root, "state"), LogDir: filepath.Join(root, "log"), Host: "node-1", DrainTimeout: 10 * time.Second}
-	id := strings.Repeat("cd", 32)
-	dir := filepath.Join(o.StateDir, "containers", id)
-	frame := func(auditID string) []byte {
-		b, err := appendFrame(nil, &logdriver.LogEntry{Source: "stdout", Line: []byte(auditLine(auditID, "/v1.41/nodes")), TimeNano: time.Now().UnixNano()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	st, err := openStore(dir, config.DefaultStoreMaxSize, config.DefaultStoreMaxFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	safe := st.end()
-	if err := st.attach(); err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for i := range 3 {
-		want = append(want, fmt.Sprintf("stored-%d", i))
-		if err := st.append(frame(want[i])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.detach(); err != nil {
-		t.Fatal(err)
-	}
-	var journaled []byte
-	for i := range 2 {
-		want = append(want, fmt.Sprintf("journaled-%d", i))
-		journaled = append(journaled, frame(want[len(want)-1])...)
-	}
-	torn := frame("torn")
-	journaled = append(journaled, torn[:len(torn)/2]...)
-	if err := os.WriteFile(filepath.Join(dir, journalFile), journaled, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	info := Info{ContainerID: id, ContainerName: "/ucp-controller", Config: map[string]string{}}
-	if err := saveState(dir, streamState{Info: info, Safe: safe, Done: safe, Running: true, FIFO: filepath.Join(root, "gone-fifo")}); err != nil {
-		t.Fatal(err)
-	}
-
-	d, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	h := &harness{t: t, d: d, logDir: o.LogDir, id: id}
-	h.waitFor("the stream to be finished", func() bool {
-		st, _, err := loadState(dir)
-		return err == nil && !st.Running
-	})
-	checkEvents(t, h, want...)
-	self := h.file("self")
-	if !hasSelf(self, selfStreamReattach) || !hasSelf(self, selfStreamDetached) {
-		t.Errorf("self-audit events %v, want stream-reattached and stream-detached", self)
-	}
-	if q := h.file("quarantine.log"); len(q) != 1 {
-		t.Errorf("quarantine.log has %d records, want 1 for the frame cut short: %v", len(q), q)
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, journalFile)); err != nil || len(b) != 0 {
-		t.Errorf("journal after the stream ended: %d bytes (%v), want empty", len(b), err)
-	}
-}
-
 // The plugin's own lifecycle is in the audit trail: start, stream attached
 // and detached (with counts), destination down and back, a rejected
 // configuration, stop.
@@ -591,21 +262,21 @@ func TestSelfAudit(t *testing.T) {
 	h := newHarness(t, map[string]string{"logstash-address": "beats://" + peer.addr})
 	h.write("stdout", auditLine("a", "/v1.41/nodes"))
 	deadline := time.Now().Add(20 * time.Second)
-	for !hasSelf(h.file("self"), selfDestinationDown) {
+	for !hasSelf(h.file("self"), auditlog.SelfDestinationDown) {
 		if time.Now().After(deadline) {
 			t.Fatal("no destination-down event")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	peer.start()
-	for !hasSelf(h.file("self"), selfDestinationBack) {
+	for !hasSelf(h.file("self"), auditlog.SelfDestinationBack) {
 		if time.Now().After(deadline) {
 			t.Fatal("no destination-back event")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.stop()
-	if err := h.d.StartLogging("/x", Info{ContainerID: "c9", Config: map[string]string{"audit-level": "loud"}}); err == nil {
+	if err := h.d.StartLogging("/x", dockerlog.Info{ContainerID: "c9", Config: map[string]string{"audit-level": "loud"}}); err == nil {
 		t.Fatal("bad option accepted")
 	}
 	h.d.Close()
@@ -617,30 +288,21 @@ func TestSelfAudit(t *testing.T) {
 			t.Errorf("self event without time or host: %v", ev)
 		}
 		switch ev["type"] {
-		case selfStreamAttached, selfStreamDetached, selfDestinationDown, selfDestinationBack:
+		case auditlog.SelfStreamAttached, auditlog.SelfStreamDetached, auditlog.SelfDestinationDown, auditlog.SelfDestinationBack:
 			if ev["container-id"] != h.id {
 				t.Errorf("%v: wrong container", ev)
 			}
-		case selfConfigRejected:
+		case auditlog.SelfConfigRejected:
 			if !strings.Contains(ev["detail"].(string), `log-opt "audit-level"`) {
 				t.Errorf("rejection without the reason: %v", ev)
 			}
 		}
 	}
-	want := []string{selfPluginStarted, selfStreamAttached, selfDestinationDown, selfDestinationBack, selfStreamDetached, selfConfigRejected, selfPluginStopped}
+	want := []string{auditlog.SelfPluginStarted, auditlog.SelfStreamAttached, auditlog.SelfDestinationDown, auditlog.SelfDestinationBack, auditlog.SelfStreamDetached, auditlog.SelfConfigRejected, auditlog.SelfPluginStopped}
 	if fmt.Sprint(types) != fmt.Sprint(want) {
 		t.Fatalf("self events %v\nwant %v", types, want)
 	}
 	if n := len(h.file("audit.log")); n != 1 {
 		t.Fatalf("audit.log has %d audit events besides the self events", n)
 	}
-}
-
-func hasSelf(recs []map[string]any, typ string) bool {
-	for _, r := range recs {
-		if r["ucp-audit/self"].(map[string]any)["type"] == typ {
-			return true
-		}
-	}
-	return false
 }

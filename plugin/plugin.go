@@ -9,7 +9,7 @@ import (
 
 	"github.com/docker/go-plugins-helpers/sdk"
 
-	"github.com/ucp-audit/ucp-audit/driver"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 )
 
 // Manifest is the answer to /Plugin.Activate.
@@ -19,14 +19,14 @@ const Manifest = `{"Implements": ["LogDriver"]}`
 // use: dockerd may call them in parallel. ReadLogs hands the caller a
 // reader it must close.
 type Driver interface {
-	StartLogging(file string, info driver.Info) error
+	StartLogging(file string, info dockerlog.Info) error
 	StopLogging(file string) error
-	ReadLogs(info driver.Info, cfg driver.ReadConfig) (io.ReadCloser, error)
+	ReadLogs(info dockerlog.Info, cfg dockerlog.ReadConfig) (io.ReadCloser, error)
 }
 
 type startRequest struct {
-	File string      `json:"File"`
-	Info driver.Info `json:"Info"`
+	File string         `json:"File"`
+	Info dockerlog.Info `json:"Info"`
 }
 
 type stopRequest struct {
@@ -34,8 +34,8 @@ type stopRequest struct {
 }
 
 type readRequest struct {
-	Info   driver.Info       `json:"Info"`
-	Config driver.ReadConfig `json:"Config"`
+	Info   dockerlog.Info       `json:"Info"`
+	Config dockerlog.ReadConfig `json:"Config"`
 }
 
 type response struct {

@@ -10,24 +10,24 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ucp-audit/ucp-audit/driver"
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 )
 
 type fakeDriver struct {
 	started, stopped string
-	info             driver.Info
-	read             driver.ReadConfig
+	info             dockerlog.Info
+	read             dockerlog.ReadConfig
 	err              error
 }
 
-func (f *fakeDriver) StartLogging(file string, info driver.Info) error {
+func (f *fakeDriver) StartLogging(file string, info dockerlog.Info) error {
 	f.started, f.info = file, info
 	return f.err
 }
 
 func (f *fakeDriver) StopLogging(file string) error { f.stopped = file; return f.err }
 
-func (f *fakeDriver) ReadLogs(info driver.Info, cfg driver.ReadConfig) (io.ReadCloser, error) {
+func (f *fakeDriver) ReadLogs(info dockerlog.Info, cfg dockerlog.ReadConfig) (io.ReadCloser, error) {
 	f.info, f.read = info, cfg
 	if f.err != nil {
 		return nil, f.err

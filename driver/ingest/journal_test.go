@@ -1,4 +1,4 @@
-package driver
+package ingest
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func journalOnFIFO(t *testing.T) (dir string, r, w io.ReadWriteCloser, j *journa
 	if w, err = fifo.OpenFifo(ctx, path, syscall.O_WRONLY, 0); err != nil {
 		t.Fatal(err)
 	}
-	if j, err = openJournal(filepath.Join(dir, journalFile)); err != nil {
+	if j, err = openJournal(filepath.Join(dir, JournalFile)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.close() })
@@ -72,7 +72,7 @@ func TestJournalSplicesTheFIFO(t *testing.T) {
 	if paced != len(want) {
 		t.Errorf("paced %d bytes taken from the FIFO, want %d", paced, len(want))
 	}
-	journaled, err := os.ReadFile(filepath.Join(dir, journalFile))
+	journaled, err := os.ReadFile(filepath.Join(dir, JournalFile))
 	if err != nil || !bytes.Equal(journaled, want) {
 		t.Errorf("journal holds %d bytes (%v), want the %d read", len(journaled), err, len(want))
 	}
@@ -114,7 +114,7 @@ func TestJournalClosedFIFO(t *testing.T) {
 // what is read next is appended after it.
 func TestJournalCompaction(t *testing.T) {
 	dir := t.TempDir()
-	j, err := openJournal(filepath.Join(dir, journalFile))
+	j, err := openJournal(filepath.Join(dir, JournalFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,22 +128,22 @@ func TestJournalCompaction(t *testing.T) {
 	if err := j.consumed([]byte("rest")); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, journalFile)); string(b) != "rest" {
+	if b, _ := os.ReadFile(filepath.Join(dir, JournalFile)); string(b) != "rest" {
 		t.Fatalf("journal after compaction: %q", b)
 	}
 	if _, err := io.ReadAll(tee); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, journalFile)); string(b) != "rest|next" {
+	if b, _ := os.ReadFile(filepath.Join(dir, JournalFile)); string(b) != "rest|next" {
 		t.Fatalf("journal after the next read: %q", b)
 	}
-	if _, err := os.Stat(filepath.Join(dir, journalFile+".new")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, JournalFile+".new")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary journal left: %v", err)
 	}
 	if err := j.consumed(nil); err != nil {
 		t.Fatal(err)
 	}
-	if fi, _ := os.Stat(filepath.Join(dir, journalFile)); fi.Size() != 0 {
+	if fi, _ := os.Stat(filepath.Join(dir, JournalFile)); fi.Size() != 0 {
 		t.Errorf("journal not emptied: %d bytes", fi.Size())
 	}
 }
@@ -189,7 +189,7 @@ func TestJournalDiskFull(t *testing.T) {
 // spool-full=block pace slows dockerd, not the replay).
 func TestJournalPacesFIFOIntake(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, journalFile)
+	path := filepath.Join(dir, JournalFile)
 	if err := os.WriteFile(path, []byte("left|"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestJournalPacesFIFOIntake(t *testing.T) {
 // whole frames from the journal's head that the store ends with.
 func TestJournalSkipStored(t *testing.T) {
 	frame := func(s string) []byte {
-		b, err := appendFrame(nil, &logdriver.LogEntry{Source: "stdout", Line: []byte(s), TimeNano: 1})
+		b, err := AppendFrame(nil, &logdriver.LogEntry{Source: "stdout", Line: []byte(s), TimeNano: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +235,7 @@ func TestJournalSkipStored(t *testing.T) {
 		{"same bytes earlier only", cat(a, b), cat(a, b, x), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), journalFile)
+			path := filepath.Join(t.TempDir(), JournalFile)
 			if err := os.WriteFile(path, tc.journal, 0o600); err != nil {
 				t.Fatal(err)
 			}

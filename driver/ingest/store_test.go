@@ -1,4 +1,4 @@
-package driver
+package ingest
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/plugins/logdriver"
+
+	"github.com/ucp-audit/ucp-audit/dockerlog"
 )
 
 func entry(src, line string, ts int64) *logdriver.LogEntry {
@@ -17,7 +19,7 @@ func entry(src, line string, ts int64) *logdriver.LogEntry {
 
 func mustFrame(t testing.TB, e *logdriver.LogEntry) []byte {
 	t.Helper()
-	b, err := appendFrame(nil, e)
+	b, err := AppendFrame(nil, e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,10 +27,10 @@ func mustFrame(t testing.TB, e *logdriver.LogEntry) []byte {
 }
 
 // fillStore writes n lines "line i" with times i seconds after epoch.
-func fillStore(t *testing.T, st *store, from, n int) {
+func fillStore(t *testing.T, st *Store, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
-		if err := st.append(mustFrame(t, entry("stdout", fmt.Sprintf("line %d", i), int64(i)*int64(time.Second)))); err != nil {
+		if err := st.Append(mustFrame(t, entry("stdout", fmt.Sprintf("line %d", i), int64(i)*int64(time.Second)))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -38,10 +40,10 @@ func fillStore(t *testing.T, st *store, from, n int) {
 }
 
 // readAll serves logs and returns the lines, decoded.
-func readAll(t *testing.T, st *store, cfg ReadConfig) []string {
+func readAll(t *testing.T, st *Store, cfg dockerlog.ReadConfig) []string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := serveLogs(context.Background(), st, cfg, &buf); err != nil {
+	if err := Serve(context.Background(), st, cfg, &buf); err != nil {
 		t.Fatal(err)
 	}
 	dec := logdriver.NewLogEntryDecoder(&buf)
@@ -58,29 +60,29 @@ func readAll(t *testing.T, st *store, cfg ReadConfig) []string {
 }
 
 func TestStoreReadLogs(t *testing.T) {
-	st, err := openStore(t.TempDir(), 200, 100) // tiny segments: many of them
+	st, err := OpenStore(t.TempDir(), 200, 100) // tiny segments: many of them
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.attach(); err != nil {
+	if err := st.Attach(); err != nil {
 		t.Fatal(err)
 	}
 	fillStore(t, st, 0, 10)
-	if err := st.detach(); err != nil {
+	if err := st.Detach(); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name string
-		cfg  ReadConfig
+		cfg  dockerlog.ReadConfig
 		want []string
 	}{
-		{"all", ReadConfig{Tail: -1}, lines(0, 10)},
-		{"tail 3", ReadConfig{Tail: 3}, lines(7, 10)},
-		{"tail 0", ReadConfig{Tail: 0}, nil},
-		{"tail more than all", ReadConfig{Tail: 50}, lines(0, 10)},
-		{"since", ReadConfig{Tail: -1, Since: time.Unix(5, 0)}, lines(5, 10)},
-		{"until", ReadConfig{Tail: -1, Until: time.Unix(2, 0)}, lines(0, 3)},
-		{"since tail", ReadConfig{Tail: 2, Since: time.Unix(5, 0), Until: time.Unix(8, 0)}, lines(7, 9)},
+		{"all", dockerlog.ReadConfig{Tail: -1}, lines(0, 10)},
+		{"tail 3", dockerlog.ReadConfig{Tail: 3}, lines(7, 10)},
+		{"tail 0", dockerlog.ReadConfig{Tail: 0}, nil},
+		{"tail more than all", dockerlog.ReadConfig{Tail: 50}, lines(0, 10)},
+		{"since", dockerlog.ReadConfig{Tail: -1, Since: time.Unix(5, 0)}, lines(5, 10)},
+		{"until", dockerlog.ReadConfig{Tail: -1, Until: time.Unix(2, 0)}, lines(0, 3)},
+		{"since tail", dockerlog.ReadConfig{Tail: 2, Since: time.Unix(5, 0), Until: time.Unix(8, 0)}, lines(7, 9)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,25 +107,25 @@ func lines(from, to int) []string {
 func TestStoreReattachKeepsLines(t *testing.T) {
 	dir := t.TempDir()
 	for i := 0; i < 10; i++ {
-		st, err := openStore(dir, 1<<20, 2)
+		st, err := OpenStore(dir, 1<<20, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.attach(); err != nil {
+		if err := st.Attach(); err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 {
 			fillStore(t, st, 0, 3)
 		}
-		if err := st.detach(); err != nil {
+		if err := st.Detach(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	st, err := openStore(dir, 1<<20, 2)
+	st, err := OpenStore(dir, 1<<20, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, st, ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 3)) {
+	if got := readAll(t, st, dockerlog.ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 3)) {
 		t.Errorf("got %q", got)
 	}
 }
@@ -132,29 +134,29 @@ func TestStoreReattachKeepsLines(t *testing.T) {
 // the next attach cuts it off so new frames follow whole ones.
 func TestStoreTornTail(t *testing.T) {
 	dir := t.TempDir()
-	st, _ := openStore(dir, 1<<20, 2)
-	if err := st.attach(); err != nil {
+	st, _ := OpenStore(dir, 1<<20, 2)
+	if err := st.Attach(); err != nil {
 		t.Fatal(err)
 	}
 	fillStore(t, st, 0, 2)
 	half := mustFrame(t, entry("stdout", "torn", 0))
-	if err := st.append(half[:len(half)/2]); err != nil {
+	if err := st.Append(half[:len(half)/2]); err != nil {
 		t.Fatal(err)
 	}
-	_ = st.detach()
-	st, err := openStore(dir, 1<<20, 2)
+	_ = st.Detach()
+	st, err := OpenStore(dir, 1<<20, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, st, ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 2)) {
+	if got := readAll(t, st, dockerlog.ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 2)) {
 		t.Fatalf("before reattach: got %q", got)
 	}
-	if err := st.attach(); err != nil {
+	if err := st.Attach(); err != nil {
 		t.Fatal(err)
 	}
 	fillStore(t, st, 2, 1)
-	_ = st.detach()
-	if got := readAll(t, st, ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 3)) {
+	_ = st.Detach()
+	if got := readAll(t, st, dockerlog.ReadConfig{Tail: -1}); fmt.Sprint(got) != fmt.Sprint(lines(0, 3)) {
 		t.Fatalf("after reattach: got %q", got)
 	}
 }
@@ -162,22 +164,22 @@ func TestStoreTornTail(t *testing.T) {
 // TestStoreTail: tail returns the last bytes of the store's frames across
 // segment boundaries, or all of them.
 func TestStoreTail(t *testing.T) {
-	st, err := openStore(t.TempDir(), 256, 100) // a few frames per segment
+	st, err := OpenStore(t.TempDir(), 256, 100) // a few frames per segment
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.attach(); err != nil {
+	if err := st.Attach(); err != nil {
 		t.Fatal(err)
 	}
 	var all []byte
 	for i := range 40 {
 		f := mustFrame(t, entry("stdout", fmt.Sprintf("line %d", i), int64(i)))
 		all = append(all, f...)
-		if err := st.append(f); err != nil {
+		if err := st.Append(f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.detach(); err != nil {
+	if err := st.Detach(); err != nil {
 		t.Fatal(err)
 	}
 	if len(st.segs) < 3 {

@@ -1,4 +1,4 @@
-package driver
+package ingest
 
 import (
 	"bytes"
@@ -13,9 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// journalFile holds, in a container's store directory, the bytes the
+// JournalFile holds, in a container's store directory, the bytes the
 // reader took from the FIFO and has not stored yet.
-const journalFile = "fifo.journal"
+const JournalFile = "fifo.journal"
 
 // journalMax is the size past which the reader compacts the journal while
 // the container never pauses.
@@ -87,7 +87,7 @@ func (j *journal) skipStored(storeTail func(n int64) ([]byte, error)) (int64, er
 	var ends []int
 	for off := 0; off+4 <= len(buf); {
 		n := int(binary.BigEndian.Uint32(buf[off:]))
-		if n > maxFrameSize || off+4+n > len(buf) {
+		if n > MaxFrameSize || off+4+n > len(buf) {
 			break
 		}
 		off += 4 + n

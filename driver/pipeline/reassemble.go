@@ -1,4 +1,4 @@
-package driver
+package pipeline
 
 import (
 	"github.com/docker/docker/api/types/plugins/logdriver"

@@ -1,4 +1,4 @@
-package driver
+package ingest
 
 import (
 	"bufio"
@@ -22,15 +22,24 @@ import (
 // Readers (the pipeline and `docker logs`) see a segment only up to its
 // committed length, which moves at frame boundaries on flush.
 
-const segSuffix = ".seg"
+// SegSuffix ends the name of every segment file.
+const SegSuffix = ".seg"
 
-// position is a place in the store: a segment number and a byte offset.
-type position struct {
+// Position is a place in the store: a segment number and a byte offset.
+type Position struct {
 	Seg int64 `json:"seg"`
 	Off int64 `json:"off"`
 }
 
-type store struct {
+// Before reports whether p comes before q in the store.
+func (p Position) Before(q Position) bool {
+	return p.Seg < q.Seg || (p.Seg == q.Seg && p.Off < q.Off)
+}
+
+// Store is one container's docker-logs store (see above). Its methods are
+// safe for concurrent use; one writer appends (the Reader) while the
+// pipeline and `docker logs` read.
+type Store struct {
 	dir     string
 	maxSize int64
 	maxFile int
@@ -46,23 +55,23 @@ type store struct {
 	changed   chan struct{} // closed and replaced on every flush and on detach
 }
 
-// openStore opens (creating if needed) the store in dir, for reading;
-// attach makes it writable.
-func openStore(dir string, maxSize int64, maxFile int) (*store, error) {
+// OpenStore opens (creating if needed) the store in dir, for reading;
+// Attach makes it writable.
+func OpenStore(dir string, maxSize int64, maxFile int) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("log store %q: %w", dir, err)
 	}
-	s := &store{dir: dir, maxSize: maxSize, maxFile: maxFile, committed: map[int64]int64{}, changed: make(chan struct{})}
+	s := &Store{dir: dir, maxSize: maxSize, maxFile: maxFile, committed: map[int64]int64{}, changed: make(chan struct{})}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("log store %q: %w", dir, err)
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if !strings.HasSuffix(name, segSuffix) {
+		if !strings.HasSuffix(name, SegSuffix) {
 			continue
 		}
-		n, err := strconv.ParseInt(strings.TrimSuffix(name, segSuffix), 10, 64)
+		n, err := strconv.ParseInt(strings.TrimSuffix(name, SegSuffix), 10, 64)
 		if err != nil || n <= 0 {
 			continue
 		}
@@ -79,19 +88,19 @@ func openStore(dir string, maxSize int64, maxFile int) (*store, error) {
 	return s, nil
 }
 
-// storeExists reports whether dir holds a store.
-func storeExists(dir string) bool {
-	m, _ := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+// StoreExists reports whether dir holds a store.
+func StoreExists(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*"+SegSuffix))
 	return len(m) > 0
 }
 
-func (s *store) segPath(n int64) string {
-	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", n, segSuffix))
+func (s *Store) segPath(n int64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", n, SegSuffix))
 }
 
 // validLength returns the length of segment n up to its last whole frame
-// (a crash may have torn the newest one; attach cuts that off).
-func (s *store) validLength(n int64, newest bool) (int64, error) {
+// (a crash may have torn the newest one; Attach cuts that off).
+func (s *Store) validLength(n int64, newest bool) (int64, error) {
 	f, err := os.Open(s.segPath(n))
 	if err != nil {
 		return 0, fmt.Errorf("log store: %w", err)
@@ -104,7 +113,7 @@ func (s *store) validLength(n int64, newest bool) (int64, error) {
 	if !newest {
 		return fi.Size(), nil
 	}
-	fr := newFrameReader(f, 64<<10)
+	fr := NewFrameReader(f, 64<<10)
 	var off int64
 	for {
 		fr, err := fr.Next()
@@ -118,7 +127,7 @@ func (s *store) validLength(n int64, newest bool) (int64, error) {
 
 // tail returns the last n bytes of the store's whole frames, across
 // segments, or all of them when it holds fewer.
-func (s *store) tail(n int64) ([]byte, error) {
+func (s *Store) tail(n int64) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var parts [][]byte // newest first
@@ -154,11 +163,11 @@ func readAt(path string, off, n int64) ([]byte, error) {
 	return b, nil
 }
 
-// attach makes the store writable. Frames are appended to the newest
+// Attach makes the store writable. Frames are appended to the newest
 // segment (dockerd starts a logger, and so a stream, for every `docker logs`
 // of a stopped container: an empty segment each time would push real ones
 // out), after any torn frame at its end is cut off.
-func (s *store) attach() error {
+func (s *Store) Attach() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.writing {
@@ -187,7 +196,7 @@ func (s *store) attach() error {
 	return nil
 }
 
-func (s *store) newSegmentLocked() error {
+func (s *Store) newSegmentLocked() error {
 	next := int64(1)
 	if len(s.segs) > 0 {
 		next = s.segs[len(s.segs)-1] + 1
@@ -209,7 +218,7 @@ func (s *store) newSegmentLocked() error {
 }
 
 // pruneLocked drops the oldest segments beyond maxFile that nobody needs.
-func (s *store) pruneLocked() {
+func (s *Store) pruneLocked() {
 	for len(s.segs) > s.maxFile {
 		old := s.segs[0]
 		if s.pin != 0 && old >= s.pin {
@@ -223,10 +232,10 @@ func (s *store) pruneLocked() {
 	}
 }
 
-// append adds one whole frame. It is called only by the stream's reader.
+// Append adds one whole frame. It is called only by the stream's Reader.
 // A failing disk loses the frame, never the store: the next append starts
 // a new segment and goes on.
-func (s *store) append(frame []byte) error {
+func (s *Store) Append(frame []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.writing {
@@ -256,7 +265,7 @@ func (s *store) append(frame []byte) error {
 // abandonLocked gives up the current segment after a write error: what
 // was committed stays readable, a torn tail is cut off (best effort), and
 // the next append starts a new segment.
-func (s *store) abandonLocked() {
+func (s *Store) abandonLocked() {
 	if s.w == nil {
 		return
 	}
@@ -268,13 +277,13 @@ func (s *store) abandonLocked() {
 }
 
 // flush makes everything appended so far visible to readers.
-func (s *store) flush() error {
+func (s *Store) flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.flushLocked()
 }
 
-func (s *store) flushLocked() error {
+func (s *Store) flushLocked() error {
 	if !s.writing || s.w == nil {
 		return nil
 	}
@@ -290,14 +299,14 @@ func (s *store) flushLocked() error {
 	return nil
 }
 
-func (s *store) broadcastLocked() {
+func (s *Store) broadcastLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
 
-// detach flushes and closes the writer; readers following the store see
+// Detach flushes and closes the writer; readers following the store see
 // the end once they have read everything.
-func (s *store) detach() error {
+func (s *Store) Detach() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.writing {
@@ -315,8 +324,8 @@ func (s *store) detach() error {
 	return err
 }
 
-// setPin tells the store which segment the pipeline is reading.
-func (s *store) setPin(seg int64) {
+// SetPin tells the store which segment the pipeline is reading.
+func (s *Store) SetPin(seg int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if seg != s.pin {
@@ -325,9 +334,10 @@ func (s *store) setPin(seg int64) {
 	}
 }
 
-// watch returns a channel closed at the next change. Take it before
-// reading, so that no change between the read and the wait is missed.
-func (s *store) watch() (<-chan struct{}, bool) {
+// Watch returns a channel closed at the next change, and whether a writer
+// is attached. Take it before reading, so that no change between the read
+// and the wait is missed.
+func (s *Store) Watch() (<-chan struct{}, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.changed, s.writing
@@ -335,7 +345,7 @@ func (s *store) watch() (<-chan struct{}, bool) {
 
 // extent reports the readable length of segment n, the first segment after
 // it (0 if none), and the oldest segment still present.
-func (s *store) extent(n int64) (length int64, next int64, oldest int64) {
+func (s *Store) extent(n int64) (length int64, next int64, oldest int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	length = s.committed[n]
@@ -349,47 +359,59 @@ func (s *store) extent(n int64) (length int64, next int64, oldest int64) {
 	return length, next, oldest
 }
 
-// first returns the position of the oldest frame.
-func (s *store) first() position {
+// First returns the position of the oldest frame.
+func (s *Store) First() Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.segs) == 0 {
-		return position{Seg: 1}
+		return Position{Seg: 1}
 	}
-	return position{Seg: s.segs[0]}
+	return Position{Seg: s.segs[0]}
 }
 
-// end returns the position just past the newest committed frame.
-func (s *store) end() position {
+// End returns the position just past the newest committed frame.
+func (s *Store) End() Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.segs) == 0 {
-		return position{Seg: 1}
+		return Position{Seg: 1}
 	}
 	n := s.segs[len(s.segs)-1]
-	return position{Seg: n, Off: s.committed[n]}
+	return Position{Seg: n, Off: s.committed[n]}
 }
 
-// storeReader reads frames in order from a position. Next returns io.EOF
+// StoreReader reads frames in order from a position. Next returns io.EOF
 // when it has caught up with the committed end; it may be called again
 // after the store changes.
-type storeReader struct {
-	s     *store
-	pos   position
+type StoreReader struct {
+	s     *Store
+	pos   Position
 	f     *os.File
-	fr    *frameReader
+	fr    *FrameReader
 	limit int64 // committed length the frame reader was set up for
 	// pruned counts the segments removed before the reader got to them
 	// (it goes on with the oldest one present).
 	pruned int64
 }
 
-func (s *store) reader(from position) *storeReader {
-	return &storeReader{s: s, pos: from}
+// Reader returns a reader of the store's frames from position from.
+func (s *Store) Reader(from Position) *StoreReader {
+	return &StoreReader{s: s, pos: from}
+}
+
+// Pos returns the position just past the last frame Next returned.
+func (r *StoreReader) Pos() Position { return r.pos }
+
+// TakePruned returns how many segments were pruned before the reader got
+// to them since the last call, and resets the count.
+func (r *StoreReader) TakePruned() int64 {
+	n := r.pruned
+	r.pruned = 0
+	return n
 }
 
 // Next returns the next frame; the slice is valid until the next call.
-func (r *storeReader) Next() ([]byte, error) {
+func (r *StoreReader) Next() ([]byte, error) {
 	for {
 		length, next, oldest := r.s.extent(r.pos.Seg)
 		if r.pos.Seg < oldest {
@@ -398,7 +420,7 @@ func (r *storeReader) Next() ([]byte, error) {
 			// the oldest one present, and count what was missed.
 			r.pruned += oldest - r.pos.Seg
 			r.closeFile()
-			r.pos = position{Seg: oldest}
+			r.pos = Position{Seg: oldest}
 			continue
 		}
 		if r.pos.Off < length {
@@ -413,7 +435,7 @@ func (r *storeReader) Next() ([]byte, error) {
 				r.f = f
 			}
 			if r.fr == nil || r.limit != length {
-				r.fr = newFrameReader(io.NewSectionReader(r.f, r.pos.Off, length-r.pos.Off), 64<<10)
+				r.fr = NewFrameReader(io.NewSectionReader(r.f, r.pos.Off, length-r.pos.Off), 64<<10)
 				r.limit = length
 			}
 			frame, err := r.fr.Next()
@@ -429,14 +451,14 @@ func (r *storeReader) Next() ([]byte, error) {
 		}
 		if next != 0 {
 			r.closeFile()
-			r.pos = position{Seg: next}
+			r.pos = Position{Seg: next}
 			continue
 		}
 		return nil, io.EOF
 	}
 }
 
-func (r *storeReader) closeFile() {
+func (r *StoreReader) closeFile() {
 	if r.f != nil {
 		r.f.Close()
 		r.f = nil
@@ -445,4 +467,4 @@ func (r *storeReader) closeFile() {
 }
 
 // Close releases the open segment.
-func (r *storeReader) Close() { r.closeFile() }
+func (r *StoreReader) Close() { r.closeFile() }

@@ -1,4 +1,4 @@
-package driver
+package ingest
 
 import (
 	"bufio"
@@ -10,37 +10,38 @@ import (
 	"github.com/docker/docker/api/types/plugins/logdriver"
 )
 
-// maxFrameSize bounds one LogEntry frame. dockerd splits lines at 16 KiB,
+// MaxFrameSize bounds one LogEntry frame. dockerd splits lines at 16 KiB,
 // so a frame is a little over that; anything far larger means the stream
 // is corrupt, and reading it would let one bad length prefix allocate
 // gigabytes.
-const maxFrameSize = 1 << 20
+const MaxFrameSize = 1 << 20
 
-// ErrFrameTooLarge is returned by frameReader.Next for a length prefix over
-// maxFrameSize.
+// ErrFrameTooLarge is returned by FrameReader.Next for a length prefix over
+// MaxFrameSize.
 var ErrFrameTooLarge = errors.New("log entry frame too large")
 
-// frameReader reads length-prefixed LogEntry frames: a big-endian uint32
+// FrameReader reads length-prefixed LogEntry frames: a big-endian uint32
 // length followed by that many bytes of protobuf.
-type frameReader struct {
+type FrameReader struct {
 	r   *bufio.Reader
 	buf []byte
 }
 
-func newFrameReader(r io.Reader, size int) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, size), buf: make([]byte, 0, 4096)}
+// NewFrameReader returns a FrameReader of r with a buffer of size bytes.
+func NewFrameReader(r io.Reader, size int) *FrameReader {
+	return &FrameReader{r: bufio.NewReaderSize(r, size), buf: make([]byte, 0, 4096)}
 }
 
 // Next returns the next whole frame, length prefix included. The slice is
 // valid until the next call. At a clean end of input it returns io.EOF; a
 // frame cut short returns io.ErrUnexpectedEOF.
-func (f *frameReader) Next() ([]byte, error) {
+func (f *FrameReader) Next() ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(f.r, hdr[:]); err != nil {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > maxFrameSize {
+	if n > MaxFrameSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, n)
 	}
 	total := 4 + int(n)
@@ -66,7 +67,7 @@ func (f *frameReader) Next() ([]byte, error) {
 // bytes it skipped to find it. Bytes left at the end of the input that make
 // no frame are counted as skipped, except when the input was closed on
 // purpose (io.ErrClosedPipe): they stay buffered, for the caller to keep.
-func (f *frameReader) NextInStep() (frame []byte, skipped int64, err error) {
+func (f *FrameReader) NextInStep() (frame []byte, skipped int64, err error) {
 	for {
 		hdr, err := f.r.Peek(4)
 		if err != nil {
@@ -113,13 +114,13 @@ func plausibleEntry(body []byte) bool {
 }
 
 // Buffered reports how many bytes are read but not yet returned.
-func (f *frameReader) Buffered() int { return f.r.Buffered() }
+func (f *FrameReader) Buffered() int { return f.r.Buffered() }
 
-// decodeFrame decodes a whole frame (length prefix included) into e. It
+// DecodeFrame decodes a whole frame (length prefix included) into e. It
 // reuses e.Line's buffer: what the previous frame left there is
-// overwritten, so callers never keep e.Line past the next call (the
-// reassembler's emit must not keep l.Data either).
-func decodeFrame(frame []byte, e *logdriver.LogEntry) error {
+// overwritten, so callers never keep e.Line past the next call (nor
+// anything that points into it, such as a reassembled line's data).
+func DecodeFrame(frame []byte, e *logdriver.LogEntry) error {
 	if len(frame) < 4 {
 		return io.ErrUnexpectedEOF
 	}
@@ -132,8 +133,8 @@ func decodeFrame(frame []byte, e *logdriver.LogEntry) error {
 	return nil
 }
 
-// appendFrame appends e as a length-prefixed frame to dst.
-func appendFrame(dst []byte, e *logdriver.LogEntry) ([]byte, error) {
+// AppendFrame appends e as a length-prefixed frame to dst.
+func AppendFrame(dst []byte, e *logdriver.LogEntry) ([]byte, error) {
 	n := e.Size()
 	start := len(dst)
 	dst = append(dst, make([]byte, 4+n)...)

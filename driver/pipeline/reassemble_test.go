@@ -1,4 +1,4 @@
-package driver
+package pipeline
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/docker/docker/api/types/plugins/logdriver"
+
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 )
 
 // testdata/reassembly/*.jsonl: each line is one entry
@@ -102,12 +104,12 @@ func FuzzFrameReader(f *testing.F) {
 		{Source: "stdout", Line: []byte("hello"), TimeNano: 1},
 		{Source: "stderr", Line: []byte("x"), Partial: true, PartialLogMetadata: &logdriver.PartialLogEntryMetadata{Id: "a", Last: true, Ordinal: 2}},
 	} {
-		b, _ := appendFrame(nil, e)
+		b, _ := ingest.AppendFrame(nil, e)
 		f.Add(b)
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fr := newFrameReader(bytes.NewReader(data), 16)
+		fr := ingest.NewFrameReader(bytes.NewReader(data), 16)
 		r := newReassembler(64)
 		var e logdriver.LogEntry
 		for {
@@ -115,10 +117,10 @@ func FuzzFrameReader(f *testing.F) {
 			if err != nil {
 				return
 			}
-			if len(frame) > maxFrameSize+4 {
+			if len(frame) > ingest.MaxFrameSize+4 {
 				t.Fatalf("frame of %d bytes", len(frame))
 			}
-			if decodeFrame(frame, &e) != nil {
+			if ingest.DecodeFrame(frame, &e) != nil {
 				continue
 			}
 			_ = r.add(&e, func(l *line) error {
@@ -128,12 +130,12 @@ func FuzzFrameReader(f *testing.F) {
 				return nil
 			})
 			// Re-encoding a decoded entry gives a frame that decodes the same.
-			b, err := appendFrame(nil, &e)
+			b, err := ingest.AppendFrame(nil, &e)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var e2 logdriver.LogEntry
-			if err := decodeFrame(b, &e2); err != nil || e2.String() != e.String() {
+			if err := ingest.DecodeFrame(b, &e2); err != nil || e2.String() != e.String() {
 				t.Fatalf("round trip: %v", err)
 			}
 		}

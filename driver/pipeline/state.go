@@ -1,4 +1,4 @@
-package driver
+package pipeline
 
 import (
 	"encoding/hex"
@@ -9,45 +9,36 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/dockerlog"
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 )
 
-// Info is what dockerd tells the plugin about a container at StartLogging
-// (moby's logger.Info; only the fields the plugin uses).
-type Info struct {
-	Config             map[string]string `json:"Config"`
-	ContainerID        string            `json:"ContainerID"`
-	ContainerName      string            `json:"ContainerName"`
-	ContainerImageID   string            `json:"ContainerImageID"`
-	ContainerImageName string            `json:"ContainerImageName"`
-	ContainerCreated   time.Time         `json:"ContainerCreated"`
-	DaemonName         string            `json:"DaemonName"`
-	LogPath            string            `json:"LogPath"`
-}
-
-// streamState is persisted in the container's store directory at every
-// checkpoint, after the sinks were synced. Processing resumes from it.
-type streamState struct {
-	Info Info `json:"info"`
+// State is a stream's state, persisted in the container's directory
+// (StateFile) at every checkpoint, after the sinks were synced. Processing
+// resumes from it.
+type State struct {
+	Info dockerlog.Info `json:"info"`
 	// Safe is where reading must resume: no line that starts before it is
 	// still unfinished.
-	Safe position `json:"safe"`
+	Safe ingest.Position `json:"safe"`
 	// Done and DoneN name the last line handled: the end of the frame
 	// that completed it, and its index among the lines that frame
 	// completed (a frame can complete up to three: unfinished lines it
 	// supersedes, and its own; the end of the stream completes the rest
 	// after the last frame). Lines named at or before them are not
 	// handled again.
-	Done  position `json:"done"`
-	DoneN int      `json:"done-n,omitempty"`
+	Done  ingest.Position `json:"done"`
+	DoneN int             `json:"done-n,omitempty"`
 	// Overlong notes, per source, a pending line already past
 	// max-line-size whose start no longer pins the store: a restart
 	// resumes it without its head (see reassembler.resume), so it is
 	// still quarantined.
-	Overlong map[string]overlongLine `json:"overlong,omitempty"`
+	Overlong map[string]OverlongLine `json:"overlong,omitempty"`
 	Seq      uint64                  `json:"seq"`
 	// Chain is the hash of the container's last forwarded event: the
-	// prev of the next one's link (see pipeline.link).
-	Chain       hash32 `json:"chain"`
+	// prev of the next one's link (see Pipeline.link).
+	Chain       Hash   `json:"chain"`
 	Quarantined uint64 `json:"quarantined"`
 	Skipped     uint64 `json:"skipped"`
 	// Running is set while dockerd logs to FIFO: a plugin that starts and
@@ -58,17 +49,19 @@ type streamState struct {
 	Updated time.Time `json:"updated"`
 }
 
-// overlongLine identifies a pending over-long line.
-type overlongLine struct {
+// OverlongLine identifies a pending over-long line.
+type OverlongLine struct {
 	ID       string `json:"id"`
 	TimeNano int64  `json:"time"`
 }
 
-const stateFile = "state.json"
+// StateFile is the name of the state's file in the container's directory.
+const StateFile = "state.json"
 
-func loadState(dir string) (streamState, bool, error) {
-	var st streamState
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+// Load reads the state saved in dir; found is false when there is none.
+func Load(dir string) (_ State, found bool, _ error) {
+	var st State
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, false, nil
 	}
@@ -76,18 +69,18 @@ func loadState(dir string) (streamState, bool, error) {
 		return st, false, fmt.Errorf("stream state: %w", err)
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
-		return st, false, fmt.Errorf("stream state %q: %w", filepath.Join(dir, stateFile), err)
+		return st, false, fmt.Errorf("stream state %q: %w", filepath.Join(dir, StateFile), err)
 	}
 	return st, true, nil
 }
 
-// saveState writes the state atomically and durably.
-func saveState(dir string, st streamState) error {
+// Save writes the state to dir atomically and durably.
+func Save(dir string, st State) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("stream state: %w", err)
 	}
-	tmp := filepath.Join(dir, stateFile+".tmp")
+	tmp := filepath.Join(dir, StateFile+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("stream state: %w", err)
@@ -100,7 +93,7 @@ func saveState(dir string, st streamState) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, stateFile))
+		err = os.Rename(tmp, filepath.Join(dir, StateFile))
 	}
 	if err != nil {
 		return fmt.Errorf("stream state: %w", err)
@@ -108,16 +101,14 @@ func saveState(dir string, st streamState) error {
 	return nil
 }
 
-func (p position) before(q position) bool {
-	return p.Seg < q.Seg || (p.Seg == q.Seg && p.Off < q.Off)
-}
+// Hash is a SHA-256 hash, kept in JSON as hex.
+type Hash [32]byte
 
-// hash32 is a SHA-256 hash, kept in JSON as hex.
-type hash32 [32]byte
+// MarshalText returns h in hex.
+func (h Hash) MarshalText() ([]byte, error) { return hex.AppendEncode(nil, h[:]), nil }
 
-func (h hash32) MarshalText() ([]byte, error) { return hex.AppendEncode(nil, h[:]), nil }
-
-func (h *hash32) UnmarshalText(b []byte) error {
+// UnmarshalText reads 64 hex digits.
+func (h *Hash) UnmarshalText(b []byte) error {
 	if len(b) != 64 {
 		return fmt.Errorf("hash %q: want 64 hex digits", b)
 	}
