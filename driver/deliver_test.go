@@ -281,7 +281,10 @@ func TestDeliveryGivesUpAfterRetention(t *testing.T) {
 		}
 		return out
 	}
-	h.waitFor("a gap record for the abandoned events", func() bool { return len(gaps("audit.log")) > 0 })
+	// recordGap syncs audit.log, then quarantine.log: wait for both.
+	h.waitFor("a gap record for the abandoned events in both files", func() bool {
+		return len(gaps("audit.log")) > 0 && len(gaps("quarantine.log")) > 0
+	})
 	g := gaps("audit.log")
 	if len(g) != 1 || g[0]["lost"] != float64(n) || g[0]["first-seq"] != 1.0 || g[0]["last-seq"] != float64(n) ||
 		!strings.Contains(g[0]["reason"].(string), "STORE_RETENTION") {

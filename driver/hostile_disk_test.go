@@ -13,6 +13,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/driver/pipeline"
+	"github.com/ucp-audit/ucp-audit/seglog"
 	"github.com/ucp-audit/ucp-audit/sink"
 )
 
@@ -154,7 +155,7 @@ func TestHostileStateDirFails(t *testing.T) {
 func TestHostileStoreRotationFails(t *testing.T) {
 	h := newHarness(t, map[string]string{"max-size": "64k", "max-file": "100"})
 	h.write("stdout", auditLine("before", "/v1.41/nodes"))
-	next := h.d.containerDir(h.id) + "/" + fmt.Sprintf("%020d%s", 2, ingest.SegSuffix)
+	next := h.d.containerDir(h.id) + "/" + seglog.Name(2, ingest.SegSuffix)
 	if err := os.Mkdir(next, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -116,9 +116,10 @@ func (l *Log) number(name string) (int64, bool) {
 }
 
 // Path returns the path of segment n.
-func (l *Log) Path(n int64) string {
-	return filepath.Join(l.o.Dir, fmt.Sprintf("%020d%s", n, l.o.Suffix))
-}
+func (l *Log) Path(n int64) string { return filepath.Join(l.o.Dir, Name(n, l.o.Suffix)) }
+
+// Name is the file name of segment n: 20 decimal digits and the suffix.
+func Name(n int64, suffix string) string { return fmt.Sprintf("%020d%s", n, suffix) }
 
 // Exists reports whether dir holds a segment with suffix.
 func Exists(dir, suffix string) bool {

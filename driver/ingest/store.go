@@ -1,129 +1,70 @@
 package ingest
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
+
+	"github.com/ucp-audit/ucp-audit/seglog"
 )
 
-// The store keeps one container's raw LogEntry frames in numbered segment
-// files, "00000000000000000001.seg" and up. Segments are never renamed: the
-// writer starts a new one when the current one reaches maxSize, and drops
-// the oldest while there are more than maxFile, but never one the pipeline
-// has not finished (the pin), so an audit line is never lost to rotation.
-// Readers (the pipeline and `docker logs`) see a segment only up to its
-// committed length, which moves at frame boundaries on flush.
+// The store keeps one container's raw LogEntry frames in a segmented log
+// (package seglog), segments "00000000000000000001.seg" and up. Segments
+// are never renamed: the writer starts a new one when the current one
+// reaches maxSize, and drops the oldest while there are more than maxFile,
+// but never one the pipeline has not finished (the pin), so an audit line
+// is never lost to rotation. Readers (the pipeline and `docker logs`) see a
+// segment only up to its committed length, which moves at frame boundaries
+// on flush.
 
 // SegSuffix ends the name of every segment file.
 const SegSuffix = ".seg"
 
 // Position is a place in the store: a segment number and a byte offset.
-type Position struct {
-	Seg int64 `json:"seg"`
-	Off int64 `json:"off"`
-}
-
-// Before reports whether p comes before q in the store.
-func (p Position) Before(q Position) bool {
-	return p.Seg < q.Seg || (p.Seg == q.Seg && p.Off < q.Off)
-}
+type Position = seglog.Position
 
 // Store is one container's docker-logs store (see above). Its methods are
 // safe for concurrent use; one writer appends (the Reader) while the
 // pipeline and `docker logs` read.
 type Store struct {
-	dir     string
 	maxSize int64
 	maxFile int
 
-	mu        sync.Mutex
-	segs      []int64         // present segments, ascending
-	committed map[int64]int64 // readable length of each segment
-	w         *os.File        // current segment while a writer is attached
-	bw        *bufio.Writer
-	size      int64 // bytes written to the current segment, flushed or not
-	pin       int64 // lowest segment still needed by the pipeline; 0: none
-	writing   bool
-	changed   chan struct{} // closed and replaced on every flush and on detach
+	mu      sync.Mutex
+	log     *seglog.Log
+	pin     int64 // lowest segment still needed by the pipeline; 0: none
+	writing bool
 }
 
 // OpenStore opens (creating if needed) the store in dir, for reading;
 // Attach makes it writable.
 func OpenStore(dir string, maxSize int64, maxFile int) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("log store %q: %w", dir, err)
-	}
-	s := &Store{dir: dir, maxSize: maxSize, maxFile: maxFile, committed: map[int64]int64{}, changed: make(chan struct{})}
-	ents, err := os.ReadDir(dir)
+	l, err := seglog.Open(seglog.Options{Dir: dir, Suffix: SegSuffix, Valid: wholeFrames})
 	if err != nil {
-		return nil, fmt.Errorf("log store %q: %w", dir, err)
+		return nil, fmt.Errorf("log store: %w", err)
 	}
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasSuffix(name, SegSuffix) {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSuffix(name, SegSuffix), 10, 64)
-		if err != nil || n <= 0 {
-			continue
-		}
-		s.segs = append(s.segs, n)
-	}
-	sort.Slice(s.segs, func(i, j int) bool { return s.segs[i] < s.segs[j] })
-	for i, n := range s.segs {
-		size, err := s.validLength(n, i == len(s.segs)-1)
+	return &Store{maxSize: maxSize, maxFile: maxFile, log: l}, nil
+}
+
+// wholeFrames is the store's framing: the length of the whole frames at
+// the start of r.
+func wholeFrames(r io.Reader) int64 {
+	fr := NewFrameReader(r, 64<<10)
+	var off int64
+	for {
+		f, err := fr.Next()
 		if err != nil {
-			return nil, err
+			return off
 		}
-		s.committed[n] = size
+		off += int64(len(f))
 	}
-	return s, nil
 }
 
 // StoreExists reports whether dir holds a store.
-func StoreExists(dir string) bool {
-	m, _ := filepath.Glob(filepath.Join(dir, "*"+SegSuffix))
-	return len(m) > 0
-}
-
-func (s *Store) segPath(n int64) string {
-	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", n, SegSuffix))
-}
-
-// validLength returns the length of segment n up to its last whole frame
-// (a crash may have torn the newest one; Attach cuts that off).
-func (s *Store) validLength(n int64, newest bool) (int64, error) {
-	f, err := os.Open(s.segPath(n))
-	if err != nil {
-		return 0, fmt.Errorf("log store: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("log store: %w", err)
-	}
-	if !newest {
-		return fi.Size(), nil
-	}
-	fr := NewFrameReader(f, 64<<10)
-	var off int64
-	for {
-		fr, err := fr.Next()
-		if err != nil {
-			break
-		}
-		off += int64(len(fr))
-	}
-	return off, nil
-}
+func StoreExists(dir string) bool { return seglog.Exists(dir, SegSuffix) }
 
 // tail returns the last n bytes of the store's whole frames, across
 // segments, or all of them when it holds fewer.
@@ -131,11 +72,10 @@ func (s *Store) tail(n int64) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var parts [][]byte // newest first
-	for i := len(s.segs) - 1; i >= 0 && n > 0; i-- {
-		seg := s.segs[i]
-		size := s.committed[seg]
-		k := min(n, size)
-		b, err := readAt(s.segPath(seg), size-k, k)
+	for i := s.log.Len() - 1; i >= 0 && n > 0; i-- {
+		seg := s.log.Segment(i)
+		k := min(n, seg.Size)
+		b, err := readAt(s.log.Path(seg.N), seg.Size-k, k)
 		if err != nil {
 			return nil, err
 		}
@@ -173,62 +113,37 @@ func (s *Store) Attach() error {
 	if s.writing {
 		return errors.New("log store: already attached")
 	}
-	if n := len(s.segs); n > 0 && s.committed[s.segs[n-1]] < s.maxSize {
-		last := s.segs[n-1]
-		size := s.committed[last]
-		if err := os.Truncate(s.segPath(last), size); err != nil {
-			return fmt.Errorf("log store: cut torn frame: %w", err)
-		}
-		f, err := os.OpenFile(s.segPath(last), os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return fmt.Errorf("log store: %w", err)
-		}
-		s.w, s.size = f, size
-		if s.bw == nil {
-			s.bw = bufio.NewWriterSize(f, 64<<10)
-		} else {
-			s.bw.Reset(f)
-		}
-	} else if err := s.newSegmentLocked(); err != nil {
-		return err
+	var err error
+	if n := s.log.Len(); n > 0 && s.log.Segment(n-1).Size < s.maxSize {
+		err = s.log.AppendNewest()
+	} else {
+		err = s.newSegmentLocked()
+	}
+	if err != nil {
+		return fmt.Errorf("log store: %w", err)
 	}
 	s.writing = true
 	return nil
 }
 
 func (s *Store) newSegmentLocked() error {
-	next := int64(1)
-	if len(s.segs) > 0 {
-		next = s.segs[len(s.segs)-1] + 1
+	if err := s.log.StartSegment(); err != nil {
+		return err
 	}
-	f, err := os.OpenFile(s.segPath(next), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("log store: new segment: %w", err)
-	}
-	s.w, s.size = f, 0
-	if s.bw == nil {
-		s.bw = bufio.NewWriterSize(f, 64<<10)
-	} else {
-		s.bw.Reset(f)
-	}
-	s.segs = append(s.segs, next)
-	s.committed[next] = 0
 	s.pruneLocked()
 	return nil
 }
 
 // pruneLocked drops the oldest segments beyond maxFile that nobody needs.
 func (s *Store) pruneLocked() {
-	for len(s.segs) > s.maxFile {
-		old := s.segs[0]
+	for s.log.Len() > s.maxFile {
+		old := s.log.Segment(0).N
 		if s.pin != 0 && old >= s.pin {
 			return // the pipeline is behind: keep, never lose audit lines
 		}
-		if err := os.Remove(s.segPath(old)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if s.log.Remove(old) != nil {
 			return
 		}
-		s.segs = s.segs[1:]
-		delete(s.committed, old)
 	}
 }
 
@@ -241,42 +156,29 @@ func (s *Store) Append(frame []byte) error {
 	if !s.writing {
 		return errors.New("log store: not attached")
 	}
-	if s.w != nil && s.size > 0 && s.size+int64(len(frame)) > s.maxSize {
+	if w := s.log.Written(); s.log.Writing() && w > 0 && w+int64(len(frame)) > s.maxSize {
 		if err := s.flushLocked(); err != nil {
 			return err
 		}
-		// Flushed; a close error of a regular file loses nothing more.
-		_ = s.w.Close()
-		s.w = nil
-	}
-	if s.w == nil {
 		if err := s.newSegmentLocked(); err != nil {
-			return err
+			// The flushed segment stays; the next append tries again.
+			_ = s.log.CloseWriter()
+			return fmt.Errorf("log store: %w", err)
 		}
 	}
-	if _, err := s.bw.Write(frame); err != nil {
-		s.abandonLocked()
+	if !s.log.Writing() {
+		if err := s.newSegmentLocked(); err != nil {
+			return fmt.Errorf("log store: %w", err)
+		}
+	}
+	if err := s.log.Write(frame); err != nil {
+		s.log.Abandon()
 		return fmt.Errorf("log store: write: %w", err)
 	}
-	s.size += int64(len(frame))
 	return nil
 }
 
-// abandonLocked gives up the current segment after a write error: what
-// was committed stays readable, a torn tail is cut off (best effort), and
-// the next append starts a new segment.
-func (s *Store) abandonLocked() {
-	if s.w == nil {
-		return
-	}
-	cur := s.segs[len(s.segs)-1]
-	_ = s.w.Close()
-	_ = os.Truncate(s.segPath(cur), s.committed[cur])
-	s.w = nil
-	s.bw.Reset(io.Discard)
-}
-
-// flush makes everything appended so far visible to readers.
+// Flush makes everything appended so far visible to readers.
 func (s *Store) flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -284,24 +186,15 @@ func (s *Store) flush() error {
 }
 
 func (s *Store) flushLocked() error {
-	if !s.writing || s.w == nil {
+	if !s.writing || !s.log.Writing() {
 		return nil
 	}
-	if err := s.bw.Flush(); err != nil {
-		s.abandonLocked()
+	if err := s.log.Flush(); err != nil {
+		s.log.Abandon()
 		return fmt.Errorf("log store: flush: %w", err)
 	}
-	cur := s.segs[len(s.segs)-1]
-	if s.committed[cur] != s.size {
-		s.committed[cur] = s.size
-		s.broadcastLocked()
-	}
+	s.log.Commit()
 	return nil
-}
-
-func (s *Store) broadcastLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
 }
 
 // Detach flushes and closes the writer; readers following the store see
@@ -313,14 +206,11 @@ func (s *Store) Detach() error {
 		return nil
 	}
 	err := s.flushLocked()
-	if s.w != nil {
-		if cerr := s.w.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("log store: close: %w", cerr)
-		}
+	if cerr := s.log.CloseWriter(); err == nil && cerr != nil {
+		err = fmt.Errorf("log store: close: %w", cerr)
 	}
 	s.writing = false
-	s.w = nil
-	s.broadcastLocked()
+	s.log.Broadcast()
 	return err
 }
 
@@ -340,44 +230,30 @@ func (s *Store) SetPin(seg int64) {
 func (s *Store) Watch() (<-chan struct{}, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.changed, s.writing
+	return s.log.Watch(), s.writing
 }
 
 // extent reports the readable length of segment n, the first segment after
-// it (0 if none), and the oldest segment still present.
-func (s *Store) extent(n int64) (length int64, next int64, oldest int64) {
+// it (0 if none), the oldest segment still present, and n's path.
+func (s *Store) extent(n int64) (length, next, oldest int64, path string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	length = s.committed[n]
-	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i] > n })
-	if i < len(s.segs) {
-		next = s.segs[i]
-	}
-	if len(s.segs) > 0 {
-		oldest = s.segs[0]
-	}
-	return length, next, oldest
+	length, _ = s.log.Committed(n)
+	return length, s.log.Next(n), s.log.First().Seg, s.log.Path(n)
 }
 
 // First returns the position of the oldest frame.
 func (s *Store) First() Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.segs) == 0 {
-		return Position{Seg: 1}
-	}
-	return Position{Seg: s.segs[0]}
+	return s.log.First()
 }
 
 // End returns the position just past the newest committed frame.
 func (s *Store) End() Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.segs) == 0 {
-		return Position{Seg: 1}
-	}
-	n := s.segs[len(s.segs)-1]
-	return Position{Seg: n, Off: s.committed[n]}
+	return s.log.End()
 }
 
 // StoreReader reads frames in order from a position. Next returns io.EOF
@@ -413,7 +289,7 @@ func (r *StoreReader) TakePruned() int64 {
 // Next returns the next frame; the slice is valid until the next call.
 func (r *StoreReader) Next() ([]byte, error) {
 	for {
-		length, next, oldest := r.s.extent(r.pos.Seg)
+		length, next, oldest, path := r.s.extent(r.pos.Seg)
 		if r.pos.Seg < oldest {
 			// The segment was pruned (`docker logs` readers can be this
 			// far behind; the pipeline pins what it needs): go on with
@@ -425,9 +301,9 @@ func (r *StoreReader) Next() ([]byte, error) {
 		}
 		if r.pos.Off < length {
 			if r.f == nil {
-				f, err := os.Open(r.s.segPath(r.pos.Seg))
+				f, err := os.Open(path)
 				if err != nil {
-					if _, _, o := r.s.extent(r.pos.Seg); errors.Is(err, fs.ErrNotExist) && r.pos.Seg < o {
+					if _, _, o, _ := r.s.extent(r.pos.Seg); errors.Is(err, fs.ErrNotExist) && r.pos.Seg < o {
 						continue // pruned just now
 					}
 					return nil, fmt.Errorf("log store: %w", err)

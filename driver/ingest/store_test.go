@@ -182,8 +182,8 @@ func TestStoreTail(t *testing.T) {
 	if err := st.Detach(); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.segs) < 3 {
-		t.Fatalf("%d segments, want several", len(st.segs))
+	if st.log.Len() < 3 {
+		t.Fatalf("%d segments, want several", st.log.Len())
 	}
 	for _, n := range []int64{0, 10, 300, 700, int64(len(all)), int64(len(all)) + 100} {
 		got, err := st.tail(n)
