@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/atomicfile"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
 )
@@ -80,22 +81,7 @@ func Save(dir string, st State) error {
 	if err != nil {
 		return fmt.Errorf("stream state: %w", err)
 	}
-	tmp := filepath.Join(dir, StateFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("stream state: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, StateFile))
-	}
-	if err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, StateFile), b, 0o600); err != nil {
 		return fmt.Errorf("stream state: %w", err)
 	}
 	return nil
