@@ -28,6 +28,11 @@ type Options struct {
 	Path     string // absolute path
 	MaxSize  int64  // rotate before a write that would make the file exceed MaxSize bytes; <= 0 means never rotate
 	MaxFiles int    // total files kept including the current one (path, path.1 … path.(MaxFiles-1)); must be >= 2 when MaxSize > 0
+	// Compress gzips rotated files from path.2 on (path.2.gz …) at
+	// rotation; path.1 stays plain, as logrotate's delaycompress leaves
+	// it, so that the chain can be recovered from it and a reader that
+	// follows the rotation finishes it. See Rotation.
+	Compress bool
 }
 
 // Validate reports whether the options are usable.
@@ -49,7 +54,7 @@ func (o Options) Validate() error {
 func (o Options) normalized() Options {
 	o.Path = filepath.Clean(o.Path)
 	if o.MaxSize <= 0 {
-		o.MaxSize, o.MaxFiles = 0, 0
+		o.MaxSize, o.MaxFiles, o.Compress = 0, 0, false
 	}
 	return o
 }
@@ -57,6 +62,12 @@ func (o Options) normalized() Options {
 // Registry shares one open file per path between streams (several containers
 // may log to the same audit file). It is safe for concurrent use.
 type Registry struct {
+	// OnCompressError, when set before the first Open, is called (with the
+	// file's lock held, so it must not call back into the Registry) when a
+	// rotated file could not be compressed: it stays plain, which every
+	// reader accepts, and the next rotation tries again.
+	OnCompressError func(path string, err error)
+
 	mu     sync.Mutex // guards files, closed and every file's refs; taken before file.mu
 	files  map[string]*file
 	closed bool
@@ -93,13 +104,13 @@ func (r *Registry) Open(opts Options) (sink.Sink, error) {
 	}
 	if f, ok := r.files[opts.Path]; ok {
 		if f.opts != opts {
-			return nil, fmt.Errorf("audit file %q: open with max-size=%d max-files=%d, already open with max-size=%d max-files=%d: %w",
-				opts.Path, opts.MaxSize, opts.MaxFiles, f.opts.MaxSize, f.opts.MaxFiles, ErrConflict)
+			return nil, fmt.Errorf("audit file %q: open with max-size=%d max-files=%d compress=%v, already open with max-size=%d max-files=%d compress=%v: %w",
+				opts.Path, opts.MaxSize, opts.MaxFiles, opts.Compress, f.opts.MaxSize, f.opts.MaxFiles, f.opts.Compress, ErrConflict)
 		}
 		f.refs++
 		return &handle{r: r, f: f}, nil
 	}
-	f := &file{opts: opts, path: opts.Path}
+	f := &file{opts: opts, path: opts.Path, onCompressError: r.OnCompressError}
 	if r.seal != nil {
 		f.chain = &chainState{
 			sealer:   &chain.Sealer{Key: r.seal.Key, Keep: opts.MaxFiles, Now: r.seal.Now},

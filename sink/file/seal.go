@@ -65,6 +65,16 @@ func (r *Registry) SealIdle() error {
 	return errors.Join(errs...)
 }
 
+// Key returns the key that signs the seals now (nil: unsigned).
+func (r *Registry) Key() ed25519.PrivateKey {
+	if r.seal == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seal.Key
+}
+
 // SetKey changes the key that signs the seals (nil: unsigned from now on)
 // and writes a "key" seal, signed with the new key and made durable, in
 // every open file: from that seal on, the files verify with the new key,

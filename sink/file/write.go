@@ -33,6 +33,8 @@ type file struct {
 	err    error         // sticky failure (flush or fsync): buffered data may be lost
 	closed bool
 	chain  *chainState // nil: lines are written as given
+
+	onCompressError func(path string, err error) // Registry.OnCompressError
 }
 
 func (f *file) errorf(op string, err error) error {
