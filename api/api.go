@@ -151,6 +151,9 @@ func (s *Server) tlsConfig() *tls.Config {
 		ClientAuth: tls.RequestClientCert, // verify refuses, and reports, a client without one
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			st := s.tls.Load()
+			if st == nil {
+				return nil, errNotConfigured
+			}
 			return &st.cert, nil
 		},
 		VerifyConnection: s.verify,
@@ -161,6 +164,9 @@ func (s *Server) tlsConfig() *tls.Config {
 // authentication, whose subject is allowed.
 func (s *Server) verify(cs tls.ConnectionState) error {
 	st := s.tls.Load()
+	if st == nil {
+		return errNotConfigured
+	}
 	if len(cs.PeerCertificates) == 0 {
 		s.refuse("", "no client certificate")
 		return errors.New("a client certificate is required")
@@ -320,12 +326,13 @@ func httpError(w http.ResponseWriter, code int, err error) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"message": err.Error()})
 }
 
+// errNotConfigured refuses every handshake until Configure succeeded.
+var errNotConfigured = errors.New("api: the node configuration sets no api.certFile, api.keyFile and api.clientCAFile")
+
 // Serve listens on addr until ctx is done, then shuts the server down
-// (waiting for requests in flight). Configure must have succeeded first.
+// (waiting for requests in flight). Until Configure succeeds, every
+// connection is refused.
 func (s *Server) Serve(ctx context.Context, addr string) error {
-	if s.tls.Load() == nil {
-		return errors.New("api: not configured")
-	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)

@@ -14,6 +14,7 @@ const (
 	AnnotationContainerID   = "ucp-audit/container-id"
 	AnnotationContainerName = "ucp-audit/container-name"
 	AnnotationImage         = "ucp-audit/image"
+	AnnotationImageID       = "ucp-audit/image-id" // the image's ID (sha256:…), only if known
 	AnnotationHost          = "ucp-audit/host"
 	AnnotationReceivedAt    = "ucp-audit/received-at" // RFC 3339, nanoseconds, UTC
 	AnnotationStream        = "ucp-audit/stream"
@@ -32,6 +33,7 @@ const (
 // Enrichment is what the plugin knows about where the line came from.
 type Enrichment struct {
 	ContainerID, ContainerName, Image, Host string
+	ImageID                                 string    // the image's ID (digest); "" when unknown
 	Stream                                  string    // "stdout" or "stderr"
 	ReceivedAt                              time.Time // when the plugin read the line
 	Seq                                     uint64    // the container's delivered-event number, 1, 2, 3...
@@ -51,23 +53,31 @@ func (e *Event) Encode(en Enrichment) ([]byte, error) {
 	var sbuf [20]byte
 	human := e.HumanUser()
 	// The enrichment annotations in key order; a nil b means the value is s.
-	enr := [...]struct {
+	type annotation struct {
 		key string
 		s   string
 		b   []byte
-	}{
+	}
+	all := [...]annotation{
 		{key: AnnotationContainerID, s: en.ContainerID},
 		{key: AnnotationContainerName, s: en.ContainerName},
 		{key: AnnotationHost, s: en.Host},
 		{key: AnnotationImage, s: en.Image},
+		{key: AnnotationImageID, s: en.ImageID},
 		{key: AnnotationReceivedAt, b: en.ReceivedAt.UTC().AppendFormat(tbuf[:0], time.RFC3339Nano)},
 		{key: AnnotationSeq, b: strconv.AppendUint(sbuf[:0], en.Seq, 10)},
 		{key: AnnotationStream, s: en.Stream},
 		{key: AnnotationUser, s: human},
 	}
-	nenr := len(enr)
-	if human == "" { // set only if there is one
-		nenr--
+	// The image ID and the human user are set only if there is one.
+	var enr [len(all)]annotation
+	nenr := 0
+	for _, a := range all {
+		if a.s == "" && a.b == nil && (a.key == AnnotationImageID || a.key == AnnotationUser) {
+			continue
+		}
+		enr[nenr] = a
+		nenr++
 	}
 
 	size := 64

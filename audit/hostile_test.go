@@ -279,3 +279,24 @@ func TestEscapedTopLevelKeys(t *testing.T) {
 		}
 	}
 }
+
+// The image's ID is recorded next to its name when dockerd gave it.
+func TestEncodeImageID(t *testing.T) {
+	for _, id := range []string{"", "sha256:" + strings.Repeat("ab", 32)} {
+		e := mustParse(t, []byte(hostileLine(`{}`)))
+		out, err := e.Encode(Enrichment{Image: "mirantis/ucp-controller:3.7", ImageID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Annotations map[string]string `json:"annotations"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		v, ok := got.Annotations[AnnotationImageID]
+		if ok != (id != "") || v != id || got.Annotations[AnnotationImage] != "mirantis/ucp-controller:3.7" {
+			t.Errorf("image ID %q: annotations %v", id, got.Annotations)
+		}
+	}
+}

@@ -34,6 +34,13 @@ type Self struct {
 	ContainerName string `json:"container-name,omitempty"`
 	Destination   string `json:"destination,omitempty"`
 	Detail        string `json:"detail,omitempty"`
+	// Subject names who made a change through the configuration API (the
+	// client certificate's subject); config-changed records only.
+	Subject string `json:"subject,omitempty"`
+	// Old and New are the node configuration before and after a change
+	// (secrets removed); config-changed records only.
+	Old json.RawMessage `json:"old,omitempty"`
+	New json.RawMessage `json:"new,omitempty"`
 }
 
 // The types of self records (Self.Type). README.md's table says when the
@@ -49,6 +56,12 @@ const (
 	SelfConfigRejected  = "configuration-rejected"
 	SelfInputLost       = "input-lost"
 	SelfSpoolFull       = "spool-full"
+	// SelfConfigChanged: the node configuration in force changed (Old,
+	// New, and Subject when the configuration API changed it).
+	SelfConfigChanged = "config-changed"
+	// SelfUntrusted: a container that is not an audit producer printed
+	// audit-looking lines; they stayed in its docker logs only.
+	SelfUntrusted = "untrusted-audit-lines"
 )
 
 // MarshalSelf returns the line of s (without its newline):

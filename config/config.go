@@ -2,22 +2,26 @@
 //
 // Parse is the only entry point: it applies defaults, parses every key with
 // an error that names it, rejects unknown keys and then checks the keys
-// against each other. It owns the keys of the audit files, the docker-logs
-// store and the spool; each remote destination owns its own keys (see
-// sink.Destination), and Parse accepts those of the destinations in
-// Env.Destinations (package sink/destinations names them), without knowing
-// any of them by name. The driver calls it once, at StartLogging, so a bad
-// option makes `docker run` fail with that error.
+// against each other and against the node's caps. It owns the keys of the
+// container's own audit events (its level, below the node's, and its ignore
+// list), its docker-logs store and its spool; each remote destination owns
+// its own keys (see sink.Destination), and Parse accepts those of the
+// destinations in Env.Destinations (package sink/destinations names them),
+// without knowing any of them by name. What reaches beyond the container,
+// the trail's files, belongs to the node (package node): those log-opts are
+// refused, naming the node setting that replaced them. The driver calls it
+// once, at StartLogging, so a bad option makes `docker run` fail with that
+// error.
 package config
 
 import (
 	"errors"
-	"path/filepath"
+	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/ucp-audit/ucp-audit/audit"
 	"github.com/ucp-audit/ucp-audit/logopt"
+	"github.com/ucp-audit/ucp-audit/node"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/spool"
 )
@@ -30,35 +34,43 @@ var (
 	ErrInvalidValue  = logopt.ErrInvalidValue
 )
 
-// DefaultLogDir is the host directory the plugin mounts for its output.
-// Output files must live below it, or they would land in the plugin's own
-// root filesystem where nobody on the host can read them.
-const DefaultLogDir = "/var/log/ucp-audit"
+// ErrNodeSetting is wrapped by the error for a log-opt that would reach
+// beyond its container: the node configuration owns what it set.
+var ErrNodeSetting = errors.New("the trail's files belong to the node, not to a container")
+
+// DefaultCertDir is where the files a log-opt names (TLS CAs, certificates
+// and keys) must be, as the plugin sees them: below its state directory,
+// apart from its own state.
+const DefaultCertDir = node.DefaultStateDir + "/certs"
 
 // Limits and defaults, in bytes.
 const (
-	DefaultMaxLineSize = 4 << 20  // 4 MiB: request payloads are large
-	MinMaxLineSize     = 16 << 10 // one Docker partial chunk
-	MaxMaxLineSize     = 64 << 20
-
-	DefaultAuditFileMaxSize  = 100 << 20
-	DefaultAuditFileMaxFiles = 20
+	DefaultMaxLineSize = node.DefaultMaxLineSize // at most the node's caps.maxLineSize
+	MinMaxLineSize     = node.MinMaxLineSize     // one Docker partial chunk
+	MaxMaxLineSize     = node.MaxMaxLineSize
 
 	DefaultStoreMaxSize = 20 << 20 // as Docker's local driver
 	DefaultStoreMaxFile = 5
 
-	DefaultSpoolMaxSize = 256 << 20 // per container
+	DefaultSpoolMaxSize = 256 << 20 // per container, at most the node's caps.spoolSize
 )
+
+// nodeKeys are the log-opts that set the trail's files before they became
+// the node's, with the node setting that replaced each.
+var nodeKeys = map[string]string{
+	"audit-file":           "trail.auditFile",
+	"quarantine-file":      "trail.quarantineFile",
+	"audit-file-max-size":  "trail.maxSize",
+	"audit-file-max-files": "trail.maxFiles",
+}
 
 // Config is the parsed configuration of one container's stream.
 type Config struct {
-	AuditLevel       audit.Level
-	AuditIgnore      audit.Ignore
-	AuditFile        string
-	AuditFileMaxSize int64 // <= 0: never rotate
-	AuditFileMaxFile int
-	QuarantineFile   string
-	MaxLineSize      int
+	// AuditLevel is the container's own ceiling; the node's auditLevel
+	// caps it (the pipeline applies the lower of the two).
+	AuditLevel  audit.Level
+	AuditIgnore audit.Ignore
+	MaxLineSize int
 
 	StoreMaxSize int64 // per segment of the docker-logs store
 	StoreMaxFile int
@@ -73,11 +85,28 @@ type Config struct {
 
 // Env is what Parse needs to know about the plugin's surroundings.
 type Env struct {
-	// LogDir is where output files may be written. Empty means DefaultLogDir.
-	LogDir string
+	// Caps are the node's caps; the zero Caps is the node's defaults.
+	Caps node.Caps
+	// CertDir is where the files a log-opt names must be; empty means
+	// DefaultCertDir.
+	CertDir string
 	// Destinations are the remote destinations whose options Parse
 	// accepts. nil means destinations.All().
 	Destinations []sink.Destination
+}
+
+func (env Env) caps() node.Caps {
+	if env.Caps == (node.Caps{}) {
+		return node.Default(node.Env{}).Caps
+	}
+	return env.Caps
+}
+
+func (env Env) certDir() string {
+	if env.CertDir == "" {
+		return DefaultCertDir
+	}
+	return env.CertDir
 }
 
 // OptionError names the offending log-opt (see logopt.OptionError).
@@ -107,26 +136,6 @@ var options = map[string]option{
 		ig, err := audit.ParseIgnore(v)
 		c.AuditIgnore = ig
 		return "a comma-separated list of paths starting with \"/\", a trailing \"*\" matching by prefix", err
-	}},
-	"audit-file": {func(c *Config, env Env, v string) (string, error) {
-		p, err := outputPath(env, v)
-		c.AuditFile = p
-		return "an absolute path below " + env.logDir(), err
-	}},
-	"quarantine-file": {func(c *Config, env Env, v string) (string, error) {
-		p, err := outputPath(env, v)
-		c.QuarantineFile = p
-		return "an absolute path below " + env.logDir(), err
-	}},
-	"audit-file-max-size": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := logopt.Size(v, -1, 1<<40)
-		c.AuditFileMaxSize = n
-		return "a size such as 100m, or -1 for no rotation", err
-	}},
-	"audit-file-max-files": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := logopt.Count(v, 2, 1000)
-		c.AuditFileMaxFile = n
-		return "a whole number from 2 to 1000", err
 	}},
 	"max-line-size": {func(c *Config, _ Env, v string) (string, error) {
 		n, err := logopt.Size(v, MinMaxLineSize, MaxMaxLineSize)
@@ -173,19 +182,15 @@ func (env Env) keys() []string {
 
 // Default returns the configuration used when no log-opt is given.
 func Default(env Env) Config {
-	dir := env.logDir()
 	ig, _ := audit.NewIgnore(audit.DefaultIgnoreList)
+	caps := env.caps()
 	return Config{
-		AuditLevel:       audit.LevelRequest,
-		AuditIgnore:      ig,
-		AuditFile:        filepath.Join(dir, "audit.log"),
-		AuditFileMaxSize: DefaultAuditFileMaxSize,
-		AuditFileMaxFile: DefaultAuditFileMaxFiles,
-		QuarantineFile:   filepath.Join(dir, "quarantine.log"),
-		MaxLineSize:      DefaultMaxLineSize,
-		StoreMaxSize:     DefaultStoreMaxSize,
-		StoreMaxFile:     DefaultStoreMaxFile,
-		SpoolMaxSize:     DefaultSpoolMaxSize,
+		AuditLevel:   audit.LevelRequest,
+		AuditIgnore:  ig,
+		MaxLineSize:  int(min(DefaultMaxLineSize, caps.MaxLineSize)),
+		StoreMaxSize: min(DefaultStoreMaxSize, caps.StoreSize),
+		StoreMaxFile: int(max(1, min(DefaultStoreMaxFile, caps.StoreSize/min(DefaultStoreMaxSize, caps.StoreSize)))),
+		SpoolMaxSize: min(DefaultSpoolMaxSize, caps.SpoolSize),
 	}
 }
 
@@ -193,9 +198,12 @@ func Default(env Env) Config {
 // the error for several bad keys is deterministic.
 func Parse(opts map[string]string, env Env) (Config, error) {
 	c := Default(env)
-	rs := newRemotes(env.destinations())
+	rs := newRemotes(env.destinations(), sink.Env{CertDir: env.certDir()})
 	for _, k := range logopt.SortedKeys(opts) {
 		v := opts[k]
+		if setting, ok := nodeKeys[k]; ok {
+			return Config{}, invalid(k, v, fmt.Sprintf("no %s log-opt: set %s in the node configuration (ucp-audit config set %s=…)", k, setting, setting), ErrNodeSetting)
+		}
 		o, ok := options[k]
 		if !ok {
 			if owned, err := rs.check(k, v); owned {
@@ -213,8 +221,8 @@ func Parse(opts map[string]string, env Env) (Config, error) {
 			return Config{}, invalid(k, v, want, err)
 		}
 	}
-	if c.AuditFile == c.QuarantineFile {
-		return Config{}, invalid("quarantine-file", c.QuarantineFile, "a path different from audit-file", nil)
+	if err := c.checkCaps(opts, env.caps()); err != nil {
+		return Config{}, err
 	}
 	var err error
 	if c.Remotes, err = rs.configure(); err != nil {
@@ -223,30 +231,45 @@ func Parse(opts map[string]string, env Env) (Config, error) {
 	return c, nil
 }
 
-func (env Env) logDir() string {
-	if env.LogDir == "" {
-		return DefaultLogDir
+// ParseStored parses the log-opts a stream was started with, as its state
+// keeps them, when the plugin resumes it: the keys that now belong to the
+// node (valid when the stream started, before an upgrade) are left out,
+// as the node's settings replace them.
+func ParseStored(opts map[string]string, env Env) (Config, error) {
+	kept := make(map[string]string, len(opts))
+	for k, v := range opts {
+		if _, moved := nodeKeys[k]; !moved {
+			kept[k] = v
+		}
 	}
-	return env.LogDir
+	return Parse(kept, env)
 }
 
-var (
-	errNotBelow = errors.New("not below the plugin's log directory")
-	errBadLevel = errors.New("unknown level")
-)
+// errAboveCap is the reason a value above a node cap is refused.
+var errAboveCap = errors.New("above the node's cap")
 
-func outputPath(env Env, v string) (string, error) {
-	if !filepath.IsAbs(v) {
-		return "", errors.New("not an absolute path")
+// checkCaps refuses sizes above the node's caps, naming the cap.
+func (c Config) checkCaps(opts map[string]string, caps node.Caps) error {
+	above := func(key, capKey string, cap int64, want string) error {
+		return invalid(key, opts[key], fmt.Sprintf("%s, at most the node's %s (%s)", want, capKey, node.FormatSize(cap)), errAboveCap)
 	}
-	p := filepath.Clean(v)
-	dir := env.logDir()
-	rel, err := filepath.Rel(dir, p)
-	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", errNotBelow
+	if int64(c.MaxLineSize) > caps.MaxLineSize {
+		return above("max-line-size", "caps.maxLineSize", caps.MaxLineSize, "a size from 16k")
 	}
-	return p, nil
+	if c.StoreMaxSize*int64(c.StoreMaxFile) > caps.StoreSize {
+		key := "max-size"
+		if _, ok := opts["max-file"]; ok {
+			key = "max-file"
+		}
+		return above(key, "caps.storeSize", caps.StoreSize, "max-size × max-file")
+	}
+	if c.SpoolMaxSize > caps.SpoolSize {
+		return above("spool-max-size", "caps.spoolSize", caps.SpoolSize, "a size of at least 1m")
+	}
+	return nil
 }
+
+var errBadLevel = errors.New("unknown level")
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

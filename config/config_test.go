@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ucp-audit/ucp-audit/audit"
+	"github.com/ucp-audit/ucp-audit/node"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/logstash"
 	"github.com/ucp-audit/ucp-audit/sink/syslog"
@@ -23,40 +24,41 @@ func remote[T sink.Remote](c Config) T {
 	return zero
 }
 
-var env = Env{LogDir: "/var/log/ucp-audit"}
+var env = Env{}
 
 func TestParseDefaults(t *testing.T) {
 	c, err := Parse(nil, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AuditLevel != audit.LevelRequest || c.AuditFile != "/var/log/ucp-audit/audit.log" ||
-		c.QuarantineFile != "/var/log/ucp-audit/quarantine.log" || c.MaxLineSize < 1<<20 ||
+	if c.AuditLevel != audit.LevelRequest || c.MaxLineSize != DefaultMaxLineSize || c.StoreMaxSize != DefaultStoreMaxSize ||
+		c.StoreMaxFile != DefaultStoreMaxFile || c.SpoolMaxSize != DefaultSpoolMaxSize ||
 		!c.AuditIgnore.Match("/v1.41/_ping") || c.AuditIgnore.Match("/auth/login") {
 		t.Fatalf("defaults: %+v", c)
+	}
+	// Under small caps the defaults shrink to fit.
+	small := node.Caps{MaxLineSize: 1 << 20, StoreSize: 10 << 20, StoreTotal: 1 << 30, SpoolSize: 8 << 20, SpoolTotal: 1 << 30}
+	c, err = Parse(nil, Env{Caps: small})
+	if err != nil || c.MaxLineSize != 1<<20 || c.StoreMaxSize*int64(c.StoreMaxFile) > 10<<20 || c.SpoolMaxSize != 8<<20 {
+		t.Fatalf("defaults under small caps: %+v, %v", c, err)
 	}
 }
 
 func TestParseValues(t *testing.T) {
 	c, err := Parse(map[string]string{
-		"audit-level":          "Metadata",
-		"audit-ignore":         "/v1.41/services*, /nodes",
-		"audit-file":           "/var/log/ucp-audit/x/../a.log",
-		"quarantine-file":      "/var/log/ucp-audit/q/q.log",
-		"audit-file-max-size":  "10m",
-		"audit-file-max-files": "3",
-		"max-line-size":        "2m",
-		"max-size":             "1m",
-		"max-file":             "2",
-		"mode":                 "non-blocking",
-		"max-buffer-size":      "4m",
-		"cache-disabled":       "true",
+		"audit-level":     "Metadata",
+		"audit-ignore":    "/v1.41/services*, /nodes",
+		"max-line-size":   "2m",
+		"max-size":        "1m",
+		"max-file":        "2",
+		"mode":            "non-blocking",
+		"max-buffer-size": "4m",
+		"cache-disabled":  "true",
 	}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AuditLevel != audit.LevelMetadata || c.AuditFile != "/var/log/ucp-audit/a.log" ||
-		c.AuditFileMaxSize != 10<<20 || c.AuditFileMaxFile != 3 || c.MaxLineSize != 2<<20 ||
+	if c.AuditLevel != audit.LevelMetadata || c.MaxLineSize != 2<<20 ||
 		c.StoreMaxSize != 1<<20 || c.StoreMaxFile != 2 || c.AuditIgnore.Match("/_ping") || !c.AuditIgnore.Match("/v1.41/nodes") {
 		t.Fatalf("got %+v", c)
 	}
@@ -71,12 +73,15 @@ func TestParseErrors(t *testing.T) {
 		{"bogus", "1", ErrUnknownOption, `ucp-audit: log-opt "bogus": unknown option (known: `},
 		{"audit-level", "bogus", ErrInvalidValue, `ucp-audit: log-opt "audit-level": invalid value "bogus": unknown level (want none, metadata or request)`},
 		{"audit-ignore", "foo", ErrInvalidValue, `log-opt "audit-ignore": invalid value "foo"`},
-		{"audit-file", "/tmp/audit.log", ErrInvalidValue, `log-opt "audit-file": invalid value "/tmp/audit.log": not below the plugin's log directory`},
-		{"audit-file", "relative.log", ErrInvalidValue, `not an absolute path`},
-		{"audit-file", "/var/log/ucp-audit", ErrInvalidValue, `not below`},
-		{"quarantine-file", "/var/log/ucp-audit/audit.log", ErrInvalidValue, `log-opt "quarantine-file": invalid value "/var/log/ucp-audit/audit.log" (want a path different from audit-file)`},
-		{"audit-file-max-size", "lots", ErrInvalidValue, `log-opt "audit-file-max-size": invalid value "lots": not a size`},
-		{"audit-file-max-files", "1", ErrInvalidValue, `log-opt "audit-file-max-files": invalid value "1": out of range (want a whole number from 2 to 1000)`},
+		// What reaches beyond the container belongs to the node.
+		{"audit-file", "/var/log/ucp-audit/audit.log.1", ErrNodeSetting, `ucp-audit: log-opt "audit-file": invalid value "/var/log/ucp-audit/audit.log.1": the trail's files belong to the node, not to a container (want no audit-file log-opt: set trail.auditFile in the node configuration (ucp-audit config set trail.auditFile=…))`},
+		{"quarantine-file", "/var/log/ucp-audit/q.log", ErrNodeSetting, `log-opt "quarantine-file": invalid value "/var/log/ucp-audit/q.log": the trail's files belong to the node, not to a container (want no quarantine-file log-opt: set trail.quarantineFile`},
+		{"audit-file-max-size", "1k", ErrNodeSetting, `(want no audit-file-max-size log-opt: set trail.maxSize`},
+		{"audit-file-max-files", "2", ErrNodeSetting, `(want no audit-file-max-files log-opt: set trail.maxFiles`},
+		// Within the node's caps (the defaults here).
+		{"max-line-size", "8m", ErrInvalidValue, `log-opt "max-line-size": invalid value "8m": above the node's cap (want a size from 16k, at most the node's caps.maxLineSize (4m))`},
+		{"max-size", "1g", ErrInvalidValue, `log-opt "max-size": invalid value "1g": above the node's cap (want max-size × max-file, at most the node's caps.storeSize (1g))`},
+		{"spool-max-size", "2g", ErrInvalidValue, `log-opt "spool-max-size": invalid value "2g": above the node's cap (want a size of at least 1m, at most the node's caps.spoolSize (1g))`},
 		{"max-line-size", "1k", ErrInvalidValue, `log-opt "max-line-size": invalid value "1k": out of range (want a size from 16k to 64m)`},
 		{"max-size", "x", ErrInvalidValue, `log-opt "max-size"`},
 		{"max-file", "0", ErrInvalidValue, `log-opt "max-file"`},
@@ -114,8 +119,9 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if !strings.HasPrefix(c.AuditFile, env.LogDir+"/") || !strings.HasPrefix(c.QuarantineFile, env.LogDir+"/") {
-			t.Fatalf("output outside the log dir: %+v", c)
+		caps := env.caps()
+		if int64(c.MaxLineSize) > caps.MaxLineSize || c.StoreMaxSize*int64(c.StoreMaxFile) > caps.StoreSize || c.SpoolMaxSize > caps.SpoolSize {
+			t.Fatalf("past the node's caps: %+v", c)
 		}
 	})
 }

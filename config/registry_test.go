@@ -23,7 +23,7 @@ var memory = sink.Destination{
 	Name:  "memory",
 	Keys:  memoryOptions.Keys(),
 	Check: func(k, v string) error { return memoryOptions.Set(&memoryRemote{}, k, v) },
-	Configure: func(opts map[string]string) (sink.Remote, error) {
+	Configure: func(opts map[string]string, _ sink.Env) (sink.Remote, error) {
 		var r memoryRemote
 		if err := memoryOptions.SetAll(&r, opts); err != nil {
 			return nil, err
@@ -78,7 +78,7 @@ func (f *memoryForwarder) Send(_ context.Context, batch []sink.Event) error {
 func (f *memoryForwarder) Close() error { return nil }
 
 func TestRegisteredDestination(t *testing.T) {
-	withMemory := Env{LogDir: env.LogDir, Destinations: append(destinations.All(), memory)}
+	withMemory := Env{Destinations: append(destinations.All(), memory)}
 
 	c, err := Parse(map[string]string{"memory-address": "m1", "memory-prefix": "p-", "syslog-address": "udp://h"}, withMemory)
 	if err != nil {

@@ -15,13 +15,14 @@ func (env Env) destinations() []sink.Destination {
 // remotes collects the keys each destination owns while Parse checks them
 // one by one, then configures the destinations in their registry order.
 type remotes struct {
+	env   sink.Env
 	dests []sink.Destination
 	owner map[string]int      // key → index in dests
 	opts  []map[string]string // per destination: its keys that are set
 }
 
-func newRemotes(dests []sink.Destination) *remotes {
-	r := &remotes{dests: dests, owner: map[string]int{}, opts: make([]map[string]string, len(dests))}
+func newRemotes(dests []sink.Destination, env sink.Env) *remotes {
+	r := &remotes{env: env, dests: dests, owner: map[string]int{}, opts: make([]map[string]string, len(dests))}
 	for i, d := range dests {
 		for _, k := range d.Keys {
 			r.owner[k] = i
@@ -52,7 +53,7 @@ func (r *remotes) check(key, value string) (bool, error) {
 func (r *remotes) configure() ([]sink.Remote, error) {
 	var out []sink.Remote
 	for i, d := range r.dests {
-		rm, err := d.Configure(r.opts[i])
+		rm, err := d.Configure(r.opts[i], r.env)
 		if err != nil {
 			return nil, err
 		}

@@ -305,8 +305,17 @@ func TestDeliveryGivesUpAfterRetention(t *testing.T) {
 // a configuration-rejected event in the default audit file names the
 // container and the cause.
 func TestResumeWithOptionsThatNoLongerParse(t *testing.T) {
-	pki := peers.NewPKI(t, t.TempDir())
-	h := newHarness(t, map[string]string{"syslog-address": "tcp+tls://127.0.0.1:9", "syslog-tls-ca-cert": pki.CAFile})
+	var pki *peers.PKI
+	opts := map[string]string{"syslog-address": "tcp+tls://127.0.0.1:9"}
+	h := newHarnessWith(t, func(o *Options, _ *hooks) {
+		// Files a log-opt names are below the state directory's certs/.
+		certs := filepath.Join(o.StateDir, "certs")
+		if err := os.MkdirAll(certs, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		pki = peers.NewPKI(t, certs)
+		opts["syslog-tls-ca-cert"] = pki.CAFile
+	}, opts)
 	writeEvents(h, "waiting", 3)
 	h.stop()
 	h.d.Close()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -17,8 +18,10 @@ import (
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/driver/delivery"
+	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/driver/pipeline"
 	"github.com/ucp-audit/ucp-audit/metrics"
+	"github.com/ucp-audit/ucp-audit/node"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 )
@@ -58,6 +61,10 @@ type Options struct {
 	// Sealing.StateDir is StateDir/chains: the record of each file's last
 	// seal, outside the log directory.
 	Sealing file.Sealing
+	// Node is the node configuration in force at the start (its trail's
+	// files, caps, ceiling, producers); the zero Config is the defaults
+	// for LogDir. SetNode changes it while the driver runs.
+	Node node.Config
 }
 
 // hooks are the driver's seams for tests (see export_test.go); New sets
@@ -76,22 +83,31 @@ type hooks struct {
 // Driver owns every container stream. Its methods are safe for concurrent
 // use; dockerd calls them from the plugin's HTTP handlers.
 type Driver struct {
-	opts       Options
-	hooks      hooks
-	log        *slog.Logger
-	files      *file.Registry
-	defaultCfg config.Config // for self-audit events outside any stream
+	opts  Options
+	hooks hooks
+	log   *slog.Logger
+	files *file.Registry
+	trail *trail                      // the node's audit and quarantine files
+	node  atomic.Pointer[node.Config] // the node configuration in force
+
+	// rejected and untrusted space out records a container can cause
+	// at will (bad options, audit-looking lines of a non-producer).
+	rejected, untrusted recordLimit
 
 	mu      sync.Mutex
 	closed  bool
 	streams map[string]*stream // by FIFO path, while dockerd logs to it
 	byID    map[string]*stream // by container ID, until the pipeline ends
+	// starting holds the FIFO paths and container IDs of the streams
+	// being started outside the lock (see start).
+	starting map[string]bool
 	// deliveries by container ID, until every destination has everything
 	deliveries map[string]*delivery.Delivery
 
-	ctx    context.Context // cancelled by Close; ends ReadLogs followers
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // ReadLogs goroutines, recovery, housekeeping, deliveries ending
+	ctx     context.Context // cancelled by Close; ends ReadLogs followers
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // ReadLogs goroutines, recovery, housekeeping, deliveries ending
+	startWG sync.WaitGroup // starts in progress; Close waits for them first
 }
 
 // New returns a Driver; Close releases it.
@@ -126,15 +142,28 @@ func newDriver(opts Options, h hooks) (*Driver, error) {
 	if h.fifoOpenTimeout == 0 {
 		h.fifoOpenTimeout = 10 * time.Second
 	}
+	if opts.Node.Trail.AuditFile == "" {
+		opts.Node = node.Default(node.Env{LogDir: opts.LogDir, StateDir: opts.StateDir})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Driver{
 		opts: opts, hooks: h, log: opts.Logger, files: file.NewSealedRegistry(opts.Sealing),
-		streams: map[string]*stream{}, byID: map[string]*stream{}, deliveries: map[string]*delivery.Delivery{},
-		ctx: ctx, cancel: cancel,
+		streams: map[string]*stream{}, byID: map[string]*stream{}, starting: map[string]bool{},
+		deliveries: map[string]*delivery.Delivery{},
+		ctx:        ctx, cancel: cancel,
 	}
-	d.defaultCfg = config.Default(config.Env{LogDir: opts.LogDir})
-	started := d.selfEvent(auditlog.SelfPluginStarted, nil)
-	d.writeSelfDefault(started)
+	d.files.OnCompressError = func(path string, err error) {
+		d.log.Error("compressing a rotated audit file failed: it stays plain, and the next rotation tries again", "file", path, "error", err)
+	}
+	nc := opts.Node
+	d.node.Store(&nc)
+	t, err := openTrail(nc.Trail, d.openSink)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("driver: %w", err)
+	}
+	d.trail = t
+	d.writeSelf(d.selfEvent(auditlog.SelfPluginStarted, nil))
 	// In the background: a stale FIFO takes the FIFO open timeout to give up,
 	// and dockerd waits for the plugin's socket meanwhile.
 	d.wg.Add(1)
@@ -170,43 +199,104 @@ func (d *Driver) StartLogging(fifoPath string, info dockerlog.Info) error {
 	if err := validID(info.ContainerID); err != nil {
 		return err
 	}
-	cfg, err := config.Parse(info.Config, config.Env{LogDir: d.opts.LogDir})
+	cfg, err := config.Parse(info.Config, d.configEnv())
 	if err != nil {
-		ev := d.selfEvent(auditlog.SelfConfigRejected, &info)
-		ev.Detail = err.Error()
-		d.writeSelfDefault(ev)
+		d.rejectedOptions(info, err)
 		return err
+	}
+	s, err := d.start(fifoPath, info, cfg, auditlog.SelfStreamAttached, nil, true)
+	if err != nil {
+		return err
+	}
+	d.log.Info("logging started", "container", info.ContainerID, "name", info.Name(), "producer", s.producer.Load())
+	return nil
+}
+
+// configEnv is what config.Parse needs of the node.
+func (d *Driver) configEnv() config.Env {
+	return config.Env{Caps: d.node.Load().Caps, CertDir: filepath.Join(d.opts.StateDir, "certs")}
+}
+
+// rejectedOptions records a container's options that were refused: at most
+// one record a second, node-wide (a container can try as often as it
+// likes), with the count of the others.
+func (d *Driver) rejectedOptions(info dockerlog.Info, err error) {
+	ok, dropped := d.rejected.allow()
+	if !ok {
+		return
+	}
+	ev := d.selfEvent(auditlog.SelfConfigRejected, &info)
+	ev.Detail = err.Error()
+	if dropped > 0 {
+		ev.Detail += fmt.Sprintf(" (and %d more refusals since the last record)", dropped)
+	}
+	d.writeSelf(ev)
+}
+
+// start starts a stream of info's container on fifoPath (how: attached or
+// re-attached; gone as for startStreamAs). It reserves the FIFO and the
+// container under the lock, then opens and starts everything without it:
+// a slow start (a large store, a stale FIFO at re-attach) never holds up
+// another container's StartLogging. With replace, a stream or delivery of
+// the container still running (it restarted while they drained) is
+// stopped at its checkpoint and the new stream takes over; without it,
+// they make the start fail.
+func (d *Driver) start(fifoPath string, info dockerlog.Info, cfg config.Config, how string, gone error, replace bool) (*stream, error) {
+	id := info.ContainerID
+	d.mu.Lock()
+	switch {
+	case d.closed:
+		d.mu.Unlock()
+		return nil, ErrClosed
+	case d.streams[fifoPath] != nil || d.starting[fifoPath]:
+		d.mu.Unlock()
+		return nil, fmt.Errorf("%s: %w", fifoPath, ErrAlreadyLogging)
+	case d.starting["id:"+id] || (!replace && d.byID[id] != nil):
+		d.mu.Unlock()
+		return nil, fmt.Errorf("container %s: %w", id, ErrAlreadyLogging)
+	}
+	old, oldDl := d.byID[id], d.deliveries[id]
+	delete(d.byID, id)
+	delete(d.deliveries, id)
+	d.starting[fifoPath], d.starting["id:"+id] = true, true
+	d.startWG.Add(1)
+	d.mu.Unlock()
+	defer d.startWG.Done()
+
+	if old != nil {
+		old.kill()
+	}
+	if oldDl != nil {
+		// Still delivering the previous run's events: the new stream's
+		// delivery takes over the spool and the cursors.
+		oldDl.Stop()
+	}
+	s, err := d.startStreamAs(fifoPath, info, cfg, d.streamDone, how, gone)
+	if gone == nil && errors.Is(err, ingest.ErrFIFOOpen) && how == auditlog.SelfStreamReattach {
+		// A FIFO nobody writes any more does not open within the
+		// timeout: finish the stream from what the plugin took.
+		gone = err
+		s, err = d.startStreamAs(fifoPath, info, cfg, d.streamDone, how, gone)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return ErrClosed
-	}
-	if _, ok := d.streams[fifoPath]; ok {
-		return fmt.Errorf("%s: %w", fifoPath, ErrAlreadyLogging)
-	}
-	if old := d.byID[info.ContainerID]; old != nil {
-		// The container was restarted while its previous stream was
-		// still draining: stop that one at its checkpoint; the new
-		// stream resumes from there.
-		old.kill()
-		delete(d.byID, info.ContainerID)
-	}
-	if old := d.deliveries[info.ContainerID]; old != nil {
-		// Still delivering the previous run's events: the new stream's
-		// delivery takes over the spool and the cursors.
-		old.Stop()
-		delete(d.deliveries, info.ContainerID)
-	}
-	s, err := d.startStream(fifoPath, info, cfg, d.streamDone)
+	delete(d.starting, fifoPath)
+	delete(d.starting, "id:"+id)
 	if err != nil {
-		return fmt.Errorf("ucp-audit: container %s: %w", info.ContainerID, err)
+		return nil, fmt.Errorf("ucp-audit: container %s: %w", id, err)
 	}
-	d.streams[fifoPath] = s
-	d.byID[info.ContainerID] = s
+	// Registered even after a Close began: Close waits for the starts
+	// in progress, then suspends every stream it finds.
+	if gone == nil {
+		d.streams[fifoPath] = s
+	}
+	d.byID[id] = s
+	if s.dl != nil {
+		d.deliveries[id] = s.dl
+	}
+	s.gone = gone
 	d.gaugesLocked()
-	d.log.Info("logging started", "container", info.ContainerID, "name", info.Name())
-	return nil
+	return s, nil
 }
 
 func (d *Driver) streamDone(s *stream) {
@@ -269,6 +359,9 @@ func (d *Driver) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.mu.Unlock()
+	d.startWG.Wait()
+	d.mu.Lock()
 	var all []*stream
 	for _, s := range d.byID {
 		all = append(all, s)
@@ -304,8 +397,8 @@ func (d *Driver) Close() error {
 	}
 	d.cancel()
 	d.wg.Wait()
-	d.writeSelfDefault(d.selfEvent(auditlog.SelfPluginStopped, nil))
-	return d.files.Close()
+	d.writeSelf(d.selfEvent(auditlog.SelfPluginStopped, nil))
+	return errors.Join(d.trail.close(), d.files.Close())
 }
 
 // eachState calls visit with the directory and the saved state of every

@@ -46,6 +46,7 @@ type harness struct {
 	w      *os.File
 	enc    logdriver.LogEntryEncoder
 	id     string
+	image  string // the container's image; "": docker/ucp-controller:3.8, an audit producer
 	seq    int
 }
 
@@ -92,7 +93,11 @@ func (h *harness) start(opts map[string]string) {
 	if opts == nil {
 		opts = map[string]string{}
 	}
-	info := dockerlog.Info{ContainerID: h.id, ContainerName: "/ucp-controller", ContainerImageName: "docker/ucp-controller:3.8", Config: opts}
+	image := h.image
+	if image == "" {
+		image = "docker/ucp-controller:3.8"
+	}
+	info := dockerlog.Info{ContainerID: h.id, ContainerName: "/ucp-controller", ContainerImageName: image, ContainerImageID: "sha256:" + strings.Repeat("1", 64), Config: opts}
 	if err := h.d.StartLogging(h.fifo, info); err != nil {
 		h.t.Fatal(err)
 	}
@@ -167,10 +172,17 @@ func (h *harness) stop() {
 // without the plugin's self-audit events, which file("self") returns.
 func (h *harness) file(name string) []map[string]any {
 	h.t.Helper()
-	path := filepath.Join(h.logDir, name)
 	if name == "self" {
-		path = filepath.Join(h.logDir, "audit.log")
+		return h.records("audit.log", true)
 	}
+	return h.records(name, false)
+}
+
+// records returns the records of the file name in the log dir: its
+// self-audit events when self is set, the others otherwise.
+func (h *harness) records(name string, self bool) []map[string]any {
+	h.t.Helper()
+	path := filepath.Join(h.logDir, name)
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return nil
@@ -180,8 +192,9 @@ func (h *harness) file(name string) []map[string]any {
 	}
 	defer f.Close()
 	// Every file the driver writes is a hash chain: it verifies (an
-	// unsealed tail is fine while streams run), and its seals and chain
-	// fields are not the driver's records.
+	// unsealed tail is fine while streams run; a signed chain is checked
+	// by the tests that sign), and its seals and chain fields are not the
+	// driver's records.
 	if sets, err := auditlog.Files(path); err != nil {
 		h.t.Fatal(err)
 	} else if r := chain.Verify(sets[0], chain.VerifyOptions{AllowUnsealedTail: true}); !r.OK() {
@@ -199,7 +212,7 @@ func (h *harness) file(name string) []map[string]any {
 			continue
 		}
 		delete(m, "ucp-audit/chain")
-		if _, self := m["ucp-audit/self"]; self != (name == "self") {
+		if _, isSelf := m["ucp-audit/self"]; isSelf != self {
 			continue
 		}
 		out = append(out, m)

@@ -141,7 +141,7 @@ func TestReattachGoneFIFOFinishes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ingest.JournalFile), journaled, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	info := dockerlog.Info{ContainerID: id, ContainerName: "/ucp-controller", Config: map[string]string{}}
+	info := dockerlog.Info{ContainerID: id, ContainerName: "/ucp-controller", ContainerImageName: "docker/ucp-controller:3.8", Config: map[string]string{}}
 	if err := pipeline.Save(dir, pipeline.State{Info: info, Safe: safe, Done: safe, Running: true, FIFO: filepath.Join(root, "gone-fifo")}); err != nil {
 		t.Fatal(err)
 	}

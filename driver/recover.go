@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/driver/delivery"
-	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/driver/pipeline"
 )
 
@@ -55,33 +53,15 @@ func (d *Driver) reattachOne(dir string, st pipeline.State) (gone, err error) {
 	} else if fi.Mode()&os.ModeNamedPipe == 0 {
 		gone = fmt.Errorf("%s is not a FIFO", st.FIFO)
 	}
-	cfg, err := config.Parse(st.Info.Config, config.Env{LogDir: d.opts.LogDir})
+	cfg, err := config.ParseStored(st.Info.Config, d.configEnv())
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, ErrClosed
-	}
-	if d.byID[st.Info.ContainerID] != nil {
-		return nil, errors.New("the container started logging again meanwhile")
-	}
-	// A FIFO nobody writes any more does not open within the timeout.
-	s, err := d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, auditlog.SelfStreamReattach, gone)
-	if gone == nil && errors.Is(err, ingest.ErrFIFOOpen) {
-		gone = err
-		s, err = d.startStreamAs(st.FIFO, st.Info, cfg, d.streamDone, auditlog.SelfStreamReattach, gone)
-	}
+	s, err := d.start(st.FIFO, st.Info, cfg, auditlog.SelfStreamReattach, gone, false)
 	if err != nil {
 		return nil, err
 	}
-	if gone == nil {
-		d.streams[st.FIFO] = s
-	}
-	d.byID[st.Info.ContainerID] = s
-	d.gaugesLocked()
-	return gone, nil
+	return s.gone, nil
 }
 
 // resumeDeliveries restarts the delivery of events spooled before the
@@ -92,14 +72,14 @@ func (d *Driver) resumeDeliveries() {
 		if _, err := os.Stat(filepath.Join(dir, "spool")); err != nil || validID(st.Info.ContainerID) != nil {
 			return
 		}
-		cfg, err := config.Parse(st.Info.Config, config.Env{LogDir: d.opts.LogDir})
+		cfg, err := config.ParseStored(st.Info.Config, d.configEnv())
 		if err != nil {
 			// The spool stays for when the options parse again (a
 			// certificate put back); the audit trail says why it waits.
 			d.log.Error("cannot resume delivery: its options no longer parse", "container", st.Info.ContainerID, "error", err)
 			ev := d.selfEvent(auditlog.SelfConfigRejected, &st.Info)
 			ev.Detail = fmt.Sprintf("spooled events wait undelivered: the container's options no longer parse: %v", err)
-			d.writeSelfDefault(ev)
+			d.writeSelf(ev)
 			return
 		}
 		d.resumeOne(dir, cfg, st)
@@ -124,6 +104,7 @@ func (d *Driver) resumeOne(dir string, cfg config.Config, st pipeline.State) {
 		d.log.Error("cannot resume delivery", "container", info.ContainerID, "error", err)
 		return
 	}
+	d.deliveries[info.ContainerID] = dl
 	dl.Finish()
 	if d.opts.Retention > 0 && !st.Running {
 		dl.GiveUpAt(st.Updated.Add(d.opts.Retention))

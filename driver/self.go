@@ -1,12 +1,14 @@
 package driver
 
 import (
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/driver/pipeline"
-	"github.com/ucp-audit/ucp-audit/sink/file"
+	"github.com/ucp-audit/ucp-audit/sink"
 )
 
 // Self-audit: the plugin records its own lifecycle in the audit trail, as
@@ -24,19 +26,55 @@ func (d *Driver) selfEvent(typ string, info *dockerlog.Info) auditlog.Self {
 	return ev
 }
 
-// writeSelfDefault writes ev to the default audit file, opened just for
-// it: at plugin start and stop no stream holds it, and a rejected
-// configuration has no audit file of its own.
-func (d *Driver) writeSelfDefault(ev auditlog.Self) {
-	s, err := d.openSink(file.Options{Path: d.defaultAuditFile(), MaxSize: d.defaultCfg.AuditFileMaxSize, MaxFiles: d.defaultCfg.AuditFileMaxFile})
-	if err != nil {
-		d.log.Warn("cannot record a self-audit event in the default audit file", "event", ev.Type, "error", err)
-		return
-	}
-	defer s.Close()
-	if err := pipeline.WriteSelf(s, ev); err != nil {
+// writeSelfTo writes ev to the audit file s (one the trail holds while it
+// moves).
+func (d *Driver) writeSelfTo(s sink.Sink, ev auditlog.Self) error { return pipeline.WriteSelf(s, ev) }
+
+// writeSelf writes ev to the node's audit file, logging a failure.
+func (d *Driver) writeSelf(ev auditlog.Self) {
+	if err := d.trail.writeSelf(ev); err != nil {
 		d.log.Warn("cannot record a self-audit event", "event", ev.Type, "error", err)
 	}
 }
 
-func (d *Driver) defaultAuditFile() string { return d.defaultCfg.AuditFile }
+// untrustedLines records, once at the end of a stream of a container that
+// is not an audit producer, that its audit-looking lines were not trusted
+// (n of them), so that a real producer the node configuration does not
+// name gets noticed. At most one such record a second, node-wide.
+func (d *Driver) untrustedLines(s *stream, n uint64) {
+	if n == 0 {
+		return
+	}
+	s.log.Warn("a container that is not an audit producer printed audit-looking lines: they stayed in its docker logs", "lines", n, "image", s.info.ContainerImageName)
+	ok, dropped := d.untrusted.allow()
+	if !ok {
+		return
+	}
+	ev := d.selfEvent(auditlog.SelfUntrusted, &s.info)
+	ev.Detail = fmt.Sprintf("%d audit-looking lines of image %s (%s) were not trusted: the container is not an audit producer of this node (producers in the node configuration), so they stayed in its docker logs", n, s.info.ContainerImageName, s.info.ContainerImageID)
+	if dropped > 0 {
+		ev.Detail += fmt.Sprintf(" (and %d more such containers since the last record)", dropped)
+	}
+	d.writeSelf(ev)
+}
+
+// recordLimit lets through one record a second and counts the others.
+type recordLimit struct {
+	mu      sync.Mutex
+	last    time.Time
+	dropped int
+}
+
+// allow reports whether a record may be written now, and how many were not
+// since the last one.
+func (l *recordLimit) allow() (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now := time.Now(); now.Sub(l.last) >= time.Second {
+		n := l.dropped
+		l.last, l.dropped = now, 0
+		return true, n
+	}
+	l.dropped++
+	return false, 0
+}

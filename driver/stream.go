@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
+	"github.com/ucp-audit/ucp-audit/audit"
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/driver/delivery"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
 	"github.com/ucp-audit/ucp-audit/driver/pipeline"
+	"github.com/ucp-audit/ucp-audit/node"
 	"github.com/ucp-audit/ucp-audit/sink"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 	"github.com/ucp-audit/ucp-audit/spool"
@@ -31,6 +34,11 @@ type stream struct {
 	// progress is shared by the reader and the pipeline: a suspend waits
 	// for the pipeline to catch up.
 	progress *ingest.Progress
+	// producer says whether the container is an audit producer, as the
+	// node configuration in force says (SetNode updates it).
+	producer atomic.Bool
+	cfg      config.Config
+	gone     error // why the FIFO was not re-opened at re-attach; nil when it was
 
 	cancel     context.CancelFunc // hard stop of the pipeline
 	readerDone chan struct{}
@@ -67,14 +75,18 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 			}
 		}
 	}()
-	out, err := d.openOutputs(cfg)
-	if err != nil {
-		return nil, err
-	}
-	undo = append(undo, func() { _ = out.audit.Close() }, func() { _ = out.quarantine.Close() })
-	dl, err := d.openStreamDelivery(dir, cfg, info)
-	if err != nil {
-		return nil, err
+	out := d.outputs()
+	producer := d.node.Load().IsProducer(container(info))
+	var dl *delivery.Delivery
+	if producer {
+		// Only a producer's events are forwarded: another container's
+		// destinations are never opened.
+		if cfg.SpoolMaxSize, err = d.spoolRoom(info.ContainerID, cfg.SpoolMaxSize); err != nil {
+			return nil, err
+		}
+		if dl, err = d.openStreamDelivery(dir, cfg, info); err != nil {
+			return nil, err
+		}
 	}
 	var sp *spool.Spool
 	var blocked func() bool // spool-full=block: the reader is paced while the spool is full
@@ -102,20 +114,23 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 		return nil, err
 	}
 
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stream{
+		id: info.ContainerID, dir: dir, info: info, st: st, reader: r, log: log, dl: dl, progress: prog, cfg: cfg,
+		cancel:     cancel,
+		readerDone: make(chan struct{}),
+		pipeDone:   make(chan struct{}),
+	}
+	s.producer.Store(producer)
 	p := pipeline.New(pipeline.Options{
 		Dir: dir, Store: st, Config: cfg, Host: d.opts.Host,
 		AuditFile: out.audit, Quarantine: out.quarantine, Spool: sp, State: state,
 		Progress: prog, Loss: loss,
 		NewSelf: func(typ string) auditlog.Self { return d.selfEvent(typ, &info) },
 		Metrics: d.opts.Metrics, Log: log, MaxQuarantineRecord: d.hooks.maxQuarantineRecord,
+		Trusted: s.producer.Load,
+		Ceiling: func() audit.Level { return d.node.Load().AuditLevel },
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &stream{
-		id: info.ContainerID, dir: dir, info: info, st: st, reader: r, log: log, dl: dl, progress: prog,
-		cancel:     cancel,
-		readerDone: make(chan struct{}),
-		pipeDone:   make(chan struct{}),
-	}
 	started := d.startEvent(how, info, fifoPath, state.Seq, gone)
 	go func() {
 		defer close(s.readerDone)
@@ -144,23 +159,41 @@ func resumeState(dir string, st *ingest.Store, info dockerlog.Info, fifoPath str
 	return state, nil
 }
 
-// outputs are a container's audit and quarantine files.
+// outputs are the trail's audit and quarantine files, as a stream or a
+// delivery writes them.
 type outputs struct {
 	audit, quarantine sink.Sink
 }
 
-// openOutputs opens the output files cfg names.
-func (d *Driver) openOutputs(cfg config.Config) (outputs, error) {
-	audit, err := d.openSink(file.Options{Path: cfg.AuditFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile})
-	if err != nil {
-		return outputs{}, err
+// outputs returns views of the node's trail, which follow it when the node
+// configuration moves it.
+func (d *Driver) outputs() outputs {
+	return outputs{audit: d.trail.auditFile(), quarantine: d.trail.quarantineFile()}
+}
+
+// container is what producer rules are matched against.
+func container(info dockerlog.Info) node.Container {
+	return node.Container{ImageName: info.ContainerImageName, ImageID: info.ContainerImageID, Name: info.ContainerName}
+}
+
+// spoolRoom returns the spool size a producer's stream may have: want,
+// less what the node's caps.spoolTotal leaves once the other streams'
+// spools are counted (at least 1 MiB). A container's spool is bounded by
+// caps.spoolSize when its options are parsed.
+func (d *Driver) spoolRoom(id string, want int64) (int64, error) {
+	total := d.node.Load().Caps.SpoolTotal
+	d.mu.Lock()
+	for other, s := range d.byID {
+		if other != id && s.dl != nil {
+			total -= s.cfg.SpoolMaxSize
+		}
 	}
-	quarantine, err := d.openSink(file.Options{Path: cfg.QuarantineFile, MaxSize: cfg.AuditFileMaxSize, MaxFiles: cfg.AuditFileMaxFile})
-	if err != nil {
-		_ = audit.Close()
-		return outputs{}, err
+	d.mu.Unlock()
+	if room := max(total, 1<<20); want > room {
+		d.log.Warn("spool-max-size cut to what the node's caps.spoolTotal leaves", "container", id, "spool_max_size", room)
+		return room, nil
 	}
-	return outputs{audit: audit, quarantine: quarantine}, nil
+	return want, nil
 }
 
 // openSink opens an output file, wrapped by the wrapSink hook if set.
@@ -185,16 +218,11 @@ func (d *Driver) openStreamDelivery(dir string, cfg config.Config, info dockerlo
 	return d.openDelivery(dir, cfg, info, targets)
 }
 
-// openDelivery starts the remote delivery of a container to targets, with
-// its own references to the container's output files for recording
-// losses. It takes targets over: if it fails, it closes them. The caller
-// holds d.mu.
+// openDelivery starts the remote delivery of a container to targets,
+// recording its losses in the node's trail. It takes targets over: if it
+// fails, it closes them. The caller registers it in d.deliveries.
 func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info, targets []delivery.Target) (*delivery.Delivery, error) {
-	out, err := d.openOutputs(cfg)
-	if err != nil {
-		delivery.CloseTargets(targets)
-		return nil, err
-	}
+	out := d.outputs()
 	log := d.log.With("container", info.ContainerID)
 	lost := func(g auditlog.Gap) {
 		d.opts.Metrics.Lost(g.Destination, g.Lost)
@@ -215,19 +243,14 @@ func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info
 		Metrics: d.opts.Metrics, BlockRate: ingest.BlockRate,
 	})
 	if err != nil {
-		out.audit.Close()
-		out.quarantine.Close()
 		delivery.CloseTargets(targets)
 		return nil, err
 	}
 	id := info.ContainerID
-	d.deliveries[id] = dl
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		<-dl.Done()
-		out.audit.Close()
-		out.quarantine.Close()
 		d.mu.Lock()
 		if d.deliveries[id] == dl {
 			delete(d.deliveries, id)
@@ -253,8 +276,12 @@ func (d *Driver) startEvent(how string, info dockerlog.Info, fifoPath string, se
 // record started is written here, not in StartLogging: a stalled output
 // file must never hold up the container's start.
 func (d *Driver) runPipeline(ctx context.Context, s *stream, p *pipeline.Pipeline, out outputs, started auditlog.Self, onDone func(*stream)) {
-	if err := pipeline.WriteSelf(out.audit, started); err != nil {
-		s.log.Warn("cannot record a self-audit event", "event", started.Type, "error", err)
+	// Only a producer's stream is on record: a node's other containers
+	// come and go without a word in the trail.
+	if s.producer.Load() {
+		if err := pipeline.WriteSelf(out.audit, started); err != nil {
+			s.log.Warn("cannot record a self-audit event", "event", started.Type, "error", err)
+		}
 	}
 	err := p.Run(ctx)
 	if err == nil {
@@ -266,7 +293,6 @@ func (d *Driver) runPipeline(ctx context.Context, s *stream, p *pipeline.Pipelin
 			s.dl.GiveUpAt(time.Now().Add(d.opts.Retention))
 		}
 	}
-	err = errors.Join(err, out.audit.Close(), out.quarantine.Close())
 	if err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Error("audit pipeline ended", "error", err)
 	}
@@ -280,8 +306,15 @@ func (d *Driver) runPipeline(ctx context.Context, s *stream, p *pipeline.Pipelin
 func (d *Driver) detached(s *stream, end pipeline.State, auditFile sink.Sink) error {
 	end.Running = false
 	err := pipeline.Save(s.dir, end)
+	if !s.producer.Load() {
+		d.untrustedLines(s, end.Untrusted)
+		return err
+	}
 	ev := d.selfEvent(auditlog.SelfStreamDetached, &s.info)
 	ev.Detail = fmt.Sprintf("%d events forwarded, %d quarantined, %d ignored in all", end.Seq, end.Quarantined, end.Skipped)
+	if end.Untrusted > 0 {
+		ev.Detail += fmt.Sprintf("; %d audit-looking lines while it was not an audit producer, kept out of the trail", end.Untrusted)
+	}
 	if werr := pipeline.WriteSelf(auditFile, ev); werr != nil {
 		s.log.Warn("cannot record a self-audit event", "event", auditlog.SelfStreamDetached, "error", werr)
 	}

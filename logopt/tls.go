@@ -3,8 +3,11 @@ package logopt
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/docker/go-connections/tlsconfig"
 )
@@ -33,10 +36,16 @@ func TLSOptions[T any](prefix string, field func(*T) *TLS) Table[T] {
 	}
 }
 
+// MaxFileSize bounds each file a TLS option names.
+const MaxFileSize = 1 << 20
+
 // Client builds the TLS client configuration, as Docker's own drivers do
-// (go-connections' tlsconfig). Errors name the offending prefix-tls-…
-// option; they give a file's path, never its contents.
-func (o TLS) Client(prefix string) (*tls.Config, error) {
+// (go-connections' tlsconfig). Every file it names must be a regular file
+// of at most MaxFileSize bytes below dir (symbolic links resolved): a
+// log-opt must not make the plugin read /dev/zero, a FIFO, or its own
+// state. Errors name the offending prefix-tls-… option; they give a
+// file's path, never its contents.
+func (o TLS) Client(prefix, dir string) (*tls.Config, error) {
 	opts := tlsconfig.Options{CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile}
 	if o.SkipVerify != "" {
 		b, err := strconv.ParseBool(o.SkipVerify)
@@ -49,8 +58,8 @@ func (o TLS) Client(prefix string) (*tls.Config, error) {
 		if f.path == "" {
 			continue
 		}
-		if _, err := os.Stat(f.path); err != nil {
-			return nil, Invalid(prefix+f.key, f.path, "a file the plugin can read, e.g. below /var/lib/ucp-audit", errors.Unwrap(err))
+		if err := readableFile(f.path, dir); err != nil {
+			return nil, Invalid(prefix+f.key, f.path, "a PEM file below "+dir+", where the plugin can read it", err)
 		}
 	}
 	if (o.CertFile == "") != (o.KeyFile == "") {
@@ -65,4 +74,34 @@ func (o TLS) Client(prefix string) (*tls.Config, error) {
 		return nil, Invalid(prefix+"-tls-ca-cert", o.CAFile, "", err)
 	}
 	return cfg, nil
+}
+
+// readableFile checks that path is a regular file of at most MaxFileSize
+// bytes below dir, once symbolic links are resolved.
+func readableFile(path, dir string) error {
+	if !filepath.IsAbs(path) {
+		return errors.New("not an absolute path")
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return errors.Unwrap(err)
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		realDir = dir
+	}
+	if rel, err := filepath.Rel(realDir, real); err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("not below %s", dir)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return errors.Unwrap(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > MaxFileSize {
+		return fmt.Errorf("larger than %d bytes", MaxFileSize)
+	}
+	return nil
 }

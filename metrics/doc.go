@@ -22,7 +22,7 @@
 //	ucp_audit_build_info                  gauge    version, commit    always 1; identifies the running build
 //	ucp_audit_start_time_seconds          gauge    -                  Unix time at which the plugin started
 //	ucp_audit_lines_read_total            counter  -                  complete log lines read from the containers' FIFOs (audit or not)
-//	ucp_audit_events_total                counter  outcome            audit events by outcome: validated, forwarded, ignored, redacted, quarantined (other: any unknown outcome)
+//	ucp_audit_events_total                counter  outcome            audit events by outcome: validated, forwarded, ignored, redacted, quarantined, untrusted (other: any unknown outcome)
 //	ucp_audit_delivered_events_total      counter  destination        events acknowledged by a remote destination
 //	ucp_audit_delivery_failures_total     counter  destination        failed delivery attempts (the events stay in the spool and are retried)
 //	ucp_audit_lost_events_total           counter  destination        events the destination will never get (recorded as gaps)

@@ -19,11 +19,14 @@ const (
 	OutcomeIgnored     = "ignored"
 	OutcomeRedacted    = "redacted"
 	OutcomeQuarantined = "quarantined"
-	OutcomeOther       = "other"
+	// OutcomeUntrusted: an audit-looking line of a container that is not
+	// an audit producer, kept out of the trail.
+	OutcomeUntrusted = "untrusted"
+	OutcomeOther     = "other"
 )
 
 // outcomes are the outcome label values, in the order Status prints them.
-var outcomes = []string{OutcomeValidated, OutcomeForwarded, OutcomeIgnored, OutcomeRedacted, OutcomeQuarantined, OutcomeOther}
+var outcomes = []string{OutcomeValidated, OutcomeForwarded, OutcomeIgnored, OutcomeRedacted, OutcomeQuarantined, OutcomeUntrusted, OutcomeOther}
 
 // Metrics holds the plugin's metrics in its own registry. The zero value is
 // not usable; use New. A nil *Metrics is a no-op. All methods are safe for
@@ -106,7 +109,7 @@ func New() *Metrics {
 		}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "events_total",
-			Help: "Audit events by outcome (validated, forwarded, ignored, redacted, quarantined, other); an event counts once for each outcome it reaches.",
+			Help: "Audit events by outcome (validated, forwarded, ignored, redacted, quarantined, untrusted: from a container that is not an audit producer, other); an event counts once for each outcome it reaches.",
 		}, []string{"outcome"}),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "delivered_events_total",
@@ -195,7 +198,7 @@ func (m *Metrics) Event(outcome string) {
 		return
 	}
 	switch outcome {
-	case OutcomeValidated, OutcomeForwarded, OutcomeIgnored, OutcomeRedacted, OutcomeQuarantined:
+	case OutcomeValidated, OutcomeForwarded, OutcomeIgnored, OutcomeRedacted, OutcomeQuarantined, OutcomeUntrusted:
 	default:
 		outcome = OutcomeOther
 	}

@@ -150,7 +150,7 @@ func summarize(addr, health string, fams map[string]*dto.MetricFamily, now time.
 	}
 	var ev []string
 	for _, o := range outcomes {
-		if v, ok := byOutcome[o]; ok && (o != OutcomeOther || v > 0) {
+		if v, ok := byOutcome[o]; ok && ((o != OutcomeOther && o != OutcomeUntrusted) || v > 0) {
 			ev = append(ev, o+" "+count(v))
 		}
 	}

@@ -70,6 +70,7 @@ type Trail struct {
 	QuarantineFile string
 	MaxSize        int64 // rotate before a file passes it; <= 0: never
 	MaxFiles       int   // files kept per output, the live one included
+	Compress       bool  // gzip rotated files from .2 on
 }
 
 // Caps bound what one container, and all of them together, may make the

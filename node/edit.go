@@ -130,6 +130,7 @@ func (c Config) Document() map[string]any {
 			"quarantineFile": c.Trail.QuarantineFile,
 			"maxSize":        FormatSize(c.Trail.MaxSize),
 			"maxFiles":       c.Trail.MaxFiles,
+			"compress":       c.Trail.Compress,
 		},
 		"sealKey": c.SealKey,
 		"caps": map[string]any{

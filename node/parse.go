@@ -166,6 +166,10 @@ var topKeys = []key{
 			c.Trail.MaxFiles, err = count(v, 2, 1000)
 			return err
 		}},
+		{name: "compress", want: "true or false", parse: func(c *Config, _ Env, v any) (err error) {
+			c.Trail.Compress, err = boolean(v)
+			return err
+		}},
 	}},
 	{name: "sealKey", want: "the path of a PEM Ed25519 private key below the state directory, or \"\" for unsigned seals", parse: func(c *Config, env Env, v any) (err error) {
 		c.SealKey, err = statePath(env, v, true)

@@ -82,7 +82,7 @@ func TestParseErrors(t *testing.T) {
 		{`[]`, `ucp-audit: node configuration: not a JSON object`, ErrNotObject},
 		{`{"auditlevel": "request"}`, `ucp-audit: node configuration "auditlevel": unknown key (known: logLevel, auditLevel,`, ErrUnknownKey},
 		{`{"AuditLevel": "request"}`, `"AuditLevel": unknown key`, ErrUnknownKey},
-		{`{"trail": {"size": 1}}`, `ucp-audit: node configuration "trail.size": unknown key (known: auditFile, quarantineFile, maxSize, maxFiles)`, ErrUnknownKey},
+		{`{"trail": {"size": 1}}`, `ucp-audit: node configuration "trail.size": unknown key (known: auditFile, quarantineFile, maxSize, maxFiles, compress)`, ErrUnknownKey},
 		{`{"auditLevel": "bogus"}`, `ucp-audit: node configuration "auditLevel": invalid value "bogus": unknown level (want none, metadata or request ("" is none, as in UCP))`, ErrInvalidValue},
 		{`{"auditLevel": 1}`, `"auditLevel": invalid value 1: wrong type: not a string`, ErrInvalidValue},
 		{`{"logLevel": "loud"}`, `"logLevel": invalid value "loud": unknown level (want DEBUG, INFO, WARN or ERROR)`, ErrInvalidValue},

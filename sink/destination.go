@@ -24,7 +24,14 @@ type Destination struct {
 	// only those, possibly none), checks them against each other and
 	// returns the configured Remote, or nil when they configure none (no
 	// address). Errors are *logopt.OptionError naming a key.
-	Configure func(opts map[string]string) (Remote, error)
+	Configure func(opts map[string]string, env Env) (Remote, error)
+}
+
+// Env is what a destination's Configure needs to know about the plugin.
+type Env struct {
+	// CertDir is where the files a log-opt names (TLS CAs, certificates
+	// and keys) must be: regular files below it, read with a size limit.
+	CertDir string
 }
 
 // Remote is one remote destination a container's log-opts configured.

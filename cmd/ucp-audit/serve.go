@@ -13,14 +13,17 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ucp-audit/ucp-audit/api"
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/driver"
 	"github.com/ucp-audit/ucp-audit/metrics"
+	"github.com/ucp-audit/ucp-audit/node"
 	"github.com/ucp-audit/ucp-audit/plugin"
 	"github.com/ucp-audit/ucp-audit/sink/file"
 )
@@ -59,6 +62,7 @@ type settings struct {
 	logDir    string
 	socket    string
 	metrics   string // METRICS_ADDRESS: host:port, or "" for none
+	api       string // API_ADDRESS: host:port of the configuration API, or "" for none
 	sealKey   string // SEAL_KEY: PEM Ed25519 private key signing the seals, or "" for unsigned
 	sealEvery time.Duration
 }
@@ -91,6 +95,12 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return s, fmt.Errorf("setting SEAL_INTERVAL: invalid value %q (want a duration of at least 1s, such as 1m)", get("SEAL_INTERVAL", ""))
 	}
 	s.sealKey = getenv("SEAL_KEY")
+	s.api = getenv("API_ADDRESS")
+	if s.api != "" {
+		if _, _, err := net.SplitHostPort(s.api); err != nil {
+			return s, fmt.Errorf("setting API_ADDRESS: invalid value %q (want host:port, e.g. 0.0.0.0:12391)", s.api)
+		}
+	}
 	s.metrics = getenv("METRICS_ADDRESS")
 	if s.metrics != "" {
 		host, _, err := net.SplitHostPort(s.metrics)
@@ -130,7 +140,8 @@ func run() error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memLimit)
 	}
-	level := set.level
+	level := new(slog.LevelVar)
+	level.Set(set.level)
 	log := slog.New(newLogHandler(os.Stdout, os.Stderr, level))
 	unlock, err := lockState(set.stateDir)
 	if err != nil {
@@ -142,10 +153,16 @@ func run() error {
 		m = metrics.New()
 		m.SetBuildInfo(version, commit)
 	}
+	nenv := node.Env{LogDir: set.logDir, StateDir: set.stateDir}
+	ns := &nodeState{path: nenv.Path(), env: nenv, sealKey: set.sealKey, level: level, setting: set.level}
+	nc, doc, nodeErr := ns.load()
+	if nodeErr != nil {
+		log.Error("node configuration refused: the defaults apply until it is mended", "error", nodeErr)
+	}
 	sealing := file.Sealing{Interval: set.sealEvery}
-	if set.sealKey != "" {
-		if sealing.Key, err = chain.LoadPrivateKey(set.sealKey); err != nil {
-			return fmt.Errorf("setting SEAL_KEY: %w", err)
+	if nc.SealKey != "" {
+		if sealing.Key, err = chain.LoadPrivateKey(nc.SealKey); err != nil {
+			return fmt.Errorf("seal key %s (sealKey in the node configuration, or SEAL_KEY): %w", nc.SealKey, err)
 		}
 	}
 	d, err := driver.New(driver.Options{
@@ -158,10 +175,37 @@ func run() error {
 		DrainTimeout: set.drain,
 		Retention:    set.retention,
 		Logger:       log,
+		Node:         nc,
 	})
 	if err != nil {
 		return err
 	}
+	if nodeErr != nil {
+		d.RejectNode(nodeErr)
+	}
+	var srv *api.Server
+	if set.api != "" {
+		srv = ns.apiServer(d, log)
+		configureAPI(srv, nc, log)
+	}
+	nctx, stopNode := context.WithCancel(context.Background())
+	var nodeWG sync.WaitGroup
+	nodeWG.Add(1)
+	go func() {
+		defer nodeWG.Done()
+		ns.watch(nctx, doc, d, srv, log)
+	}()
+	if srv != nil {
+		nodeWG.Add(1)
+		go func() {
+			defer nodeWG.Done()
+			log.Info("serving the configuration API", "address", set.api)
+			if err := srv.Serve(nctx, set.api); err != nil {
+				log.Error("configuration API listener", "error", err)
+			}
+		}()
+	}
+	defer func() { stopNode(); nodeWG.Wait() }()
 	sock := set.socket
 	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
 		return err
@@ -189,7 +233,7 @@ func run() error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	served := make(chan error, 1)
 	go func() { served <- plugin.NewHandler(d).Serve(l) }()
-	log.Info("ucp-audit serving", "version", version, "commit", commit, "socket", sock, "log_level", level.String())
+	log.Info("ucp-audit serving", "version", version, "commit", commit, "socket", sock, "log_level", level.Level().String())
 
 	select {
 	case sig := <-sigs:
@@ -201,6 +245,10 @@ func run() error {
 			err = nil
 		}
 	}
+	// The watcher and the API stop first: nothing changes the driver
+	// while it drains.
+	stopNode()
+	nodeWG.Wait()
 	return errors.Join(err, d.Close())
 }
 

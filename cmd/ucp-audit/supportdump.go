@@ -30,9 +30,9 @@ exist or be empty): versions.txt (this binary, Docker, the plugin and its
 settings), node-config.json (the node configuration in force, secrets
 removed), status.txt (the plugin's metrics summary, when its METRICS_ADDRESS
 is set), plugin.log (the plugin's recent log lines from dockerd's log),
-verify.txt (ucp-audit verify --live of the trail) and, only when the node
-configuration's supportDumpIncludeAuditLogs is true, trail/ with a copy of
-the trail's files. README.txt lists what was written and what could not be.
+verify.txt (ucp-audit verify --live of the trail's files in force) and,
+only when the node configuration's supportDumpIncludeAuditLogs is true,
+trail/ with a copy of those files and their rotations. README.txt lists what was written and what could not be.
 
 Flags:
 `
@@ -72,9 +72,14 @@ func runSupportDump(ctx context.Context, args []string, env hostEnv) int {
 	cfg := d.nodeConfig(*nodeFile)
 	d.status(d.pluginEnv(*pluginName, "METRICS_ADDRESS"))
 	d.pluginLog(*pluginName, *dockerLog)
-	d.verify(*logDir, *keyPath)
+	trail := node.Default(node.Env{}).Trail
+	if cfg != nil {
+		trail = cfg.Trail
+	}
+	files := []string{hostPath(trail.AuditFile, *logDir), hostPath(trail.QuarantineFile, *logDir)}
+	d.verify(files, *keyPath)
 	if cfg != nil && cfg.SupportDumpIncludeAuditLogs {
-		d.trail(*logDir)
+		d.trail(files)
 	} else {
 		d.note("trail/", "not included: the node configuration's supportDumpIncludeAuditLogs is false")
 	}
@@ -273,9 +278,9 @@ func readTail(path string, max int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, max))
 }
 
-func (d *dump) verify(logDir, key string) {
+func (d *dump) verify(files []string, key string) {
 	var out, errb bytes.Buffer
-	args := []string{"--live", logDir}
+	args := append([]string{"--live"}, files...)
 	if key != "" {
 		args = append([]string{"--key", key}, args...)
 	}
@@ -284,30 +289,45 @@ func (d *dump) verify(logDir, key string) {
 	d.write("verify.txt", "ucp-audit verify "+strings.Join(args, " "), out.Bytes())
 }
 
-// trail copies the trail's files, compressed or not, as they are.
-func (d *dump) trail(logDir string) {
+// hostPath maps a path of the trail, as the plugin sees it (below
+// node.DefaultLogDir), to the host's log directory logDir (the plugin's
+// audit-log-dir mount source).
+func hostPath(p, logDir string) string {
+	rel, err := filepath.Rel(node.DefaultLogDir, p)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return p
+	}
+	return filepath.Join(logDir, rel)
+}
+
+// trail copies the trail's files in force (each with its rotated files,
+// compressed or not), as they are.
+func (d *dump) trail(files []string) {
 	dst := filepath.Join(d.dir, "trail")
 	n := 0
 	err := os.MkdirAll(dst, 0o700)
-	if err == nil {
-		err = filepath.WalkDir(logDir, func(p string, e fs.DirEntry, err error) error {
-			if err != nil || !e.Type().IsRegular() {
-				return err
+	for _, f := range files {
+		if err != nil {
+			break
+		}
+		var matches []string
+		matches, err = filepath.Glob(f + "*") // the file and its rotations: f.1, f.2.gz, …
+		for _, p := range matches {
+			if fi, serr := os.Lstat(p); serr != nil || !fi.Mode().IsRegular() {
+				continue
 			}
-			rel, _ := filepath.Rel(logDir, p)
-			if err := os.MkdirAll(filepath.Join(dst, filepath.Dir(rel)), 0o700); err != nil {
-				return err
+			if err = copyFile(p, filepath.Join(dst, filepath.Base(p))); err != nil {
+				break
 			}
 			n++
-			return copyFile(p, filepath.Join(dst, rel))
-		})
+		}
 	}
 	if err != nil {
 		d.failed = true
 		d.note("trail/", "not complete: "+err.Error())
 		return
 	}
-	d.note("trail/", fmt.Sprintf("a copy of the %d files below %s (supportDumpIncludeAuditLogs is true)", n, logDir))
+	d.note("trail/", fmt.Sprintf("a copy of the trail's %d files (%s and their rotations; supportDumpIncludeAuditLogs is true)", n, strings.Join(files, ", ")))
 }
 
 func copyFile(from, to string) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +14,14 @@ import (
 func TestSupportDump(t *testing.T) {
 	root := t.TempDir()
 	logDir := filepath.Join(root, "log")
-	if err := os.MkdirAll(filepath.Join(logDir, "sub"), 0o700); err != nil {
-		t.Fatal(err)
+	for _, sub := range []string{"sub", "other"} {
+		if err := os.MkdirAll(filepath.Join(logDir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for name, content := range map[string]string{"audit.log": "{}\n", "sub/quarantine.log": "{}\n"} {
+	// The trail in force: audit.log (rotated once) and sub/quarantine.log;
+	// other/ is not part of it.
+	for name, content := range map[string]string{"audit.log": "{}\n", "audit.log.1": "{}\n", "sub/quarantine.log": "{}\n", "other/audit.log": "{}\n"} {
 		if err := os.WriteFile(filepath.Join(logDir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -27,10 +32,7 @@ func TestSupportDump(t *testing.T) {
 	}
 	for _, include := range []bool{false, true} {
 		nodeFile := filepath.Join(root, "node.json")
-		doc := `{"supportDumpIncludeAuditLogs": false}`
-		if include {
-			doc = `{"supportDumpIncludeAuditLogs": true}`
-		}
+		doc := fmt.Sprintf(`{"supportDumpIncludeAuditLogs": %v, "trail": {"quarantineFile": "/var/log/ucp-audit/sub/quarantine.log"}}`, include)
 		if err := os.WriteFile(nodeFile, []byte(doc), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -59,9 +61,17 @@ func TestSupportDump(t *testing.T) {
 		if !strings.Contains(string(cfg), `"supportDumpIncludeAuditLogs"`) {
 			t.Errorf("node-config.json: %s", cfg)
 		}
-		_, err = os.Stat(filepath.Join(dir, "trail", "sub", "quarantine.log"))
-		if include != (err == nil) {
-			t.Errorf("supportDumpIncludeAuditLogs %v: trail copied: %v", include, err)
+		for _, f := range []string{"audit.log", "audit.log.1", "quarantine.log"} {
+			_, err = os.Stat(filepath.Join(dir, "trail", f))
+			if include != (err == nil) {
+				t.Errorf("supportDumpIncludeAuditLogs %v: trail/%s copied: %v", include, f, err)
+			}
+		}
+		if entries, _ := os.ReadDir(filepath.Join(dir, "trail")); include && len(entries) != 3 {
+			t.Errorf("trail/ holds %d files, want the trail's 3", len(entries))
+		}
+		if v, _ := os.ReadFile(filepath.Join(dir, "verify.txt")); !strings.Contains(string(v), filepath.Join(logDir, "sub", "quarantine.log")) {
+			t.Errorf("verify.txt is not of the trail in force:\n%s", v)
 		}
 		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 			t.Errorf("dump directory mode: %v %v", fi.Mode(), err)

@@ -55,6 +55,15 @@ type Options struct {
 	// MaxQuarantineRecord bounds a quarantine record; 0 is
 	// maxQuarantineRecord.
 	MaxQuarantineRecord int
+	// Trusted reports whether the container is an audit producer now (the
+	// node configuration decides, and may change while the stream runs):
+	// only a producer's audit-looking lines feed the trail and the spool;
+	// another's are counted (State.Untrusted) and stay in its docker logs.
+	// Nil: trusted.
+	Trusted func() bool
+	// Ceiling is the node's audit level now; the pipeline applies the
+	// lower of it and the container's own. Nil: the container's alone.
+	Ceiling func() audit.Level
 }
 
 // Pipeline tails one container's store and turns its lines into audit
@@ -147,6 +156,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case !errors.Is(err, io.EOF):
 			return err
 		}
+		if !writing && ctx.Err() != nil {
+			// A hard stop (kill, crash, suspend) closes the FIFO after
+			// cancelling: the writer's end is not the stream's.
+			return ctx.Err()
+		}
 		if !writing {
 			// The container's output has ended: its unfinished lines
 			// are complete now. They are named after the last frame, as
@@ -223,6 +237,15 @@ func (p *Pipeline) handle(ctx context.Context, l *line, end ingest.Position) err
 	p.state.Done, p.state.DoneN = end, n
 	p.dirty = true
 	p.o.Metrics.LineRead()
+	if !p.trusted() {
+		// Not an audit producer: nothing of it reaches the trail, not
+		// even a quarantine record; its lines stay in its docker logs.
+		if l.HeadLost || audit.LooksLikeAudit(l.Data) {
+			p.state.Untrusted++
+			p.o.Metrics.Event(metrics.OutcomeUntrusted)
+		}
+		return nil
+	}
 	if l.HeadLost {
 		reason := fmt.Sprintf("line exceeds max-line-size (%d bytes); a plugin restart lost its start, so raw holds what followed it and size counts from the restart", p.o.Config.MaxLineSize)
 		return p.quarantineLine(ctx, l, reason)
@@ -242,12 +265,16 @@ func (p *Pipeline) handle(ctx context.Context, l *line, end ingest.Position) err
 		return p.quarantineLine(ctx, l, err.Error())
 	}
 	p.o.Metrics.Event(metrics.OutcomeValidated)
-	if ok, _ := p.policy.Allows(ev); !ok {
+	policy := p.policy
+	if p.o.Ceiling != nil {
+		policy.Level = min(policy.Level, p.o.Ceiling())
+	}
+	if ok, _ := policy.Allows(ev); !ok {
 		p.state.Skipped++
 		p.o.Metrics.Event(metrics.OutcomeIgnored)
 		return nil
 	}
-	p.policy.Apply(ev)
+	policy.Apply(ev)
 	if ev.Redacted() {
 		p.o.Metrics.Event(metrics.OutcomeRedacted)
 	}
@@ -255,6 +282,7 @@ func (p *Pipeline) handle(ctx context.Context, l *line, end ingest.Position) err
 		ContainerID:   p.state.Info.ContainerID,
 		ContainerName: p.state.Info.Name(),
 		Image:         p.state.Info.ContainerImageName,
+		ImageID:       p.state.Info.ContainerImageID,
 		Host:          p.o.Host,
 		Stream:        l.Source,
 		ReceivedAt:    time.Unix(0, l.TimeNano),
@@ -275,6 +303,9 @@ func (p *Pipeline) handle(ctx context.Context, l *line, end ingest.Position) err
 	}
 	return nil
 }
+
+// trusted reports whether the container is an audit producer now.
+func (p *Pipeline) trusted() bool { return p.o.Trusted == nil || p.o.Trusted() }
 
 // errUnwritable wraps a sink's refusal of a line as it is (see write).
 var errUnwritable = errors.New("the output file refuses this line")

@@ -70,6 +70,12 @@ func (p *Pipeline) reportLoss() {
 		return
 	}
 	p.lossAt = time.Now()
+	if !p.trusted() {
+		// Not a producer: its losses are its docker logs', not the
+		// trail's; the plugin's log says so.
+		p.o.Log.Warn("container output lost", "bytes", n, "reason", reason)
+		return
+	}
 	detail := fmt.Sprintf("%d bytes of container output lost", n)
 	if frames > 0 {
 		detail = fmt.Sprintf("%d log entries (%d bytes) of container output lost", frames, n)
@@ -149,7 +155,7 @@ func (p *Pipeline) quarantineLine(ctx context.Context, l *line, reason string) e
 	// the reason, which can quote a field's value).
 	n := p.state.Quarantined
 	p.qwarn.Do(func() {
-		p.o.Log.Warn("quarantined audit lines; the records are in the quarantine file", "total", n, "file", p.o.Config.QuarantineFile)
+		p.o.Log.Warn("quarantined audit lines; the records are in the quarantine file", "total", n)
 	})
 	return nil
 }

@@ -42,6 +42,9 @@ type State struct {
 	Chain       Hash   `json:"chain"`
 	Quarantined uint64 `json:"quarantined"`
 	Skipped     uint64 `json:"skipped"`
+	// Untrusted counts the audit-looking lines of a container that was not
+	// an audit producer when it printed them.
+	Untrusted uint64 `json:"untrusted,omitempty"`
 	// Running is set while dockerd logs to FIFO: a plugin that starts and
 	// finds it set re-attaches to the FIFO (dockerd never calls
 	// StartLogging again after a plugin crash).

@@ -61,7 +61,7 @@ var options = logopt.Table[settings]{
 
 // configure parses the Logstash options a container set; a nil Remote when
 // logstash-address is not among them.
-func configure(opts map[string]string) (sink.Remote, error) {
+func configure(opts map[string]string, env sink.Env) (sink.Remote, error) {
 	var s settings
 	if err := options.SetAll(&s, opts); err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func configure(opts map[string]string) (sink.Remote, error) {
 		return nil, nil
 	}
 	if isTLS {
-		t, err := s.tls.Client("logstash")
+		t, err := s.tls.Client("logstash", env.CertDir)
 		if err != nil {
 			return nil, err
 		}

@@ -81,7 +81,7 @@ var options = logopt.Table[settings]{
 
 // configure parses the syslog options a container set; a nil Remote when
 // syslog-address is not among them.
-func configure(opts map[string]string) (sink.Remote, error) {
+func configure(opts map[string]string, env sink.Env) (sink.Remote, error) {
 	s := settings{o: Options{Facility: DefaultFacility}}
 	if err := options.SetAll(&s, opts); err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func configure(opts map[string]string) (sink.Remote, error) {
 		return nil, nil
 	}
 	if isTLS {
-		t, err := s.tls.Client("syslog")
+		t, err := s.tls.Client("syslog", env.CertDir)
 		if err != nil {
 			return nil, err
 		}

@@ -17,10 +17,10 @@ import (
 // once, in order, enriched, hashed and redacted; ignored and malformed
 // lines absent.
 func TestAuditFile(t *testing.T) {
-	d := testDir(t)
+	d := sharedTrail()
 	args := []string{"-seed", "11"}
 	em := emit(t, args...)
-	c := runContainer(t, pluginName, d.Opts(), args...)
+	c := runContainer(t, pluginName, nil, args...)
 	want := em.Forwarded()
 	recs := waitRecords(t, d.Audit, c, len(want))
 
@@ -96,10 +96,10 @@ func TestAuditFile(t *testing.T) {
 // TestQuarantine checks that each malformed audit line lands in
 // quarantine.log, whole, with its reason and the full container ID.
 func TestQuarantine(t *testing.T) {
-	d := testDir(t)
+	d := sharedTrail()
 	args := []string{"-seed", "12", "-n", "1", "-big", "0"}
 	em := emit(t, args...)
-	c := runContainer(t, pluginName, d.Opts(), args...)
+	c := runContainer(t, pluginName, nil, args...)
 	lines := em.StdoutLines()
 
 	var malformed []ManifestEvent
@@ -151,10 +151,10 @@ func TestQuarantine(t *testing.T) {
 // TestBigLines checks that events split by Docker into 16 KiB frames are
 // reassembled: the 20 KiB and 40 KiB payloads arrive whole.
 func TestBigLines(t *testing.T) {
-	d := testDir(t)
+	d := sharedTrail()
 	args := []string{"-seed", "13", "-n", "0", "-big", "2", "-malformed=false", "-ignored=false", "-ordinary", "3"}
 	em := emit(t, args...)
-	c := runContainer(t, pluginName, d.Opts(), args...)
+	c := runContainer(t, pluginName, nil, args...)
 	want := em.Forwarded()
 	if len(want) != 4 {
 		t.Fatalf("emitter: %d forwarded events, want 4", len(want))
@@ -191,10 +191,10 @@ func TestBigLines(t *testing.T) {
 // TestAuditLevelMetadata checks that audit-level=metadata forwards every
 // event without its payloads.
 func TestAuditLevelMetadata(t *testing.T) {
-	d := testDir(t)
+	d := sharedTrail()
 	args := []string{"-seed", "14", "-n", "5", "-big", "1"}
 	em := emit(t, args...)
-	c := runContainer(t, pluginName, append(d.Opts(), "audit-level=metadata"), args...)
+	c := runContainer(t, pluginName, []string{"audit-level=metadata"}, args...)
 	want := em.Forwarded()
 	recs := waitRecords(t, d.Audit, c, len(want))
 	checkExactlyOnce(t, recs, want)
@@ -219,10 +219,10 @@ func TestAuditLevelMetadata(t *testing.T) {
 // TestAuditLevelNone checks that audit-level=none forwards nothing while
 // docker logs still works.
 func TestAuditLevelNone(t *testing.T) {
-	d := testDir(t)
+	d := sharedTrail()
 	args := []string{"-seed", "15", "-n", "2", "-big", "1"}
 	em := emit(t, args...)
-	c := runContainer(t, pluginName, append(d.Opts(), "audit-level=none"), args...)
+	c := runContainer(t, pluginName, []string{"audit-level=none"}, args...)
 	if recs := waitRecords(t, d.Audit, c, 0); len(recs) != 0 {
 		t.Errorf("%d events forwarded at audit-level none", len(recs))
 	}
@@ -290,11 +290,11 @@ func TestAuditIgnoreReplaces(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := testDir(t)
+			d := sharedTrail()
 			args := []string{"-seed", "16", "-n", "5", "-big", "1"}
 			args[1] = []string{"16", "17", "18"}[i]
 			em := emit(t, args...)
-			c := runContainer(t, pluginName, append(d.Opts(), "audit-ignore="+tc.ignore), args...)
+			c := runContainer(t, pluginName, []string{"audit-ignore=" + tc.ignore}, args...)
 			entries := strings.Split(tc.ignore, ",")
 			var want []ManifestEvent
 			dropped := 0
@@ -321,13 +321,13 @@ func TestAuditIgnoreReplaces(t *testing.T) {
 // TestUnterminatedTail checks that a final audit line without newline is
 // not lost.
 func TestUnterminatedTail(t *testing.T) {
-	d := testDir(t)
+	d := sharedTrail()
 	args := []string{"-seed", "19", "-n", "1", "-big", "0", "-malformed=false", "-unterminated"}
 	em := emit(t, args...)
 	if strings.HasSuffix(em.Stdout, "\n") {
 		t.Fatal("emitter output ends with a newline")
 	}
-	c := runContainer(t, pluginName, d.Opts(), args...)
+	c := runContainer(t, pluginName, nil, args...)
 	want := em.Forwarded()
 	last := want[len(want)-1]
 	if !last.Unterminated {
@@ -345,7 +345,7 @@ func TestUnterminatedTail(t *testing.T) {
 // TestSharedFile runs two containers at once writing to the same
 // audit-file: all events of both arrive, every line whole.
 func TestSharedFile(t *testing.T) {
-	d := testDir(t)
+	d := sharedTrail()
 	seeds := []string{"21", "22"}
 	ems := make([]Emitted, len(seeds))
 	for i, s := range seeds {
@@ -353,7 +353,7 @@ func TestSharedFile(t *testing.T) {
 	}
 	cs := make([]Container, len(seeds))
 	for i, s := range seeds {
-		c, _, err := startContainer(t, pluginName, d.Opts(), "-seed", s, "-n", "10", "-big", "2")
+		c, _, err := startContainer(t, pluginName, nil, "-seed", s, "-n", "10", "-big", "2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -386,10 +386,10 @@ func TestSharedFile(t *testing.T) {
 
 // TestFileModes checks that audit.log and quarantine.log are 0600.
 func TestFileModes(t *testing.T) {
-	d := testDir(t)
+	d := sharedTrail()
 	args := []string{"-seed", "23", "-n", "1", "-big", "0"}
 	em := emit(t, args...)
-	c := runContainer(t, pluginName, d.Opts(), args...)
+	c := runContainer(t, pluginName, nil, args...)
 	waitRecords(t, d.Audit, c, len(em.Forwarded()))
 	quarantineRecords(t, d.Quarantine, c, 5)
 	for _, p := range []string{d.Audit, d.Quarantine} {

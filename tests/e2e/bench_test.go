@@ -45,7 +45,7 @@ func TestBench(t *testing.T) {
 	}
 	installDiscard(t)
 	rs := peers.StartRsyslog(t, t.TempDir())
-	d := testDir(t)
+	d, _ := ownTrail(t, "trail.maxSize=-1") // one file, whatever the runs write
 	var b bytes.Buffer
 	host, _ := os.Hostname()
 	cpus, _ := exec.Command("nproc").Output()
@@ -57,6 +57,10 @@ func TestBench(t *testing.T) {
 		// Request-level events of 20 and 40 KiB, which dockerd splits into
 		// 16 KiB partial frames: a sixtieth as many lines, about as many bytes.
 		{name: "request events (20-40 KiB, partial frames)", args: []string{"-n", "0", "-big", strconv.Itoa(max(n/120, 1))}},
+		// A UCP API user's worst case for the plugin's memory: request
+		// payloads of 4 MB that are JSON arrays of two million zeros. The
+		// peak RSS column is what issue 11 bounds (128 MiB).
+		{name: "4 MB array payloads", args: []string{"-n", "0", "-big", "0", "-arrays", "10"}},
 	} {
 		benchWorkloadRun(t, w, rounds, rs, d, &b)
 	}
@@ -99,12 +103,9 @@ func benchWorkloadRun(t *testing.T, w benchWorkload, rounds int, rs *peers.Rsysl
 			return []string{fmt.Sprintf("syslog-address=tcp://127.0.0.1:%d", rs.TCPPort), "syslog-format=rfc5424"}
 		}, "", false},
 		{"discard plugin", "ucp-audit-discard", func(int) []string { return nil }, "discard", false},
-		{"ucp-audit (file)", pluginName, func(run int) []string {
-			return []string{fmt.Sprintf("audit-file=%s/run-%d.log", d.Path, run), "audit-file-max-size=-1"}
-		}, "ucp-audit", false},
-		{"ucp-audit (file+RELP+Beats)", pluginName, func(run int) []string {
-			return []string{fmt.Sprintf("audit-file=%s/run-%d.log", d.Path, run), "audit-file-max-size=-1",
-				fmt.Sprintf("syslog-address=relp://127.0.0.1:%d", rs.RELPPort), "logstash-address=beats://" + beats.Addr}
+		{"ucp-audit (file)", pluginName, func(int) []string { return nil }, "ucp-audit", false},
+		{"ucp-audit (file+RELP+Beats)", pluginName, func(int) []string {
+			return []string{fmt.Sprintf("syslog-address=relp://127.0.0.1:%d", rs.RELPPort), "logstash-address=beats://" + beats.Addr}
 		}, "ucp-audit", true},
 	}
 	if !w.all {
@@ -147,11 +148,11 @@ func benchWorkloadRun(t *testing.T, w benchWorkload, rounds int, rs *peers.Rsysl
 			case c.plugin == "discard":
 				done = func() bool { return true }
 			default:
-				file := &lineCounter{path: fmt.Sprintf("%s/run-%d.log", d.Path, run)}
+				// The container's events in the node's trail, read on
+				// from where the last run's ended.
+				file := &lineCounter{path: d.Audit, match: []byte(`"ucp-audit/container-id":"` + c0.ID + `"`), off: trailEnd(t, d.Audit)}
 				done = func() bool {
-					// the open seal, the stream-attached record and
-					// the events
-					if file.count(t) < events+2 {
+					if file.count(t) < events {
 						return false
 					}
 					if c.beats {
@@ -175,7 +176,6 @@ func benchWorkloadRun(t *testing.T, w benchWorkload, rounds int, rs *peers.Rsysl
 			t.Logf("round %d %-30s exit %.2fs durable +%.3fs plugin CPU %.3fs/100k dockerd CPU %.3fs/100k RSS %.0f MiB",
 				r+1, c.name, s.exit, s.durable, s.pluginCPU, s.dockerdCPU, s.rss)
 			mustDocker(t, "rm", "-f", c0.ID)
-			os.Remove(fmt.Sprintf("%s/run-%d.log", d.Path, run))
 			if c.beats {
 				beats.Stop()
 				beats = nil
@@ -215,6 +215,16 @@ func benchWorkloadRun(t *testing.T, w benchWorkload, rounds int, rs *peers.Rsysl
 		fmt.Fprintf(b, "| %s | %.2f | %s | %s | %.3f | %s | %.3f | %s |\n", c.name, exitOf(i), ratio(i, "ucp-audit-discard"), ratio(i, "syslog"),
 			median(i, func(s sample) float64 { return s.durable }), cpu, median(i, func(s sample) float64 { return s.dockerdCPU }), rss)
 	}
+}
+
+// trailEnd returns the size of the audit file path: what a run appends
+// comes after it.
+func trailEnd(t *testing.T, path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
 
 // installDiscard builds tests/discard and installs it as the plugin
@@ -306,12 +316,15 @@ func peakRSS(t *testing.T, pid int) int64 {
 }
 
 // lineCounter counts the lines of a growing file, reading only what was
-// added since the last call (0 while it does not exist).
+// added since the last call (0 while it does not exist); with match set,
+// only the whole lines containing it.
 type lineCounter struct {
-	path string
-	off  int64
-	n    int
-	buf  []byte
+	path  string
+	match []byte
+	off   int64
+	n     int
+	buf   []byte
+	carry []byte // the start of a line not yet whole
 }
 
 func (c *lineCounter) count(t *testing.T) int {
@@ -326,8 +339,23 @@ func (c *lineCounter) count(t *testing.T) int {
 	}
 	for {
 		k, err := f.ReadAt(c.buf, c.off)
-		c.n += bytes.Count(c.buf[:k], []byte{'\n'})
 		c.off += int64(k)
+		if c.match == nil {
+			c.n += bytes.Count(c.buf[:k], []byte{'\n'})
+		} else {
+			data := append(c.carry, c.buf[:k]...)
+			for {
+				i := bytes.IndexByte(data, '\n')
+				if i < 0 {
+					break
+				}
+				if bytes.Contains(data[:i], c.match) {
+					c.n++
+				}
+				data = data[i+1:]
+			}
+			c.carry = append(c.carry[:0], data...)
+		}
 		if err == io.EOF {
 			return c.n
 		}

@@ -130,10 +130,10 @@ func (st *seqStats) read(t *testing.T, path, containerID string) {
 // re-attaches to the FIFO, and every event arrives with contiguous seq
 // numbers (duplicates of the same seq around a crash are allowed).
 func TestCrashKill9(t *testing.T) {
-	d := testDir(t)
+	d, release := ownTrail(t)
 	args := []string{"-n", "33334", "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false", "-ordinary", "0"}
 	want := emit(t, args...).Forwarded()
-	c, stderr, err := startContainer(t, pluginName, d.Opts(), args...)
+	c, stderr, err := startContainer(t, pluginName, nil, args...)
 	if err != nil {
 		t.Fatalf("docker run: %v\n%s", err, stderr)
 	}
@@ -179,7 +179,8 @@ func TestCrashKill9(t *testing.T) {
 	if holes > 0 {
 		t.Errorf("seq numbering has %d holes", holes)
 	}
-	// The trail, rotated and written across three kills, verifies clean.
+	// The trail, written across three kills and closed, verifies clean.
+	release()
 	mustVerifyClean(t, d.Path)
 }
 
@@ -188,10 +189,10 @@ func TestCrashKill9(t *testing.T) {
 // delivered by the new plugin once the destination is up.
 func TestUpgradeKeepsUndelivered(t *testing.T) {
 	beats := peers.NewBeats(t)
-	d := testDir(t)
+	d, release := ownTrail(t)
 	args := []string{"-n", "20", "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false"}
 	want := emit(t, args...).Forwarded()
-	c := runContainer(t, pluginName, append(d.Opts(), "logstash-address=beats://"+beats.Addr), args...)
+	c := runContainer(t, pluginName, []string{"logstash-address=beats://" + beats.Addr}, args...)
 	waitRecords(t, d.Audit, c, len(want))
 	mustMake(t, "install")
 	beats.Start()
@@ -214,8 +215,9 @@ func TestUpgradeKeepsUndelivered(t *testing.T) {
 			}
 		}
 		if missing == 0 {
-			// Closed by the old plugin, resumed by the new: the trail
-			// verifies.
+			// Closed by the old plugin, resumed by the new, and
+			// closed: the trail verifies.
+			release()
 			mustVerifyClean(t, d.Path)
 			return
 		}

@@ -15,10 +15,10 @@ import (
 // (its output waits in the pipe), and once the plugin is back it
 // re-attaches, so every event arrives once, numbered without a gap.
 func TestDisableEnableWhileLogging(t *testing.T) {
-	d := testDir(t)
+	d, release := ownTrail(t)
 	args := []string{"-n", "500", "-big", "1", "-malformed=false", "-ignored=false", "-stderr=false", "-ordinary", "0", "-sleep", "1ms"}
 	want := emit(t, args...).Forwarded()
-	c, stderr, err := startContainer(t, pluginName, d.Opts(), args...)
+	c, stderr, err := startContainer(t, pluginName, nil, args...)
 	if err != nil {
 		t.Fatalf("docker run: %v\n%s", err, stderr)
 	}
@@ -59,6 +59,8 @@ func TestDisableEnableWhileLogging(t *testing.T) {
 	if out := mustDocker(t, "plugin", "inspect", "--format", "{{.Enabled}}", pluginName); strings.TrimSpace(out) != "true" {
 		t.Errorf("plugin enabled: %s", out)
 	}
-	// Closed at the disable, resumed at the enable: the trail verifies.
+	// Closed at the disable, resumed at the enable, closed at the
+	// release: the trail verifies.
+	release()
 	mustVerifyClean(t, d.Path)
 }

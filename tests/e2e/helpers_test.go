@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
+	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
 // cmdTimeout bounds every docker command except `docker logs -f`.
@@ -163,18 +163,24 @@ func mustDocker(t *testing.T, args ...string) string {
 	return out
 }
 
-// Dir is a per-test directory under /var/log/ucp-audit for the audit and
-// quarantine files.
+// Dir is a directory under /var/log/ucp-audit holding a trail: the node
+// configuration's trail.auditFile and trail.quarantineFile.
 type Dir struct {
 	Path       string
 	Audit      string // <dir>/audit.log
 	Quarantine string // <dir>/quarantine.log
 }
 
-// Opts returns the log-opts pointing the plugin at this directory.
-func (d Dir) Opts() []string {
-	return []string{"audit-file=" + d.Audit, "quarantine-file=" + d.Quarantine}
+func trailIn(path string) Dir {
+	return Dir{Path: path, Audit: filepath.Join(path, "audit.log"), Quarantine: filepath.Join(path, "quarantine.log")}
 }
+
+// suite is the trail of the suite (TestMain points the node
+// configuration at it): tests find their records by container ID.
+var suite Dir
+
+// sharedTrail returns the suite's trail.
+func sharedTrail() Dir { return suite }
 
 // tempUnder creates root/e2e-<test>-<random>/ and removes it at the end of
 // the test, unless the test failed and UCP_AUDIT_E2E_KEEP=1.
@@ -194,12 +200,75 @@ func tempUnder(t *testing.T, root string) string {
 	return p
 }
 
-// testDir creates /var/log/ucp-audit/e2e-<test>-<random>/ and removes it at
-// the end of the test (after the containers, which are removed first).
-func testDir(t *testing.T) Dir {
+// nodeFile is the suite plugin's node configuration, as the host sees it.
+const nodeFile = stateDir + "/node.json"
+
+// configSet runs `ucp-audit config set` on the suite plugin's node
+// configuration.
+func configSet(settings ...string) error {
+	args := append([]string{"config", "set", "--file", nodeFile}, settings...)
+	if out, err := exec.Command(verifyBin(), args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ucp-audit %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// configChanges counts the config-changed records in the audit file path.
+func configChanges(path string) int {
+	b, _ := os.ReadFile(path)
+	return bytes.Count(b, []byte(`{"`+auditlog.SelfKey+`":{"type":"`+auditlog.SelfConfigChanged+`"`))
+}
+
+// moveTrail points the node configuration at d (and sets settings too),
+// and waits until the plugin has moved the trail there: its config-changed
+// record is in d's audit file.
+func moveTrail(d Dir, settings ...string) error {
+	before := configChanges(d.Audit)
+	if err := configSet(append([]string{"trail.auditFile=" + d.Audit, "trail.quarantineFile=" + d.Quarantine}, settings...)...); err != nil {
+		return err
+	}
+	if !peers.WaitUntil(30*time.Second, func() bool { return configChanges(d.Audit) > before }) {
+		return fmt.Errorf("the plugin did not move the trail to %s within 30 s of the node configuration change", d.Path)
+	}
+	return nil
+}
+
+// ownTrail gives the test a trail of its own (with the node settings
+// settings, such as trail.maxSize=256k, too) and returns it with release,
+// which points the node configuration back at the suite's trail and
+// removes settings: the plugin then closes and seals the test's files.
+// The test's end releases it too. Only tests that are not parallel may
+// use it: while it is held, every container's records go there.
+func ownTrail(t *testing.T, settings ...string) (d Dir, release func()) {
 	t.Helper()
-	p := tempUnder(t, logDir)
-	return Dir{Path: p, Audit: filepath.Join(p, "audit.log"), Quarantine: filepath.Join(p, "quarantine.log")}
+	return ownTrailAt(t, trailIn(tempUnder(t, logDir)), settings...)
+}
+
+// ownTrailAt is ownTrail with the trail in d, such as one the test held
+// before: the plugin resumes its files.
+func ownTrailAt(t *testing.T, d Dir, settings ...string) (Dir, func()) {
+	t.Helper()
+	if err := moveTrail(d, settings...); err != nil {
+		t.Fatal(err)
+	}
+	var unset []string
+	for _, s := range settings {
+		k, _, _ := strings.Cut(s, "=")
+		unset = append(unset, k+"=null")
+	}
+	released := false
+	release := func() {
+		t.Helper()
+		if released {
+			return
+		}
+		released = true
+		if err := moveTrail(suite, unset...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(release)
+	return d, release
 }
 
 // Container is a started container.
@@ -214,12 +283,19 @@ type Container struct {
 // tested. The container is removed at the end of the test.
 func startContainer(t *testing.T, driver string, opts []string, args ...string) (Container, string, error) {
 	t.Helper()
+	return startContainerFrom(t, emitterImage, driver, opts, args...)
+}
+
+// startContainerFrom is startContainer with the emitter under another
+// image name, such as otherImage (not an audit producer).
+func startContainerFrom(t *testing.T, image, driver string, opts []string, args ...string) (Container, string, error) {
+	t.Helper()
 	name := "ucp-audit-e2e-" + slug(t) + "-" + randHex(4)
 	run := []string{"run", "-d", "--network", "none", "--name", name, "--log-driver", driver}
 	for _, o := range opts {
 		run = append(run, "--log-opt", o)
 	}
-	run = append(run, emitterImage, "/emitter")
+	run = append(run, image, "/emitter")
 	run = append(run, args...)
 	t.Cleanup(func() {
 		docker(nil, "rm", "-f", name)
@@ -278,10 +354,12 @@ func (r Record) Annotation(k string) string {
 
 func (r Record) Key() Key { return Key{r.Str("auditID"), r.Str("stage")} }
 
-// readJSONLines reads a JSON-lines file. Every line must be a whole JSON
-// object; a missing file reads as empty, and a last line without its
-// newline (still being written) is left out. Seal lines are records too.
-func readJSONLines(t *testing.T, path string) []Record {
+// readJSONLines reads a JSON-lines file. Every line it returns must be a
+// whole JSON object; a missing file reads as empty, and a last line without
+// its newline (still being written) is left out. Seal lines are records too.
+// With match, only the lines containing every one of those strings are
+// decoded and returned: the suite's trail holds every test's records.
+func readJSONLines(t *testing.T, path string, match ...string) []Record {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
@@ -294,14 +372,17 @@ func readJSONLines(t *testing.T, path string) []Record {
 	// complete yet.
 	b = b[:bytes.LastIndexByte(b, '\n')+1]
 	var recs []Record
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
 	n := 0
-	for sc.Scan() {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		line := b[:i]
+		b = b[i+1:]
 		n++
-		line := sc.Text()
+		if !containsAll(line, match) {
+			continue
+		}
 		var ev map[string]any
-		dec := json.NewDecoder(strings.NewReader(line))
+		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.UseNumber()
 		if err := dec.Decode(&ev); err != nil || dec.More() {
 			t.Fatalf("%s line %d is not one JSON object (%v): %.300s", path, n, err, line)
@@ -309,12 +390,18 @@ func readJSONLines(t *testing.T, path string) []Record {
 		// Every line carries the file's chain (Raw keeps it); the record
 		// is what the plugin chained.
 		delete(ev, auditlog.ChainKey)
-		recs = append(recs, Record{Raw: line, Event: ev})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		recs = append(recs, Record{Raw: string(line), Event: ev})
 	}
 	return recs
+}
+
+func containsAll(line []byte, subs []string) bool {
+	for _, s := range subs {
+		if !bytes.Contains(line, []byte(s)) {
+			return false
+		}
+	}
+	return true
 }
 
 // auditRecords returns the audit.log records of container c, sorted by seq
@@ -322,7 +409,7 @@ func readJSONLines(t *testing.T, path string) []Record {
 func auditRecords(t *testing.T, path string, c Container) []Record {
 	t.Helper()
 	var out []Record
-	for _, r := range readJSONLines(t, path) {
+	for _, r := range readJSONLines(t, path, c.ID) {
 		if r.Annotation("ucp-audit/container-id") == c.ID {
 			out = append(out, r)
 		}
@@ -368,7 +455,7 @@ func quarantineRecords(t *testing.T, path string, c Container, want int) []Quara
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var out []Quarantined
-		for _, r := range readJSONLines(t, path) {
+		for _, r := range readJSONLines(t, path, c.ID) {
 			var q Quarantined
 			if err := json.Unmarshal([]byte(r.Raw), &q); err != nil {
 				t.Fatalf("quarantine line: %v: %.300s", err, r.Raw)

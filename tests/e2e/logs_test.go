@@ -45,10 +45,9 @@ func TestDockerLogsMatchesJSONFile(t *testing.T) {
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			d := testDir(t)
 			em := emit(t, v.args...)
 			jf := runContainer(t, "json-file", nil, v.args...)
-			ua := runContainer(t, pluginName, d.Opts(), v.args...)
+			ua := runContainer(t, pluginName, nil, v.args...)
 
 			// The json-file container checks the harness: it prints what
 			// the emitter prints.
@@ -108,10 +107,9 @@ func checkTail(t *testing.T, driver, stdout, stderr string, em Emitted, n int) {
 // dockerd's 30 s plugin client timeout and ends when the container exits.
 func TestDockerLogsFollow(t *testing.T) {
 	t.Parallel()
-	d := testDir(t)
 	args := []string{"-seed", "32", "-n", "0", "-big", "0", "-malformed=false", "-stderr=false", "-ignored=false", "-ordinary", "41", "-sleep", "1s"}
 	em := emit(t, append(args[:len(args)-2:len(args)-2], "-sleep", "0s")...)
-	c, _, err := startContainer(t, pluginName, d.Opts(), args...)
+	c, _, err := startContainer(t, pluginName, nil, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

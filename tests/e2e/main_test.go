@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -99,7 +100,51 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: e2e: plugin %s is not installed and enabled: %v %s\n", pluginName, err, out)
 		return 1
 	}
-	return m.Run()
+	restore, err := useSuiteTrail()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: e2e:", err)
+		return 1
+	}
+	code := m.Run()
+	if err := restore(code != 0); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+	}
+	return code
+}
+
+// useSuiteTrail points the node configuration of the plugin at a trail of
+// the suite's, under /var/log/ucp-audit, and returns what puts the node
+// configuration back as it was (and removes the suite's trail, unless
+// keep).
+func useSuiteTrail() (restore func(keep bool) error, err error) {
+	saved, err := os.ReadFile(nodeFile)
+	had := err == nil
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	suite = trailIn(filepath.Join(logDir, "e2e-suite-"+randHex(4)))
+	if err := os.MkdirAll(suite.Path, 0o700); err != nil {
+		return nil, err
+	}
+	fmt.Println("e2e: the suite's trail is", suite.Path)
+	if err := moveTrail(suite); err != nil {
+		return nil, err
+	}
+	return func(keep bool) error {
+		var err error
+		if had {
+			err = os.WriteFile(nodeFile, saved, 0o600)
+		} else {
+			err = os.Remove(nodeFile)
+		}
+		if keep && os.Getenv("UCP_AUDIT_E2E_KEEP") == "1" {
+			fmt.Println("e2e: keeping", suite.Path)
+			return err
+		}
+		// The plugin moves the trail back within its poll; the files it
+		// still has open go when it closes them.
+		return errors.Join(err, os.RemoveAll(suite.Path))
+	}, nil
 }
 
 func buildEmitter(out string) error {

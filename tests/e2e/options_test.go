@@ -21,14 +21,17 @@ func TestBadOptions(t *testing.T) {
 		{"unknown-key", "bogus-key=1", false, `ucp-audit: log-opt "bogus-key": unknown option`},
 		{"bad-level", "audit-level=bogus", false, `ucp-audit: log-opt "audit-level": invalid value "bogus"`},
 		{"bad-ignore", "audit-ignore=services", false, `ucp-audit: log-opt "audit-ignore"`},
-		{"bad-audit-file-size", "audit-file-max-size=lots", false, `ucp-audit: log-opt "audit-file-max-size": invalid value "lots"`},
-		{"bad-audit-file-count", "audit-file-max-files=0", false, `ucp-audit: log-opt "audit-file-max-files"`},
 		{"bad-max-size", "max-size=12q", false, `ucp-audit: log-opt "max-size"`},
 		{"bad-max-file", "max-file=-3", false, `ucp-audit: log-opt "max-file"`},
+		// The trail's files are the node's: a container cannot name,
+		// size or rotate them, whatever the value.
+		{"audit-file", "audit-file=/var/log/ucp-audit/mine.log", false, `ucp-audit: log-opt "audit-file": invalid value "/var/log/ucp-audit/mine.log": the trail's files belong to the node, not to a container (want no audit-file log-opt: set trail.auditFile in the node configuration`},
 		{"audit-file-outside", "audit-file=/tmp/audit.log", false, `ucp-audit: log-opt "audit-file"`},
-		{"audit-file-escapes", "audit-file=/var/log/ucp-audit/../audit.log", false, `ucp-audit: log-opt "audit-file"`},
-		{"audit-file-relative", "audit-file=audit.log", false, `ucp-audit: log-opt "audit-file"`},
-		{"quarantine-file-outside", "quarantine-file=/etc/quarantine.log", false, `ucp-audit: log-opt "quarantine-file"`},
+		{"quarantine-file", "quarantine-file=/var/log/ucp-audit/q.log", false, `ucp-audit: log-opt "quarantine-file": invalid value "/var/log/ucp-audit/q.log": the trail's files belong to the node, not to a container (want no quarantine-file log-opt: set trail.quarantineFile`},
+		{"audit-file-max-size", "audit-file-max-size=1k", false, `ucp-audit: log-opt "audit-file-max-size": invalid value "1k": the trail's files belong to the node, not to a container (want no audit-file-max-size log-opt: set trail.maxSize`},
+		{"audit-file-max-files", "audit-file-max-files=2", false, `ucp-audit: log-opt "audit-file-max-files": invalid value "2": the trail's files belong to the node, not to a container (want no audit-file-max-files log-opt: set trail.maxFiles`},
+		// Above the node's caps.
+		{"max-line-size-above-cap", "max-line-size=128m", false, `ucp-audit: log-opt "max-line-size"`},
 		{"max-line-size-too-small", "max-line-size=10", false, `ucp-audit: log-opt "max-line-size"`},
 		{"max-line-size-garbage", "max-line-size=big", false, `ucp-audit: log-opt "max-line-size"`},
 		{"mode-accepted", "mode=non-blocking", true, ""},
@@ -38,8 +41,7 @@ func TestBadOptions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := testDir(t)
-			opts := append(d.Opts(), strings.Fields(tc.opt)...)
+			opts := strings.Fields(tc.opt)
 			c, stderr, err := startContainer(t, pluginName, opts, "-n", "1", "-big", "0")
 			if tc.ok {
 				if err != nil {

@@ -95,10 +95,10 @@ func TestRegistryInstallAndUpgrade(t *testing.T) {
 		t.Errorf("description carries no version: %q", desc)
 	}
 
-	d := testDir(t)
+	d := sharedTrail()
 	args := []string{"-n", "2", "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false", "-ordinary", "1"}
 	want := len(emit(t, args...).Forwarded())
-	c := runContainer(t, pluginName, d.Opts(), args...)
+	c := runContainer(t, pluginName, nil, args...)
 	if got := len(waitRecords(t, d.Audit, c, want)); got != want {
 		t.Fatalf("before upgrade: %d events in audit.log, want %d", got, want)
 	}

@@ -30,11 +30,15 @@ import (
 // the same path: files the plugin must read (a CA certificate) go below it.
 const stateDir = "/var/lib/ucp-audit"
 
-// remoteDir creates /var/lib/ucp-audit/e2e-<test>-<random>/ (removed at the
-// end of the test) for receivers whose files the plugin reads.
+// certDir is where the files a log-opt names (TLS CAs, certificates and
+// keys) must be, as the host and the plugin see it.
+const certDir = stateDir + "/certs"
+
+// remoteDir creates /var/lib/ucp-audit/certs/e2e-<test>-<random>/ (removed
+// at the end of the test) for receivers whose files the plugin reads.
 func remoteDir(t *testing.T) string {
 	t.Helper()
-	return tempUnder(t, stateDir)
+	return tempUnder(t, certDir)
 }
 
 // trail is what audit.log holds for one container: its forwarded events by
@@ -369,8 +373,8 @@ func TestRemoteSyslog(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := peers.StartRsyslog(t, remoteDir(t))
-			d := testDir(t)
-			opts := append(append(d.Opts(), "tag={{.Name}}"), tc.addr(r)...)
+			d := sharedTrail()
+			opts := append([]string{"tag={{.Name}}"}, tc.addr(r)...)
 			c := runContainer(t, pluginName, opts, em.Args...)
 			tr := auditTrail(t, d, c, em)
 			big := 0
@@ -397,8 +401,8 @@ func TestRemoteLogstash(t *testing.T) {
 	t.Run("beats", func(t *testing.T) {
 		t.Parallel()
 		p := peers.StartBeats(t)
-		d := testDir(t)
-		c := runContainer(t, pluginName, append(d.Opts(), "logstash-address=beats://"+p.Addr), em.Args...)
+		d := sharedTrail()
+		c := runContainer(t, pluginName, []string{"logstash-address=beats://" + p.Addr}, em.Args...)
 		tr := auditTrail(t, d, c, em)
 		got := waitJSON(t, "beats", p.Events, c, tr, 30*time.Second)
 		checkAuditIDs(t, "beats", em, tr, got)
@@ -410,8 +414,8 @@ func TestRemoteLogstash(t *testing.T) {
 	t.Run("http", func(t *testing.T) {
 		t.Parallel()
 		p := peers.StartHTTP(t)
-		d := testDir(t)
-		c := runContainer(t, pluginName, append(d.Opts(), "logstash-address="+p.URL()), em.Args...)
+		d := sharedTrail()
+		c := runContainer(t, pluginName, []string{"logstash-address=" + p.URL()}, em.Args...)
 		tr := auditTrail(t, d, c, em)
 		got := waitJSON(t, "http", p.Events, c, tr, 30*time.Second)
 		checkAuditIDs(t, "http", em, tr, got)
@@ -430,10 +434,10 @@ func TestRemoteAllTogether(t *testing.T) {
 	em := emit(t, bigArgs...)
 	r := peers.StartRsyslog(t, remoteDir(t))
 	p := peers.StartBeats(t)
-	d := testDir(t)
-	opts := append(d.Opts(), "tag={{.Name}}",
+	d := sharedTrail()
+	opts := []string{"tag={{.Name}}",
 		fmt.Sprintf("syslog-address=relp://127.0.0.1:%d", r.RELPPort),
-		"logstash-address=beats://"+p.Addr)
+		"logstash-address=beats://" + p.Addr}
 	c := runContainer(t, pluginName, opts, em.Args...)
 	tr := auditTrail(t, d, c, em)
 	got := waitSyslog(t, r, "syslog relp", tr, syslogExpect{host: hostName(t), appName: appName(c.Name)}, 30*time.Second)
@@ -471,16 +475,16 @@ func TestRemoteOutage(t *testing.T) {
 	em := emit(t, args...)
 
 	// Baseline: the same run with the file destination only.
-	db := testDir(t)
-	cb, wallBase, runBase := runTimed(t, db.Opts(), args...)
+	db := sharedTrail()
+	cb, wallBase, runBase := runTimed(t, nil, args...)
 	auditTrail(t, db, cb, em)
 
 	r := peers.NewRsyslog(t, remoteDir(t)) // ports reserved, not listening
 	p := peers.NewBeats(t)
-	d := testDir(t)
-	opts := append(d.Opts(), "tag={{.Name}}",
+	d := sharedTrail()
+	opts := []string{"tag={{.Name}}",
 		fmt.Sprintf("syslog-address=relp://127.0.0.1:%d", r.RELPPort),
-		"logstash-address=beats://"+p.Addr)
+		"logstash-address=beats://" + p.Addr}
 	c, wall, run := runTimed(t, opts, args...)
 	t.Logf("file only: docker run→wait %v, container ran %v; with RELP and beats down: %v, %v", wallBase, runBase, wall, run)
 	if wall > wallBase+3*time.Second || run > runBase+3*time.Second {
@@ -511,7 +515,7 @@ func TestRemoteOutage(t *testing.T) {
 // their summary, in quarantine.log.
 func gapRecords(t *testing.T, d Dir, c Container) (audit, quarantine []auditlog.Gap) {
 	t.Helper()
-	for _, r := range readJSONLines(t, d.Audit) {
+	for _, r := range readJSONLines(t, d.Audit, auditlog.GapKey, c.ID) {
 		g, ok := r.Event[auditlog.GapKey]
 		if !ok {
 			continue
@@ -528,7 +532,7 @@ func gapRecords(t *testing.T, d Dir, c Container) (audit, quarantine []auditlog.
 			audit = append(audit, x)
 		}
 	}
-	for _, r := range readJSONLines(t, d.Quarantine) {
+	for _, r := range readJSONLines(t, d.Quarantine, `"lost"`, c.ID) {
 		if _, ok := r.Event["lost"]; !ok {
 			continue
 		}
@@ -569,8 +573,8 @@ func TestRemoteSpoolFull(t *testing.T) {
 		t.Parallel()
 		em := emit(t, dropArgs...)
 		p := peers.NewBeats(t)
-		d := testDir(t)
-		opts := append(d.Opts(), "logstash-address=beats://"+p.Addr, "spool-max-size=1m", "spool-full=drop")
+		d := sharedTrail()
+		opts := []string{"logstash-address=beats://" + p.Addr, "spool-max-size=1m", "spool-full=drop"}
 		c := runContainer(t, pluginName, opts, em.Args...)
 		tr := auditTrail(t, d, c, em)
 		if tr.bytes() <= 1<<20 {
@@ -728,8 +732,8 @@ type blocked struct {
 
 func startBlocked(t *testing.T, args []string) *blocked {
 	t.Helper()
-	b := &blocked{em: emit(t, args...), p: peers.NewBeats(t), d: testDir(t)}
-	opts := append(b.d.Opts(), "logstash-address=beats://"+b.p.Addr, "spool-max-size=1m", "spool-full=block")
+	b := &blocked{em: emit(t, args...), p: peers.NewBeats(t), d: sharedTrail()}
+	opts := []string{"logstash-address=beats://" + b.p.Addr, "spool-max-size=1m", "spool-full=block"}
 	c, _, err := startContainer(t, pluginName, opts, b.em.Args...)
 	if err != nil {
 		t.Fatal(err)
@@ -815,6 +819,9 @@ func TestRemoteBadOptions(t *testing.T) {
 		{"logstash-tls-on-beats", []string{fmt.Sprintf("logstash-address=beats://127.0.0.1:%d", dead), "logstash-tls-skip-verify=true"}, false, "logstash-tls-skip-verify"},
 		{"syslog-ca-missing", []string{fmt.Sprintf("syslog-address=tcp+tls://127.0.0.1:%d", dead), "syslog-tls-ca-cert=" + filepath.Join(caDir, "missing.pem")}, false, "syslog-tls-ca-cert"},
 		{"logstash-ca-missing", []string{fmt.Sprintf("logstash-address=beats+tls://127.0.0.1:%d", dead), "logstash-tls-ca-cert=" + filepath.Join(caDir, "missing.pem")}, false, "logstash-tls-ca-cert"},
+		// A container cannot make the plugin read a file outside
+		// /var/lib/ucp-audit/certs, such as the node configuration.
+		{"syslog-ca-outside-certs", []string{fmt.Sprintf("syslog-address=tcp+tls://127.0.0.1:%d", dead), "syslog-tls-ca-cert=" + nodeFile}, false, "syslog-tls-ca-cert"},
 		{"syslog-ca-not-pem", []string{fmt.Sprintf("syslog-address=tcp+tls://127.0.0.1:%d", dead), "syslog-tls-ca-cert=" + pki.KeyFile}, false, "syslog-tls-ca-cert"},
 		{"spool-full-unknown", []string{"logstash-address=beats://127.0.0.1:5044", "spool-full=sometimes"}, false, "spool-full"},
 		{"spool-max-size-too-small", []string{"logstash-address=beats://127.0.0.1:5044", "spool-max-size=10k"}, false, "spool-max-size"},
@@ -828,8 +835,7 @@ func TestRemoteBadOptions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			d := testDir(t)
-			c, stderr, err := startContainer(t, pluginName, append(d.Opts(), tc.opts...), "-n", "1", "-big", "0")
+			c, stderr, err := startContainer(t, pluginName, tc.opts, "-n", "1", "-big", "0")
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("--log-opt %q rejected: %v", tc.opts, err)

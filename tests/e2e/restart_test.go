@@ -21,8 +21,9 @@ import (
 // test (settable mount sources), never to the suite's.
 type daemon struct {
 	t    *testing.T
-	dir  string // data and exec roots, log
-	host string // -H value
+	dir  string   // data and exec roots, log
+	host string   // -H value
+	args []string // more dockerd flags
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -57,7 +58,7 @@ func (d *daemon) start() {
 		d.t.Fatal(err)
 	}
 	defer logf.Close()
-	d.cmd = exec.Command("dockerd",
+	d.cmd = exec.Command("dockerd", append([]string{
 		"--data-root", filepath.Join(d.dir, "root"),
 		"--exec-root", filepath.Join(d.dir, "x"),
 		"--pidfile", filepath.Join(d.dir, "dockerd.pid"),
@@ -66,7 +67,7 @@ func (d *daemon) start() {
 		"--containerd-namespace", "ucp-audit-e2e",
 		"--containerd-plugins-namespace", "ucp-audit-e2e-plugins",
 		"--cgroup-parent", "ucp-audit-e2e",
-	)
+	}, d.args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatalf("starting a second dockerd: %v", err)
@@ -103,13 +104,16 @@ func (d *daemon) docker(args ...string) string {
 	return mustDocker(d.t, append([]string{"-H", d.host}, args...)...)
 }
 
-// TestDockerdRestart restarts dockerd under the plugin: once after a
-// container has finished, once while one is still writing. dockerd stops
-// the running container and calls StopLogging before it stops the plugin;
-// when it comes back it enables the plugin again. Every event written before
-// the restart is in audit.log, numbered without a gap or a repeat, docker
-// logs still serves the containers' output from the new plugin process, and
-// a container started again goes on with its numbering.
+// TestDockerdRestart runs the plugin as the engine's default log driver
+// (dockerd --log-driver ucp-audit, as on a UCP manager) and restarts
+// dockerd under it: once after a container has finished, once while one is
+// still writing, with a --restart always controller that dockerd starts
+// again. dockerd stops the running containers and calls StopLogging before
+// it stops the plugin; when it comes back it enables the plugin again.
+// Every event written before the restart is in audit.log, numbered without
+// a gap or a repeat, docker logs still serves the containers' output from
+// the new plugin process, and containers started again go on with their
+// numbering.
 func TestDockerdRestart(t *testing.T) {
 	d := newDaemon(t)
 	outDir, stDir := tempUnder(t, logDir), tempUnder(t, stateDir)
@@ -119,32 +123,54 @@ func TestDockerdRestart(t *testing.T) {
 	if err := importEmitterImage(emitterBin, "-H", d.host); err != nil {
 		t.Fatal(err)
 	}
+	// The engine-wide default: dockerd checks the driver at start, so the
+	// plugin is installed first.
+	d.stop()
+	d.args = []string{"--log-driver", pluginName}
+	d.start()
+	waitPluginEnabled(t, d)
+	if drv := strings.TrimSpace(d.docker("info", "--format", "{{.LoggingDriver}}")); drv != pluginName {
+		t.Fatalf("dockerd's default log driver is %q", drv)
+	}
 	audit := filepath.Join(outDir, "audit.log")
+
+	// 0. The controller, restarted by dockerd whenever it exits.
+	ctlArgs := []string{"-seed", "71", "-n", "20", "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false", "-ordinary", "0", "-sleep", "20ms"}
+	ctlRun := len(emit(t, ctlArgs...).Forwarded())
+	ctl := strings.TrimSpace(d.docker(append([]string{"run", "-d", "--name", "controller", "--restart", "always", "--network", "none", emitterImage, "/emitter"}, ctlArgs...)...))
+	if !peers.WaitUntil(60*time.Second, func() bool { return readSeqStats(t, audit, ctl).maxSeq >= 2*ctlRun }) {
+		t.Fatal("the controller's events, restarted once, do not reach audit.log")
+	}
 
 	// 1. A container that has finished.
 	doneArgs := []string{"-n", "100", "-big", "1", "-malformed=false", "-ignored=false", "-stderr=false"}
 	doneEm := emit(t, doneArgs...)
-	d.docker(append([]string{"run", "--name", "finished", "--network", "none", "--log-driver", pluginName, emitterImage, "/emitter"}, doneArgs...)...)
+	d.docker(append([]string{"run", "--name", "finished", "--network", "none", emitterImage, "/emitter"}, doneArgs...)...)
 	// 2. One still writing when dockerd goes down (about 40 s of output;
 	// dockerd's shutdown stops it long before).
 	runArgs := []string{"-n", "5000", "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false", "-ordinary", "0", "-sleep", "1ms"}
 	runEm := emit(t, runArgs...)
-	running := strings.TrimSpace(d.docker(append([]string{"run", "-d", "--name", "running", "--network", "none", "--log-driver", pluginName, emitterImage, "/emitter"}, runArgs...)...))
+	running := strings.TrimSpace(d.docker(append([]string{"run", "-d", "--name", "running", "--network", "none", emitterImage, "/emitter"}, runArgs...)...))
 	finished := strings.TrimSpace(d.docker("inspect", "--format", "{{.Id}}", "finished"))
 	if !peers.WaitUntil(30*time.Second, func() bool { return readSeqStats(t, audit, running).maxSeq >= 100 }) {
 		t.Fatal("the running container's events do not reach audit.log")
 	}
 
 	start := time.Now()
+	ctlBefore := readSeqStats(t, audit, ctl).maxSeq
 	d.stop()
 	t.Logf("dockerd stopped in %v", time.Since(start).Round(time.Millisecond))
 	d.start()
-	if !peers.WaitUntil(30*time.Second, func() bool {
-		out, _, err := docker(nil, "-H", d.host, "plugin", "inspect", "--format", "{{.Enabled}}", pluginName)
-		return err == nil && strings.TrimSpace(out) == "true"
-	}) {
-		t.Fatal("the plugin is not enabled after the dockerd restart")
+	waitPluginEnabled(t, d)
+
+	// The controller: started again by dockerd, numbered on, no hole.
+	if !peers.WaitUntil(60*time.Second, func() bool { return readSeqStats(t, audit, ctl).maxSeq >= ctlBefore+ctlRun }) {
+		t.Fatalf("the controller's events after the dockerd restart do not reach audit.log (seq %d before)", ctlBefore)
 	}
+	d.docker("update", "--restart", "no", "controller")
+	d.docker("stop", "controller")
+	ctlSt := readSeqStats(t, audit, ctl)
+	checkSeqs(t, "controller", ctlSt, ctlSt.maxSeq)
 
 	// The finished container: all its events, once each, 1..n.
 	fin := readSeqStats(t, audit, finished)
@@ -185,6 +211,17 @@ func TestDockerdRestart(t *testing.T) {
 	peers.WaitUntil(30*time.Second, func() bool { return readSeqStats(t, audit, finished).maxSeq >= 2*len(doneEm.Forwarded()) })
 	again := readSeqStats(t, audit, finished)
 	checkSeqs(t, "finished, started again", again, 2*len(doneEm.Forwarded()))
+}
+
+// waitPluginEnabled waits until d's plugin is enabled after d started.
+func waitPluginEnabled(t *testing.T, d *daemon) {
+	t.Helper()
+	if !peers.WaitUntil(30*time.Second, func() bool {
+		out, _, err := docker(nil, "-H", d.host, "plugin", "inspect", "--format", "{{.Enabled}}", pluginName)
+		return err == nil && strings.TrimSpace(out) == "true"
+	}) {
+		t.Fatal("the plugin is not enabled after dockerd started")
+	}
 }
 
 // checkSeqs checks that a container's events carry seq 1..n, each once.

@@ -39,11 +39,10 @@ func runVerify(t *testing.T, args ...string) (string, int) {
 }
 
 // mustVerifyClean fails unless verify exits 0 for every set in paths. The
-// files are sealed when the plugin closes them, after the container's
-// stream ended, or, for a stream that stays attached (a container that
-// exited while the plugin was down after a kill -9: dockerd may hold its
-// FIFO open until the container is removed), by the idle seal within
-// about SEAL_INTERVAL (1m) and a quarter: it waits up to 100 s.
+// trail's files are sealed to their end when the plugin closes them (the
+// node configuration names other files, or the plugin stops); an open
+// file's tail is sealed by the idle seal within about SEAL_INTERVAL (1m)
+// and a quarter: it waits up to 100 s.
 func mustVerifyClean(t *testing.T, args ...string) {
 	t.Helper()
 	deadline := time.Now().Add(100 * time.Second)
@@ -60,15 +59,18 @@ func mustVerifyClean(t *testing.T, args ...string) {
 	}
 }
 
-// rotatedTrail runs a container that writes enough to rotate its audit
-// file a dozen times (audit-file-max-size 256k, 5 files kept, so older
-// files are pruned as rotation intends), waits until the plugin has closed
-// and sealed the files (they verify clean) and returns their directory.
-func rotatedTrail(t *testing.T, verifyArgs ...string) Dir {
+// rotatedTrail gives the test a trail of its own (with the node settings
+// settings too), rotated at 256 KiB with 5 files kept, and runs a container
+// that writes enough to rotate it a dozen times, so that older files are
+// pruned as rotation intends. It then points the node back at the suite's
+// trail, which closes and seals the files, checks they verify clean (with
+// verifyArgs) and returns their directory.
+func rotatedTrail(t *testing.T, settings []string, verifyArgs ...string) Dir {
 	t.Helper()
-	d := testDir(t)
+	d, release := ownTrail(t, append([]string{"trail.maxSize=256k", "trail.maxFiles=5"}, settings...)...)
 	args := []string{"-n", "600", "-big", "0", "-malformed=true", "-ignored=false", "-stderr=false"}
-	runContainer(t, pluginName, append(d.Opts(), "audit-file-max-size=256k", "audit-file-max-files=5"), args...)
+	runContainer(t, pluginName, nil, args...)
+	release()
 	mustVerifyClean(t, append(verifyArgs, d.Path)...)
 	if _, err := os.Stat(d.Audit + ".4"); err != nil {
 		t.Fatalf("the trail did not rotate 4 times: %v", err)
@@ -128,8 +130,8 @@ var failLine = regexp.MustCompile(`(?m)^FAIL \S+: (\S+?):(\d+): ([a-z-]+): `)
 // TestVerifyTamper: a real trail, with rotations, verifies clean; each kind
 // of tampering of a copy is reported as that kind, at that file and line.
 func TestVerifyTamper(t *testing.T) {
-	d := rotatedTrail(t)
-	other := rotatedTrail(t) // a second chain, for a replaced file
+	d := rotatedTrail(t, nil)
+	other := rotatedTrail(t, nil) // a second chain, for a replaced file
 
 	type tamper struct {
 		name     string
@@ -213,10 +215,11 @@ func TestVerifyTamper(t *testing.T) {
 	}
 }
 
-// TestVerifySigned: with SEAL_KEY set the seals are signed: the trail
-// verifies with the public key, and not with another key.
+// TestVerifySigned: with the node configuration's sealKey set the seals
+// are signed: the trail verifies with the public key, and not with another
+// key.
 func TestVerifySigned(t *testing.T) {
-	dir := tempUnder(t, "/var/lib/ucp-audit")
+	dir := tempUnder(t, stateDir)
 	priv, pub := filepath.Join(dir, "seal.key"), filepath.Join(dir, "seal.pub")
 	if out, err := exec.Command(verifyBin(), "keygen", priv, pub).CombinedOutput(); err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
@@ -225,33 +228,33 @@ func TestVerifySigned(t *testing.T) {
 	if out, err := exec.Command(verifyBin(), "keygen", filepath.Join(otherDir, "k"), filepath.Join(otherDir, "k.pub")).CombinedOutput(); err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
 	}
-	setPlugin := func(kv string) {
-		mustDocker(t, "plugin", "disable", "-f", pluginName)
-		mustDocker(t, "plugin", "set", pluginName, kv)
-		mustDocker(t, "plugin", "enable", "--timeout", "0", pluginName) // as make install: docker logs -f past 30 s
-	}
-	setPlugin("SEAL_KEY=" + priv)
-	t.Cleanup(func() { setPlugin("SEAL_KEY=") })
-
-	d := rotatedTrail(t, "--key", pub)
+	d := rotatedTrail(t, []string{"sealKey=" + priv}, "--key", pub)
 	out, code := runVerify(t, "--key", filepath.Join(otherDir, "k.pub"), d.Path)
 	if m := failLine.FindStringSubmatch(out); code != 1 || m == nil || m[3] != "bad-signature" {
 		t.Errorf("verify with another key: exit %d, want 1 and bad-signature:\n%s", code, out)
 	}
+	out, code = runVerify(t, d.Path)
+	if code != 1 || !strings.Contains(out, "--key") {
+		t.Errorf("verify of a signed trail without a key: exit %d, want 1 and a hint at --key:\n%s", code, out)
+	}
 }
 
-// TestVerifyCutAtSeal: the live file cut back to exactly the end of a seal
-// while the plugin is disabled leaves a valid chain, but the plugin keeps
-// a record of its last seal outside the log directory: when it re-opens
-// the file its resume seal says which records are missing, and verify
-// reports the cut there.
+// TestVerifyCutAtSeal: the audit file cut back to exactly the end of a
+// seal while the plugin is disabled leaves a valid chain, but the plugin
+// keeps a record of its last seal outside the log directory: when it
+// re-opens the file its resume seal says which records are missing, and
+// verify reports the cut there.
 func TestVerifyCutAtSeal(t *testing.T) {
-	d := testDir(t)
+	d, release := ownTrail(t)
 	args := []string{"-n", "50", "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false"}
-	for range 2 { // open … close, resume … close
-		runContainer(t, pluginName, d.Opts(), args...)
-		mustVerifyClean(t, d.Path)
-	}
+	runContainer(t, pluginName, nil, args...)
+	release() // closed
+	mustVerifyClean(t, d.Path)
+	d, release = ownTrailAt(t, d) // resumed
+	runContainer(t, pluginName, nil, args...)
+	release() // closed again
+	mustVerifyClean(t, d.Path)
+
 	enabled := true
 	t.Cleanup(func() {
 		if !enabled {
@@ -276,21 +279,13 @@ func TestVerifyCutAtSeal(t *testing.T) {
 	mustDocker(t, "plugin", "enable", "--timeout", "0", pluginName)
 	enabled = true
 
-	runContainer(t, pluginName, d.Opts(), args...) // the plugin re-opens the file
+	_, release = ownTrailAt(t, d) // the plugin re-opens the file
+	release()
 	want := fmt.Sprintf("audit.log:%d: truncated", keep+1)
-	var out string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var code int
-		out, code = runVerify(t, d.Path)
-		m := failLine.FindStringSubmatch(out)
-		if code == 1 && m != nil && fmt.Sprintf("%s:%s: %s", filepath.Base(m[1]), m[2], m[3]) == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("verify: exit %d, want 1 and %s:\n%s", code, want, out)
-		}
-		time.Sleep(500 * time.Millisecond)
+	out, code := runVerify(t, d.Path)
+	m := failLine.FindStringSubmatch(out)
+	if code != 1 || m == nil || fmt.Sprintf("%s:%s: %s", filepath.Base(m[1]), m[2], m[3]) != want {
+		t.Fatalf("verify: exit %d, want 1 and %s:\n%s", code, want, out)
 	}
 	if !strings.Contains(out, "were cut off") {
 		t.Errorf("verify does not say which records were cut off:\n%s", out)

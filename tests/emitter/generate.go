@@ -21,7 +21,10 @@ type Options struct {
 	Ignored      bool // events of endpoints in the default ignore list
 	Ordinary     int  // ordinary stdout lines
 	Unterminated bool // the last stdout line is an audit line without newline
-	Sleep        time.Duration
+	// Arrays request-level requests whose requestObject is a JSON array
+	// of ArrayLen zeros: the payload that costs a parser most per byte.
+	Arrays, ArrayLen int
+	Sleep            time.Duration
 }
 
 // Line is one line of output, without its newline.
@@ -112,7 +115,7 @@ type request struct {
 	verb       string
 	uri        string
 	level      string
-	reqObj     map[string]any
+	reqObj     any // an object, or an array (Options.Arrays)
 	redacted   []string
 	secrets    []string
 	ignored    bool
@@ -184,6 +187,14 @@ func Generate(opts Options) Output {
 				"TaskTemplate": map[string]any{"ContainerSpec": map[string]any{"Image": "nginx:1.25"}},
 			},
 		})
+	}
+
+	for k := 0; k < opts.Arrays; k++ {
+		zeros := make([]any, opts.ArrayLen)
+		for i := range zeros {
+			zeros[i] = 0
+		}
+		reqs = append(reqs, &request{family: familyUCP, verb: "POST", uri: "/api/ucp/config-toml", level: "request", big: 2*opts.ArrayLen + 2, respCode: 400, reqObj: zeros})
 	}
 
 	var toks []token

@@ -36,6 +36,8 @@ func main() {
 	flag.BoolVar(&opts.Stderr, "stderr", true, "also print a few ordinary lines to stderr")
 	flag.BoolVar(&opts.Ignored, "ignored", true, "also print events of endpoints in the default ignore list")
 	flag.IntVar(&opts.Ordinary, "ordinary", 10, "number of ordinary (non-audit) stdout lines")
+	flag.IntVar(&opts.Arrays, "arrays", 0, "number of request-level requests whose requestObject is a JSON array of -array-len zeros")
+	flag.IntVar(&opts.ArrayLen, "array-len", 2000000, "elements of each -arrays payload (2,000,000: about 4 MB)")
 	flag.DurationVar(&opts.Sleep, "sleep", 0, "delay between lines")
 	flag.BoolVar(&opts.Unterminated, "unterminated", false, "end the output with an audit line without its final newline")
 	flag.StringVar(&manifestPath, "manifest", "", "write the manifest of the audit lines printed to this file")
