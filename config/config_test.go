@@ -164,6 +164,29 @@ func TestParseRemote(t *testing.T) {
 	}
 }
 
+// A destination's name goes into metric labels, gap and self records and
+// logs: it never carries the address's credentials or query tokens.
+func TestRemoteNameHasNoSecret(t *testing.T) {
+	for _, addr := range []string{
+		"https://apikey-user:pa55word@siem.example.com:8443/ingest?token=t0ken-value",
+		"http://apikey-user@siem.example.com/ingest?x=1&token=t0ken-value",
+	} {
+		c, err := Parse(map[string]string{"logstash-address": addr}, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := c.Remotes[0].Name()
+		for _, secret := range []string{"apikey-user", "pa55word", "t0ken-value"} {
+			if strings.Contains(name, secret) {
+				t.Errorf("%s: destination name %q holds %q", addr, name, secret)
+			}
+		}
+		if !strings.Contains(name, "siem.example.com") {
+			t.Errorf("%s: destination name %q does not name the host", addr, name)
+		}
+	}
+}
+
 func TestParseRemoteErrors(t *testing.T) {
 	tests := []struct {
 		opts map[string]string

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/ucp-audit/ucp-audit/logopt"
 )
 
 // The schemes ParseAddress accepts.
@@ -118,15 +120,14 @@ func checkPort(port string) error {
 }
 
 // String returns the address as ParseAddress takes it: scheme://host:port,
-// or the URL for http and https, with any password replaced by "xxxxx" so
-// that it can appear in logs and errors.
+// or the URL for http and https with its user information and query values
+// masked (logopt.MaskAddress: a user name alone can be an API key, and
+// tokens go in the query), so that it can name the destination in logs,
+// errors, metric labels and the trail.
 func (a Address) String() string {
 	switch a.Scheme {
 	case SchemeHTTP, SchemeHTTPS:
-		if u, err := url.Parse(a.URL); err == nil {
-			return u.Redacted()
-		}
-		return a.URL
+		return logopt.MaskAddress(a.URL)
 	case "":
 		return a.Addr
 	default:

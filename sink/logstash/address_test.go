@@ -22,8 +22,8 @@ func TestParseAddress(t *testing.T) {
 		{"tls://host:6514", Address{Scheme: "tls", Addr: "host:6514"}, "tls://host:6514"},
 		{"http://host:8080/path", Address{Scheme: "http", Addr: "host:8080", URL: "http://host:8080/path"}, "http://host:8080/path"},
 		{"http://host", Address{Scheme: "http", Addr: "host", URL: "http://host/"}, "http://host/"},
-		{"https://host/a/b?x=1", Address{Scheme: "https", Addr: "host", URL: "https://host/a/b?x=1"}, "https://host/a/b?x=1"},
-		{"https://u:secret@host:8443/", Address{Scheme: "https", Addr: "host:8443", URL: "https://u:secret@host:8443/"}, "https://u:xxxxx@host:8443/"},
+		{"https://host/a/b?x=1", Address{Scheme: "https", Addr: "host", URL: "https://host/a/b?x=1"}, "https://host/a/b?x=xxxxx"},
+		{"https://u:secret@host:8443/", Address{Scheme: "https", Addr: "host:8443", URL: "https://u:secret@host:8443/"}, "https://xxxxx@host:8443/"},
 	}
 	for _, tc := range good {
 		t.Run(tc.in, func(t *testing.T) {

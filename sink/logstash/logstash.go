@@ -117,7 +117,7 @@ func New(o Options) (sink.Forwarder, error) {
 		return nil, err
 	}
 	if a.Scheme == SchemeHTTP || a.Scheme == SchemeHTTPS {
-		// String() redacts the password: keep the URL as given.
+		// String() masks credentials and tokens: keep the URL as given.
 		if a, err = ParseAddress(o.Address.URL); err != nil {
 			return nil, err
 		}
