@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/ucp-audit/ucp-audit/audit"
 	"github.com/ucp-audit/ucp-audit/logopt"
@@ -33,6 +34,11 @@ var (
 	ErrUnknownOption = logopt.ErrUnknownOption
 	ErrInvalidValue  = logopt.ErrInvalidValue
 )
+
+// ErrLossyMode is wrapped by the error for mode=non-blocking on an audit
+// producer: dockerd then drops lines when its buffer is full, before the
+// plugin sees them, so audit events would be lost without a trace.
+var ErrLossyMode = errors.New("dockerd drops lines in non-blocking mode when its buffer is full, before the plugin sees them: an audit producer's events would be lost without a trace")
 
 // ErrNodeSetting is wrapped by the error for a log-opt that would reach
 // beyond its container: the node configuration owns what it set.
@@ -93,6 +99,9 @@ type Env struct {
 	// Destinations are the remote destinations whose options Parse
 	// accepts. nil means destinations.All().
 	Destinations []sink.Destination
+	// Producer says the container is an audit producer of the node: its
+	// options may not make dockerd drop its lines (mode=non-blocking).
+	Producer bool
 }
 
 func (env Env) caps() node.Caps {
@@ -213,6 +222,9 @@ func Parse(opts map[string]string, env Env) (Config, error) {
 				continue
 			}
 			if contains(ignored, k) {
+				if k == "mode" && env.Producer && strings.EqualFold(strings.TrimSpace(v), "non-blocking") {
+					return Config{}, invalid(k, v, "blocking, dockerd's default, for an audit producer", ErrLossyMode)
+				}
 				continue
 			}
 			return Config{}, logopt.Unknown(k, v, env.keys())
@@ -232,10 +244,12 @@ func Parse(opts map[string]string, env Env) (Config, error) {
 }
 
 // ParseStored parses the log-opts a stream was started with, as its state
-// keeps them, when the plugin resumes it: the keys that now belong to the
+// keeps them, when the plugin resumes it (env.Producer is not looked at:
+// the container runs already): the keys that now belong to the
 // node (valid when the stream started, before an upgrade) are left out,
 // as the node's settings replace them.
 func ParseStored(opts map[string]string, env Env) (Config, error) {
+	env.Producer = false
 	kept := make(map[string]string, len(opts))
 	for k, v := range opts {
 		if _, moved := nodeKeys[k]; !moved {

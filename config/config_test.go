@@ -164,6 +164,28 @@ func TestParseRemote(t *testing.T) {
 	}
 }
 
+// mode=non-blocking lets dockerd drop lines before the plugin sees them:
+// refused for an audit producer, accepted for any other container, and for
+// a stream resumed as it runs.
+func TestNonBlockingMode(t *testing.T) {
+	opts := map[string]string{"mode": "non-blocking", "max-buffer-size": "4m"}
+	prod := env
+	prod.Producer = true
+	_, err := Parse(opts, prod)
+	if !errors.Is(err, ErrLossyMode) || !strings.Contains(err.Error(), `log-opt "mode": invalid value "non-blocking"`) {
+		t.Errorf("producer: %v", err)
+	}
+	if _, err := Parse(map[string]string{"mode": "blocking"}, prod); err != nil {
+		t.Errorf("producer, blocking: %v", err)
+	}
+	if _, err := Parse(opts, env); err != nil {
+		t.Errorf("not a producer: %v", err)
+	}
+	if _, err := ParseStored(opts, prod); err != nil {
+		t.Errorf("resumed: %v", err)
+	}
+}
+
 // A destination's name goes into metric labels, gap and self records and
 // logs: it never carries the address's credentials or query tokens.
 func TestRemoteNameHasNoSecret(t *testing.T) {

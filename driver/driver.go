@@ -199,7 +199,9 @@ func (d *Driver) StartLogging(fifoPath string, info dockerlog.Info) error {
 	if err := validID(info.ContainerID); err != nil {
 		return err
 	}
-	cfg, err := config.Parse(info.Config, d.configEnv())
+	env := d.configEnv()
+	env.Producer = d.node.Load().IsProducer(container(info))
+	cfg, err := config.Parse(info.Config, env)
 	if err != nil {
 		d.rejectedOptions(info, err)
 		return err
