@@ -22,10 +22,13 @@
 //     Registry.Close.
 //
 // After a failed flush or fsync the data already handed to the kernel may be
-// lost and cannot be retried safely, so the file is marked failed: every later
-// Write and Sync returns that error (sticky). Other errors (a failed rename
-// or open during rotation, a failed reopen) are returned by the Write that hit
-// them, that line is NOT written, and the next Write tries again.
+// lost, so the file is marked failed: Write and Sync return that error until
+// the file recovers (recover.go): at most once a second, the next Write or
+// Sync cuts the file back to its last durable size, writes again what it
+// accepted since (kept byte for byte), seals the break with a resume seal and
+// fsyncs; OnRecovered says so. Other errors (a failed rename or open during
+// rotation, a failed reopen) are returned by the Write that hit them, that
+// line is NOT written, and the next Write tries again.
 //
 // # Rotation
 //

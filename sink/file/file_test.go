@@ -675,37 +675,6 @@ func TestFsyncPolicy(t *testing.T) {
 	}
 }
 
-// Not parallel: replaces fsync.
-func TestFsyncFailureIsSticky(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.log")
-	boom := errors.New("EIO")
-	var failing bool
-	observeFsync(t, path, func(name string) error {
-		if failing && name == path {
-			return boom
-		}
-		return nil
-	})
-	r := NewRegistry()
-	s := open(t, r, Options{Path: path})
-	write(t, s, "a")
-	failing = true
-	err := s.Sync()
-	if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), fmt.Sprintf("audit file %q: sync: fsync: ", path)) {
-		t.Fatalf("Sync = %v", err)
-	}
-	failing = false
-	if err := s.Write([]byte("b")); !errors.Is(err, boom) {
-		t.Fatalf("Write after failed fsync = %v, want the sticky error", err)
-	}
-	if err := s.Sync(); !errors.Is(err, boom) {
-		t.Fatalf("Sync after failed fsync = %v, want the sticky error", err)
-	}
-	if err := s.Close(); !errors.Is(err, boom) {
-		t.Fatalf("Close after failed fsync = %v, want the sticky error", err)
-	}
-}
-
 func TestRotationWithExistingFiles(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -67,6 +67,10 @@ type Registry struct {
 	// rotated file could not be compressed: it stays plain, which every
 	// reader accepts, and the next rotation tries again.
 	OnCompressError func(path string, err error)
+	// OnRecovered, when set before the first Open, is called (with the
+	// file's lock held) when a file that failed writes again; failure
+	// wraps the error it recovered from. See Recovery in recover.go.
+	OnRecovered func(path string, failure error)
 
 	mu     sync.Mutex // guards files, closed and every file's refs; taken before file.mu
 	files  map[string]*file
@@ -110,7 +114,7 @@ func (r *Registry) Open(opts Options) (sink.Sink, error) {
 		f.refs++
 		return &handle{r: r, f: f}, nil
 	}
-	f := &file{opts: opts, path: opts.Path, onCompressError: r.OnCompressError}
+	f := &file{opts: opts, path: opts.Path, onCompressError: r.OnCompressError, onRecovered: r.OnRecovered}
 	if r.seal != nil {
 		f.chain = &chainState{
 			sealer:   &chain.Sealer{Key: r.seal.Key, Keep: opts.MaxFiles, Now: r.seal.Now},

@@ -18,7 +18,7 @@ const gzSuffix = ".gz"
 // rotateLocked moves the current file to path.1 (shifting the older ones,
 // plain or compressed) and opens a fresh one; with Compress, it then
 // compresses the rotated files from path.2 on. On error the line must not
-// be written: either the file is failed (sticky) or fd is nil and the next
+// be written: either the file is failed (until it recovers) or fd is nil and the next
 // write reopens and retries.
 func (f *file) rotateLocked() error {
 	if f.chain != nil && f.chain.head.Sealed != chain.ReasonRotate {

@@ -12,7 +12,7 @@ import (
 var fsync = (*os.File).Sync
 
 // durableLocked flushes the buffer and fsyncs the file (a failure is
-// sticky, named after op), then records the last seal written.
+// the file fails until it recovers, named after op), then records the last seal written.
 func (f *file) durableLocked(op string) error {
 	if err := f.w.Flush(); err != nil {
 		return f.fail(op+": flush", err)
@@ -20,6 +20,7 @@ func (f *file) durableLocked(op string) error {
 	if err := fsync(f.fd); err != nil {
 		return f.fail(op+": fsync", err)
 	}
+	f.durable, f.pending = f.size, f.pending[:0]
 	f.recordLocked()
 	return nil
 }
@@ -31,7 +32,9 @@ func (f *file) sync() error {
 		return f.errorf("sync", ErrClosed)
 	}
 	if f.err != nil {
-		return f.err
+		if err := f.recoverLocked(); err != nil {
+			return err
+		}
 	}
 	if f.fd == nil {
 		// Closed by a failed rotation after a successful flush and fsync:

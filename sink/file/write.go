@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ucp-audit/ucp-audit/chain"
 	"github.com/ucp-audit/ucp-audit/sink"
@@ -30,9 +31,18 @@ type file struct {
 	fd     *os.File      // nil after a failed rotation or reopen: reopened by the next write
 	w      *bufio.Writer // buffers writes to fd
 	size   int64         // bytes in the current file, including buffered ones
-	err    error         // sticky failure (flush or fsync): buffered data may be lost
+	err    error         // failure (flush or fsync) until recovered (see recover.go)
 	closed bool
 	chain  *chainState // nil: lines are written as given
+
+	// durable is the file's size at the last fsync that succeeded, and
+	// pending what was written after it, byte for byte: a failed file is
+	// cut back to durable and pending written again (recover.go).
+	durable int64
+	pending []byte
+	retryAt time.Time // the next attempt to recover
+
+	onRecovered func(path string, failure error) // Registry.OnRecovered
 
 	onCompressError func(path string, err error) // Registry.OnCompressError
 }
@@ -47,7 +57,7 @@ func (f *file) refused(err error) error {
 	return fmt.Errorf("audit file %q: write: %w: %w", f.path, sink.ErrRefused, err)
 }
 
-// fail records a sticky failure and returns it.
+// fail marks the file failed (until recoverLocked) and returns the error.
 func (f *file) fail(op string, err error) error {
 	f.err = f.errorf(op, err)
 	return f.err
@@ -84,6 +94,7 @@ func (f *file) openLocked() error {
 		}
 	}
 	f.fd, f.size = fd, size
+	f.durable, f.pending = size, f.pending[:0]
 	if f.w == nil {
 		f.w = bufio.NewWriterSize(announcer{f}, BufferSize)
 	} else {
@@ -110,6 +121,12 @@ func (f *file) writeLineLocked(line []byte) error {
 		return f.fail("write", err)
 	}
 	f.size += int64(len(line)) + 1
+	f.pending = append(append(f.pending, line...), '\n')
+	if len(f.pending) > maxPending {
+		// Nobody synced for a while: bound what recovery would write
+		// again, and the memory holding it.
+		return f.durableLocked("write")
+	}
 	return nil
 }
 
@@ -123,7 +140,9 @@ func (f *file) write(p []byte) error {
 		return f.errorf("write", ErrClosed)
 	}
 	if f.err != nil {
-		return f.err
+		if err := f.recoverLocked(); err != nil {
+			return err
+		}
 	}
 	if f.fd == nil {
 		if err := f.openLocked(); err != nil {
