@@ -199,3 +199,15 @@ func TestPaths(t *testing.T) {
 		}
 	}
 }
+func TestParseDocument(t *testing.T) {
+	node := `{"logLevel": "INFO", "alerts": ` + issueExample + `}`
+	for _, doc := range []string{node, issueExample} {
+		c, err := Env{}.ParseDocument([]byte(doc))
+		if err != nil || len(c.Rules) != 1 {
+			t.Errorf("%.40s: %+v, %v", doc, c, err)
+		}
+	}
+	if _, err := (Env{}).ParseDocument([]byte(`{"logLevel": "INFO"}`)); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("a node document without alerts: %v, want an unknown key", err)
+	}
+}
