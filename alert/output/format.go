@@ -52,11 +52,19 @@ type amAlert struct {
 // by): alertname (the rule's name), severity, node (the host), container
 // (the container's name); for a rule with group_by, group (the group's
 // values joined by ","); for a built-in alarm, destination when it has
-// one. Empty labels are left out. Annotations: auditID, user (the human
-// user), verb, requestURI, sourceIP, summary, and count when the rule
-// counted more than one match. startsAt is the record's time (RFC 3339),
-// else the time it fired; endsAt is left to Alertmanager
-// (resolve_timeout).
+// one; and alert_id, the alert's ID. Empty labels are left out.
+//
+// alert_id makes each firing its own alert in Alertmanager: an audit
+// alert is an event, and without it a second exec by another user would
+// only update the first alert, notified again after repeat_interval. The
+// rule's throttle decides how often it notifies; a payload delivered
+// twice (at-least-once, after an outage) has the same alert_id, and
+// Alertmanager keeps one.
+//
+// Annotations: auditID, user (the human user), verb, requestURI,
+// sourceIP, summary, and count when the rule counted more than one match.
+// startsAt is the record's time (RFC 3339), else the time it fired;
+// endsAt is left to Alertmanager (resolve_timeout).
 func FormatAlertmanager(a alert.Alert) ([]byte, error) {
 	r := a.Record
 	labels := map[string]string{}
@@ -68,6 +76,7 @@ func FormatAlertmanager(a alert.Alert) ([]byte, error) {
 	if a.Builtin != "" {
 		put(labels, "destination", r.Destination)
 	}
+	labels["alert_id"] = ID(a)
 	ann := map[string]string{}
 	put(ann, "auditID", r.AuditID)
 	put(ann, "user", r.User)

@@ -6,7 +6,9 @@
 // Logstash's beats input; an HTTP server taking NDJSON as Logstash's http
 // input does; stream receivers with json_lines or RFC 6587 framing (Stream)
 // and datagram receivers (Datagram), over TCP or TLS, UDP, or unix sockets;
-// a receiver that accepts and never answers (Silent); and a throwaway PKI.
+// a receiver that accepts and never answers (Silent); a real Prometheus
+// Alertmanager (Debian's prometheus-alertmanager) whose webhook receiver
+// is an HTTP peer (Alertmanager); and a throwaway PKI.
 //
 // Every peer but Silent can be stopped and started again on the same
 // address, so tests can simulate an outage, and records what arrived byte
