@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -183,13 +182,7 @@ func (a *Alertmanager) Stop() {
 	if a.cmd == nil {
 		return
 	}
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.exited:
-	case <-time.After(10 * time.Second):
-		a.cmd.Process.Kill()
-		<-a.exited
-	}
+	terminate(a.cmd, a.exited)
 	a.cmd = nil
 }
 

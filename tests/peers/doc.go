@@ -18,8 +18,10 @@ package peers
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -102,5 +104,17 @@ func WaitUntilEvery(within, every time.Duration, cond func() bool) bool {
 			return false
 		}
 		time.Sleep(every)
+	}
+}
+
+// terminate stops a peer's process with SIGTERM, so that it writes out
+// what it has taken, and waits until exited is closed; SIGKILL after 10 s.
+func terminate(cmd *exec.Cmd, exited <-chan struct{}) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
 	}
 }
