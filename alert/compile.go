@@ -7,22 +7,31 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/ext"
 )
 
-// MaxCost bounds what evaluating one rule over one record may cost, in
-// CEL's cost units (about one per operation, one per element a
-// comprehension visits, one per few bytes a string function reads).
-// Compile refuses a rule whose estimated worst case passes it, estimating
-// every string, list and map of a record at EstimateSize; at run time an
-// evaluation that reaches it stops with an error (counted, no alert).
-const MaxCost = 1_000_000
+// Cost limits, in CEL's cost units (about one per operation, one per
+// element a comprehension visits, one per few bytes a string function
+// reads), the numbers Kubernetes uses for CEL in admission and CRD rules.
+const (
+	// MaxEstimatedCost bounds a rule's estimated worst case over one
+	// record, every string, list and map of which is taken to hold
+	// EstimateSize bytes or elements: Compile refuses a rule past it. A
+	// comprehension inside a comprehension over the record, or a regular
+	// expression built from it, is past it.
+	MaxEstimatedCost = 10_000_000
+	// MaxCost bounds what evaluating a rule over one record may cost at
+	// run time: an evaluation that reaches it stops with an error
+	// (counted, no alert).
+	MaxCost = 1_000_000
+)
 
 // EstimateSize is the size (bytes of a string, elements of a list or map)
-// Compile's cost estimate assumes for every value a rule reads from a
-// record. Metadata events are about 1 KB; a request event can be larger,
-// and a rule that iterates over its payload may then reach MaxCost at run
-// time.
+// Compile's cost estimate takes for every value a rule reads from a
+// record. Metadata events are about 1 KB; a request event can be much
+// larger, and a rule that iterates over its payload may then reach
+// MaxCost at run time.
 const EstimateSize = 64 << 10
 
 // Rules is a compiled configuration: what an Engine runs. It is immutable
@@ -62,7 +71,7 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 // Compile compiles c's rules. A rule that does not compile is refused with
 // a *KeyError (ErrInvalidRule) naming its key and the rule, and the line
 // and column of each problem in its expression; so is one that is not
-// boolean, whose estimated cost passes MaxCost, or that fails on every
+// boolean, whose estimated cost passes MaxEstimatedCost, or that fails on every
 // record of the kind it does not read (its variable is null there).
 func Compile(c *Config) (*Rules, error) {
 	env, err := celEnv()
@@ -103,8 +112,8 @@ func compileRule(env *cel.Env, r Rule) (*rule, error) {
 	if err != nil {
 		return nil, refuse("estimating its cost: %v", err)
 	}
-	if est.Max > MaxCost {
-		return nil, refuse("1:1: its estimated cost, %s over records whose strings, lists and maps hold up to %d bytes or elements, passes the limit of %d (a comprehension inside a comprehension, or over a long string, costs that much)", costString(est.Max), EstimateSize, MaxCost)
+	if est.Max > MaxEstimatedCost {
+		return nil, refuse("1:1: its estimated cost, %s over records whose strings, lists and maps hold up to %d bytes or elements, passes the limit of %d (a comprehension inside a comprehension, or a regular expression built from the record, costs that much)", costString(est.Max), EstimateSize, MaxEstimatedCost)
 	}
 	prg, err := env.Program(ast, cel.CostLimit(MaxCost), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
@@ -167,6 +176,14 @@ func (sizeEstimator) EstimateSize(cost.AstNode) *cost.SizeEstimate {
 	return &cost.SizeEstimate{Min: 0, Max: EstimateSize}
 }
 
-func (sizeEstimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
+// EstimateCallCost sizes what optional selection (event.?a.?b) and its
+// alternatives (orValue, or, value) return at EstimateSize too: left to
+// the standard model, a value read through an optional has no size, and
+// anything that iterates over it is unbounded.
+func (sizeEstimator) EstimateCallCost(function, _ string, _ *cost.AstNode, _ []cost.AstNode) *cost.CallEstimate {
+	switch function {
+	case operators.OptSelect, "orValue", "or", "value":
+		return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: 1}, ResultSize: &cost.SizeEstimate{Min: 0, Max: EstimateSize}}
+	}
 	return nil
 }

@@ -28,8 +28,10 @@ func TestCompileErrors(t *testing.T) {
 		{"self.type == 'gap'", "it fails where self is null (on every event)"},
 		// Cost.
 		{"event != null && event.user.groups.exists(g, event.user.groups.exists(h, h == g))", "its estimated cost, 28174985986054 over records"},
-		{"event != null && event.requestObject.spec.containers.exists(c, c.env.exists(e, e.name == 'X'))", "passes the limit of 1000000"},
+		{"event != null && event.requestObject.spec.containers.exists(c, c.env.exists(e, e.name == 'X'))", "passes the limit of 10000000"},
 		{"event != null && event.requestURI.matches(event.requestURI)", "passes the limit"},
+		// Values read through an optional are sized like any other.
+		{"event != null && event.?a.orValue([]).exists(x, event.?b.orValue([]).exists(y, x == y))", "passes the limit"},
 	} {
 		_, err := compileWhen(t, tc.when)
 		var ke *KeyError
@@ -47,6 +49,8 @@ func TestCompileAccepts(t *testing.T) {
 		"event != null && event.verb.upperAscii() == 'POST'",
 		"event.?objectRef.?subresource.orValue('') == 'exec'",
 		"event != null && event.responseStatus.code >= 400",
+		"event != null && 'admins' in event.user.?groups.orValue([])",
+		"event != null && event.?requestObject.?spec.?containers.orValue([]).exists(c, c.?securityContext.?privileged.orValue(false) == true)",
 		"self != null && self.type in ['gap', 'input-lost']",
 		"(event != null && event.verb == 'delete') || (self != null && self.type == 'gap')",
 		"event == null",

@@ -16,7 +16,7 @@
 //
 // The other one is null. JSON numbers that are whole are CEL ints, others
 // doubles. Compile refuses a rule that does not parse or type-check, that
-// is not boolean, whose estimated cost passes MaxCost, or that fails when
+// is not boolean, whose estimated cost passes MaxEstimatedCost, or that fails when
 // the variable it reads is null (it would fail on every record of the
 // other kind): the error names the rule's key and the position
 // (line:column) in the expression. At run time a rule costs at most
