@@ -126,9 +126,9 @@ func (c *Config) parseBuiltins(at string, raw json.RawMessage) ([]Builtin, error
 
 func (c *Config) parseBuiltin(at string, s BuiltinSpec, raw json.RawMessage) (Builtin, error) {
 	b := Builtin{BuiltinSpec: s}
-	known := []string{"enabled", "severity", "outputs", "throttle"}
+	known := builtinKeys[:len(builtinKeys)-1]
 	if s.Kind == DestinationDown {
-		known = append(known, "after")
+		known = builtinKeys
 	}
 	obj, err := readObject(at, raw, known...)
 	if err != nil {

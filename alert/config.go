@@ -117,6 +117,15 @@ const (
 	builtinsKey = "builtins"
 )
 
+// The keys of the section's objects; docs/alerting.md lists each (checked
+// by a test).
+var (
+	topKeys     = []string{"outputs", "rules", builtinsKey}
+	outputKeys  = []string{"name", "type", "url", "secret_file", "ca_file", "timeout"}
+	ruleKeys    = []string{"name", "when", "severity", "outputs", "group_by", "throttle", "count", "within"}
+	builtinKeys = []string{"enabled", "severity", "outputs", "throttle", "after"} // after: destination_down only
+)
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
 const nameWant = "1 to 128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
@@ -143,7 +152,7 @@ func Parse(raw json.RawMessage) (*Config, error) { return Env{}.Parse(raw) }
 // type; every error is a *KeyError naming the key ("alerts.rules[2].when").
 // Rule expressions are not compiled here: Compile does it.
 func (e Env) Parse(raw json.RawMessage) (*Config, error) {
-	top, err := readObject(Key, raw, "outputs", "rules", builtinsKey)
+	top, err := readObject(Key, raw, topKeys...)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +199,7 @@ func (e Env) Parse(raw json.RawMessage) (*Config, error) {
 
 func (e Env) parseOutput(at string, raw json.RawMessage) (Output, error) {
 	o := Output{}
-	obj, err := readObject(at, raw, "name", "type", "url", "secret_file", "ca_file", "timeout")
+	obj, err := readObject(at, raw, outputKeys...)
 	if err != nil {
 		return o, err
 	}
@@ -293,7 +302,7 @@ func (c *Config) outputNames(obj object, k string, required bool) ([]string, err
 
 func (c *Config) parseRule(at string, raw json.RawMessage) (Rule, error) {
 	r := Rule{key: at}
-	obj, err := readObject(at, raw, "name", "when", "severity", "outputs", "group_by", "throttle", "count", "within")
+	obj, err := readObject(at, raw, ruleKeys...)
 	if err != nil {
 		return r, err
 	}

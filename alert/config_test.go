@@ -2,6 +2,7 @@ package alert
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,27 @@ func TestParseDocument(t *testing.T) {
 	}
 	if _, err := (Env{}).ParseDocument([]byte(`{"logLevel": "INFO"}`)); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("a node document without alerts: %v, want an unknown key", err)
+	}
+}
+
+// docs/alerting.md names every key of the section and every built-in.
+func TestDocsListEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../docs/alerting.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	keys = append(keys, topKeys...)
+	keys = append(keys, outputKeys...)
+	keys = append(keys, ruleKeys...)
+	keys = append(keys, builtinKeys...)
+	for _, b := range BuiltinKinds {
+		keys = append(keys, string(b.Kind), b.Name)
+		keys = append(keys, b.Types...)
+	}
+	for _, k := range keys {
+		if !strings.Contains(string(doc), "`"+k+"`") && !strings.Contains(string(doc), "`alerts."+k) {
+			t.Errorf("docs/alerting.md does not name `%s`", k)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -183,5 +184,24 @@ func TestReadSecret(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "bad webhook secret") || strings.Contains(err.Error(), "SHORTSECRET") {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+// The shell check docs/alerting.md shows agrees with Sign.
+func TestSignatureMatchesOpenSSL(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	dir := t.TempDir()
+	key, body := filepath.Join(dir, "alert-webhook.key"), filepath.Join(dir, "body.json")
+	os.WriteFile(key, append(testSecret, '\n'), 0o600)
+	line, _ := FormatWebhook(alerts["gap"])
+	os.WriteFile(body, line, 0o600)
+	out, err := exec.Command("sh", "-c", `sig=$(openssl dgst -sha256 -hmac "$(cat "$1")" -hex < "$2" | sed 's/^.* //'); echo "sha256=$sig"`, "sh", key, body).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != Sign(testSecret, line) {
+		t.Errorf("openssl: %s, Sign: %s", got, Sign(testSecret, line))
 	}
 }
