@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -228,7 +229,8 @@ func (e *Engine) Tick(now time.Time) []Alert {
 		return nil
 	}
 	var out []Alert
-	for key, st := range e.down {
+	for _, key := range slices.Sorted(maps.Keys(e.down)) { // sorted: the same trail gives the same alerts
+		st := e.down[key]
 		if st.fired || now.Sub(st.since) < b.After {
 			continue
 		}
