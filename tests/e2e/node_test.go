@@ -288,9 +288,13 @@ func TestSupportDump(t *testing.T) {
 	}
 
 	resetKeys(t, "supportDumpIncludeAuditLogs")
+	n := len(selfRecords(t, suite.Audit, auditlog.SelfConfigChanged))
 	if err := configSet("supportDumpIncludeAuditLogs=true"); err != nil {
 		t.Fatal(err)
 	}
+	// Applied before the test's end resets it: a change undone within one
+	// poll of the plugin is no change at all.
+	waitSelf(t, suite.Audit, auditlog.SelfConfigChanged, n)
 	dir = dump()
 	if files, _ := filepath.Glob(filepath.Join(dir, "trail", "*audit.log*")); len(files) == 0 {
 		entries, _ := os.ReadDir(filepath.Join(dir, "trail"))
