@@ -8,33 +8,6 @@ import (
 	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
-// Self record types the built-in alarms expect that the plugin does not
-// write yet (auditlog's Self… constants are the ones it writes). Until it
-// does, the alarms that wait for them never fire.
-const (
-	// SelfSpoolHighWater: a container's spool passed its high-water mark
-	// (the plugin's choice, such as 80% of spool-max-size); detail says
-	// how full it is. Written at most once per crossing.
-	SelfSpoolHighWater = "spool-high-water"
-	// SelfSinkFailing: writing or syncing audit.log or quarantine.log
-	// failed (a full disk, an fsync error); detail holds the error.
-	// Written when the failure starts, at most once a minute while it
-	// lasts.
-	SelfSinkFailing = "sink-failing"
-	// SelfChainError: the hash chain or a seal could not be written or
-	// recovered (the seal key unreadable, the record of the last seal
-	// unwritable, a resume seal that reports lost records); detail holds
-	// the error.
-	SelfChainError = "chain-error"
-	// SelfRestartedAfterCrash: the plugin started and found that its
-	// previous process did not stop cleanly (a file without its close
-	// seal, streams to re-attach).
-	SelfRestartedAfterCrash = "plugin-restarted-after-crash"
-	// SelfAlertFired: an alert was raised, one record per (rule, output);
-	// the Engine ignores these records, so alerts never fire on alerts.
-	SelfAlertFired = "alert-fired"
-)
-
 // GapType is the type self holds for a gap record.
 const GapType = "gap"
 
@@ -81,13 +54,13 @@ type BuiltinSpec struct {
 // holds them.
 var BuiltinKinds = []BuiltinSpec{
 	{DestinationDown, builtinPrefix + "destination-down", []string{auditlog.SelfDestinationDown, auditlog.SelfDestinationBack}, Critical, "a destination stays down"},
-	{SpoolHighWater, builtinPrefix + "spool-high-water", []string{SelfSpoolHighWater, auditlog.SelfSpoolFull}, Warning, "a spool passed its high-water mark"},
+	{SpoolHighWater, builtinPrefix + "spool-high-water", []string{auditlog.SelfSpoolHighWater, auditlog.SelfSpoolFull}, Warning, "a spool passed its high-water mark"},
 	{InputLost, builtinPrefix + "input-lost", []string{auditlog.SelfInputLost}, Critical, "container output was lost"},
 	{GapRecorded, builtinPrefix + "gap", []string{GapType}, Critical, "events will never reach a destination"},
-	{SinkFailing, builtinPrefix + "sink-failing", []string{SelfSinkFailing}, Critical, "the audit file cannot be written"},
+	{SinkFailing, builtinPrefix + "sink-failing", []string{auditlog.SelfSinkFailing}, Critical, "the audit file cannot be written"},
 	{ConfigRejected, builtinPrefix + "configuration-rejected", []string{auditlog.SelfConfigRejected}, Warning, "a configuration was rejected"},
-	{ChainError, builtinPrefix + "chain-error", []string{SelfChainError}, Critical, "the hash chain or a seal failed"},
-	{CrashRestart, builtinPrefix + "crash-restart", []string{SelfRestartedAfterCrash, auditlog.SelfStreamReattach}, Critical, "the plugin restarted after a crash"},
+	{ChainError, builtinPrefix + "chain-error", []string{auditlog.SelfChainError}, Critical, "the hash chain or a seal failed"},
+	{CrashRestart, builtinPrefix + "crash-restart", []string{auditlog.SelfRestartedAfterCrash, auditlog.SelfStreamReattach}, Critical, "the plugin restarted after a crash"},
 }
 
 // Builtin is a built-in alarm's settings. Built-ins need no rule: they are

@@ -60,7 +60,7 @@ func decodeLine(line []byte) decoded {
 		return decoded{kind: KindEvent, event: normalize(top).(map[string]any)}
 	case auditlog.SelfKey:
 		m, ok := top[plugin].(map[string]any)
-		if !ok || m["type"] == SelfAlertFired {
+		if !ok || m["type"] == auditlog.SelfAlertFired {
 			return decoded{}
 		}
 		return decoded{kind: KindSelf, self: normalize(m).(map[string]any)}

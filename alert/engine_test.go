@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ucp-audit/ucp-audit/auditlog"
 )
 
 const execRule = `{"name": "exec-into-pod", "when": "event != null && event.?objectRef.?subresource.orValue('') in ['exec', 'attach']", "severity": "warning", "outputs": ["am", "hook"]}`
@@ -33,7 +35,7 @@ func TestObserveFires(t *testing.T) {
 		eventLine(t, id(2), t0, map[string]any{"objectRef": map[string]any{"resource": "pods", "name": "web-1"}}),
 		selfLine(t, "stream-attached", t0, "", ""),
 		[]byte(`{"ucp-audit/seal":{"reason":"open","time":"2024-03-02T10:04:00Z","file":1,"keep":5,"records":1},"ucp-audit/chain":{"n":1}}`),
-		selfLine(t, SelfAlertFired, t0, "", ""),
+		selfLine(t, auditlog.SelfAlertFired, t0, "", ""),
 		[]byte(`not json`),
 		[]byte(`{"reason":"not JSON","raw":"{\"auditID\":1"}`),
 	}
@@ -225,10 +227,10 @@ func TestBuiltins(t *testing.T) {
 		{gapLine(t, t0), []string{"ucp-audit-gap/am", "ucp-audit-gap/hook"}},
 		{selfLine(t, "input-lost", t0, "", "12 bytes"), []string{"ucp-audit-input-lost/hook"}},
 		{selfLine(t, "spool-full", t0, "", ""), []string{"ucp-audit-spool-high-water/am", "ucp-audit-spool-high-water/hook"}},
-		{selfLine(t, SelfSpoolHighWater, t0, "", "81%"), []string{"ucp-audit-spool-high-water/am", "ucp-audit-spool-high-water/hook"}},
-		{selfLine(t, SelfSinkFailing, t0, "", "no space left on device"), []string{"ucp-audit-sink-failing/am", "ucp-audit-sink-failing/hook"}},
-		{selfLine(t, SelfChainError, t0, "", "seal key"), []string{"ucp-audit-chain-error/am", "ucp-audit-chain-error/hook"}},
-		{selfLine(t, SelfRestartedAfterCrash, t0, "", ""), []string{"ucp-audit-crash-restart/am", "ucp-audit-crash-restart/hook"}},
+		{selfLine(t, auditlog.SelfSpoolHighWater, t0, "", "81%"), []string{"ucp-audit-spool-high-water/am", "ucp-audit-spool-high-water/hook"}},
+		{selfLine(t, auditlog.SelfSinkFailing, t0, "", "no space left on device"), []string{"ucp-audit-sink-failing/am", "ucp-audit-sink-failing/hook"}},
+		{selfLine(t, auditlog.SelfChainError, t0, "", "seal key"), []string{"ucp-audit-chain-error/am", "ucp-audit-chain-error/hook"}},
+		{selfLine(t, auditlog.SelfRestartedAfterCrash, t0, "", ""), []string{"ucp-audit-crash-restart/am", "ucp-audit-crash-restart/hook"}},
 		{selfLine(t, "stream-reattached", t0, "", "resumes at seq 8"), []string{"ucp-audit-crash-restart/am", "ucp-audit-crash-restart/hook"}},
 		{selfLine(t, "configuration-rejected", t0, "", "bad"), nil},
 		{selfLine(t, "plugin-started", t0, "", ""), nil},
