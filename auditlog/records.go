@@ -41,6 +41,14 @@ type Self struct {
 	// (secrets removed); config-changed records only.
 	Old json.RawMessage `json:"old,omitempty"`
 	New json.RawMessage `json:"new,omitempty"`
+	// Rule, Severity, AlertID and AuditID describe an alert raised
+	// (alert-fired records only): the rule or built-in alarm, its
+	// severity, the alert's ID as its output receives it, and the
+	// auditID of the event it fired on, if any.
+	Rule     string `json:"rule,omitempty"`
+	Severity string `json:"severity,omitempty"`
+	AlertID  string `json:"alert-id,omitempty"`
+	AuditID  string `json:"audit-id,omitempty"`
 }
 
 // The types of self records (Self.Type). README.md's table says when the
@@ -62,6 +70,26 @@ const (
 	// SelfUntrusted: a container that is not an audit producer printed
 	// audit-looking lines; they stayed in its docker logs only.
 	SelfUntrusted = "untrusted-audit-lines"
+	// SelfSpoolHighWater: a container's spool passed its high-water mark
+	// (80% of its bound); detail says how full it is. Written once per
+	// crossing (it must fall below half again first).
+	SelfSpoolHighWater = "spool-high-water"
+	// SelfSinkFailing: writing or syncing the audit or quarantine file
+	// failed (a full disk, an fsync error); detail holds the error.
+	// Written when the failure starts, at most once a minute while it
+	// lasts; when the audit file itself cannot take it, alerting still
+	// sees it.
+	SelfSinkFailing = "sink-failing"
+	// SelfChainError: the hash chain or a seal could not be kept (the
+	// record of the last seal unwritable); detail holds the error.
+	SelfChainError = "chain-error"
+	// SelfRestartedAfterCrash: the plugin started and found that its
+	// previous process did not stop cleanly.
+	SelfRestartedAfterCrash = "plugin-restarted-after-crash"
+	// SelfAlertFired: an alert was raised, one record per (rule, output):
+	// Rule, Destination (the output), Severity, AlertID and AuditID.
+	// Alerting passes over these records, so alerts never fire on alerts.
+	SelfAlertFired = "alert-fired"
 )
 
 // MarshalSelf returns the line of s (without its newline):

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,12 +84,13 @@ type hooks struct {
 // Driver owns every container stream. Its methods are safe for concurrent
 // use; dockerd calls them from the plugin's HTTP handlers.
 type Driver struct {
-	opts  Options
-	hooks hooks
-	log   *slog.Logger
-	files *file.Registry
-	trail *trail                      // the node's audit and quarantine files
-	node  atomic.Pointer[node.Config] // the node configuration in force
+	opts   Options
+	hooks  hooks
+	log    *slog.Logger
+	files  *file.Registry
+	trail  *trail                      // the node's audit and quarantine files
+	alerts *alerting                   // the node's alerting (alerts.go)
+	node   atomic.Pointer[node.Config] // the node configuration in force
 
 	// rejected and untrusted space out records a container can cause
 	// at will (bad options, audit-looking lines of a non-producer).
@@ -136,6 +138,14 @@ func newDriver(opts Options, h hooks) (*Driver, error) {
 			})
 		}
 	}
+	// The trail says so too (chain-error), through alerting, which exists
+	// before any file is opened.
+	al := &alerting{}
+	onRecord := opts.Sealing.OnRecordError
+	opts.Sealing.OnRecordError = func(path string, err error) {
+		onRecord(path, err)
+		al.chainError(path, err)
+	}
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "containers"), 0o700); err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
@@ -152,18 +162,28 @@ func newDriver(opts Options, h hooks) (*Driver, error) {
 		deliveries: map[string]*delivery.Delivery{},
 		ctx:        ctx, cancel: cancel,
 	}
+	newAlerting(d, al)
+	d.alerts = al
 	d.files.OnCompressError = func(path string, err error) {
 		d.log.Error("compressing a rotated audit file failed: it stays plain, and the next rotation tries again", "file", path, "error", err)
 	}
 	nc := opts.Node
 	d.node.Store(&nc)
-	t, err := openTrail(nc.Trail, d.openSink)
+	t, err := openTrail(nc.Trail, d.openSink, trailHooks{observe: al.observe, failed: al.sinkFailing})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("driver: %w", err)
 	}
 	d.trail = t
+	crashed := d.markRunning()
 	d.writeSelf(d.selfEvent(auditlog.SelfPluginStarted, nil))
+	if crashed {
+		ev := d.selfEvent(auditlog.SelfRestartedAfterCrash, nil)
+		ev.Detail = "the previous plugin process did not stop cleanly (killed, or the node went down): its streams are re-attached and their output since is handled"
+		d.writeSelf(ev)
+	}
+	al.apply(nc.Alerts)
+	al.start()
 	// In the background: a stale FIFO takes the FIFO open timeout to give up,
 	// and dockerd waits for the plugin's socket meanwhile.
 	d.wg.Add(1)
@@ -397,10 +417,39 @@ func (d *Driver) Close() error {
 	for _, dl := range dls {
 		dl.Stop()
 	}
+	// The alerts of the last records go into their spools first.
+	d.alerts.close()
 	d.cancel()
 	d.wg.Wait()
 	d.writeSelf(d.selfEvent(auditlog.SelfPluginStopped, nil))
-	return errors.Join(d.trail.close(), d.files.Close())
+	err := errors.Join(d.trail.close(), d.files.Close())
+	if err == nil {
+		d.markStopped()
+	}
+	return err
+}
+
+// runningMarker is a file that exists while a plugin process runs on the
+// state directory: found at start, the last process did not stop cleanly.
+func (d *Driver) runningMarker() string { return filepath.Join(d.opts.StateDir, "plugin.running") }
+
+// markRunning creates the running marker and reports whether it was
+// already there.
+func (d *Driver) markRunning() (crashed bool) {
+	p := d.runningMarker()
+	_, err := os.Stat(p)
+	crashed = err == nil
+	if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		d.log.Warn("cannot mark the plugin as running: a crash will not be told from a clean stop", "error", err)
+	}
+	return crashed
+}
+
+// markStopped removes the running marker after a clean stop.
+func (d *Driver) markStopped() {
+	if err := os.Remove(d.runningMarker()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		d.log.Warn("cannot remove the plugin's running marker", "error", err)
+	}
 }
 
 // eachState calls visit with the directory and the saved state of every

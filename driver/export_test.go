@@ -26,6 +26,7 @@ func (d *Driver) crash() {
 	for _, dl := range dls {
 		dl.Stop()
 	}
+	d.alerts.close()
 	d.cancel()
 	d.wg.Wait()
 	_ = d.files.Close()

@@ -39,7 +39,7 @@ func bigAuditLine(id string, n int) string {
 
 // harness runs a Driver on temp dirs and plays dockerd's side of a FIFO.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	d      *Driver
 	logDir string
 	fifo   string
@@ -50,14 +50,14 @@ type harness struct {
 	seq    int
 }
 
-func newHarness(t *testing.T, opts map[string]string) *harness {
+func newHarness(t testing.TB, opts map[string]string) *harness {
 	t.Helper()
 	return newHarnessWith(t, nil, opts)
 }
 
 // newHarnessWith is newHarness with the driver's options and test hooks
 // changed by set.
-func newHarnessWith(t *testing.T, set func(*Options, *hooks), opts map[string]string) *harness {
+func newHarnessWith(t testing.TB, set func(*Options, *hooks), opts map[string]string) *harness {
 	t.Helper()
 	root := t.TempDir()
 	logDir := filepath.Join(root, "log")

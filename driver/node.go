@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"fmt"
 
@@ -17,7 +16,8 @@ func (d *Driver) Node() node.Config { return *d.node.Load() }
 // SetNode applies a new node configuration to running and new streams and
 // records the change in the trail (config-changed, with the configuration
 // before and after, and subject: who made the change through the
-// configuration API, or ""). What it changes at once: the trail's files
+// configuration API, or ""). What it changes at once: alerting (its
+// outputs restart, its groups and throttles start again), the trail's files
 // (moved, the old files closed with their seals; the record goes into
 // both), the seal key (a key seal in the open files; when the files move
 // too, the old ones end under the old key and the new ones start under the
@@ -28,10 +28,10 @@ func (d *Driver) Node() node.Config { return *d.node.Load() }
 // and the refusal is recorded.
 func (d *Driver) SetNode(c node.Config, subject string) error {
 	old := d.node.Load()
-	before, after := old.JSON(), c.JSON()
-	if bytes.Equal(before, after) {
+	if old.Equal(c) {
 		return nil
 	}
+	before, after := old.RedactedJSON(), c.RedactedJSON()
 	var key ed25519.PrivateKey
 	if c.SealKey != "" {
 		var err error
@@ -91,6 +91,7 @@ func (d *Driver) SetNode(c node.Config, subject string) error {
 		d.RejectNode(err)
 		return err
 	}
+	d.alerts.apply(c.Alerts)
 	d.log.Info("node configuration applied", "subject", subject)
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 
 // nodeConfig parses a node configuration document for h's directories;
 // {log} and {state} in doc stand for them.
-func nodeConfig(t *testing.T, h *harness, doc string) node.Config {
+func nodeConfig(t testing.TB, h *harness, doc string) node.Config {
 	t.Helper()
 	doc = strings.NewReplacer("{log}", h.logDir, "{state}", h.d.opts.StateDir).Replace(doc)
 	c, err := node.Parse([]byte(doc), node.Env{LogDir: h.logDir, StateDir: h.d.opts.StateDir})

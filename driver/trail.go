@@ -18,7 +18,8 @@ import (
 // moves them when the node configuration names other files: writers keep
 // their views (auditFile and quarantineFile), which follow the move.
 type trail struct {
-	open func(file.Options) (sink.Sink, error)
+	open  func(file.Options) (sink.Sink, error)
+	hooks trailHooks
 
 	mu         sync.RWMutex // held for writing while the files are moved
 	settings   node.Trail
@@ -26,9 +27,19 @@ type trail struct {
 	quarantine sink.Sink
 }
 
+// trailHooks are told of what happens to the trail's files: observe of
+// every record written to the audit file (without its newline), failed of
+// every failure to write or sync either file (but a line refused as it
+// is). Both are called with the trail's lock held for reading: they must
+// not write to the trail.
+type trailHooks struct {
+	observe func(line []byte)
+	failed  func(err error)
+}
+
 // openTrail opens the files settings names.
-func openTrail(settings node.Trail, open func(file.Options) (sink.Sink, error)) (*trail, error) {
-	t := &trail{open: open}
+func openTrail(settings node.Trail, open func(file.Options) (sink.Sink, error), h trailHooks) (*trail, error) {
+	t := &trail{open: open, hooks: h}
 	if err := t.openLocked(settings); err != nil {
 		return nil, err
 	}
@@ -49,7 +60,7 @@ func (t *trail) openLocked(s node.Trail) error {
 		_ = a.Close()
 		return fmt.Errorf("trail.quarantineFile %s: %w", s.QuarantineFile, err)
 	}
-	t.settings, t.audit, t.quarantine = s, a, q
+	t.settings, t.audit, t.quarantine = s, hooked{a, t.hooks, true}, hooked{q, t.hooks, false}
 	return nil
 }
 
@@ -144,6 +155,39 @@ func (v trailView) Sync() error {
 	v.t.mu.RLock()
 	defer v.t.mu.RUnlock()
 	return v.file().Sync()
+}
+
+// hooked is one of the trail's files as the trail holds it: every write and
+// sync, whoever makes it, goes past the hooks.
+type hooked struct {
+	sink.Sink
+	h     trailHooks
+	audit bool
+}
+
+func (f hooked) Write(p []byte) error {
+	err := f.Sink.Write(p)
+	switch {
+	case err == nil && f.audit && f.h.observe != nil:
+		f.h.observe(p)
+	case err != nil:
+		f.fail(err)
+	}
+	return err
+}
+
+func (f hooked) Sync() error {
+	err := f.Sink.Sync()
+	if err != nil {
+		f.fail(err)
+	}
+	return err
+}
+
+func (f hooked) fail(err error) {
+	if f.h.failed != nil && !errors.Is(err, sink.ErrRefused) && !errors.Is(err, file.ErrClosed) {
+		f.h.failed(err)
+	}
 }
 
 func (v trailView) Close() error { return nil }

@@ -46,6 +46,7 @@ type Metrics struct {
 	spoolLag      *prometheus.GaugeVec
 	streamsActive prometheus.Gauge
 	fifosOpen     prometheus.Gauge
+	alertsFired   *prometheus.CounterVec
 
 	health atomic.Pointer[func() error]
 
@@ -139,6 +140,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "streams_active",
 			Help: "Container log streams currently attached.",
 		}),
+		alertsFired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "alerts_fired_total",
+			Help: "Alerts raised, by rule or built-in alarm (one per output the rule names), each recorded as an alert-fired self record.",
+		}, []string{"rule"}),
 		fifosOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "fifos_open",
 			Help: "FIFOs from dockerd currently open.",
@@ -149,7 +154,7 @@ func New() *Metrics {
 	m.reg.MustRegister(
 		m.buildInfo, m.startTime, m.linesRead, m.events,
 		m.delivered, m.deliveryFails, m.lost, m.inputLost, m.spoolBytes, m.spoolLag,
-		m.streamsActive, m.fifosOpen,
+		m.streamsActive, m.fifosOpen, m.alertsFired,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -230,6 +235,15 @@ func (m *Metrics) Lost(dest string, n uint64) {
 		return
 	}
 	m.lost.WithLabelValues(m.destLabel(dest)).Add(float64(n))
+}
+
+// AlertFired counts an alert raised by rule (ucp_audit_alerts_fired_total).
+// Rules are the node configuration's, so the label is bounded by it.
+func (m *Metrics) AlertFired(rule string) {
+	if m == nil {
+		return
+	}
+	m.alertsFired.WithLabelValues(rule).Inc()
 }
 
 // InputLost counts n bytes of container output the plugin could not keep

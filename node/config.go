@@ -62,6 +62,8 @@ type Config struct {
 	Caps      Caps
 	Producers []Producer
 	API       API
+	// Alerts is alerting's section; nil: no alerting.
+	Alerts *Alerts
 }
 
 // Trail is the audit trail's files.

@@ -108,8 +108,27 @@ func encode(v any) ([]byte, error) {
 }
 
 // Document returns c as a whole document: every key, with the values in
-// force (sizes in the document's syntax, "100m").
-func (c Config) Document() map[string]any {
+// force (sizes in the document's syntax, "100m"). It holds what the
+// document holds, alerting's URLs included: see Redacted.
+func (c Config) Document() map[string]any { return c.document(false) }
+
+// Redacted is Document without secrets: alerting's output URLs are cut to
+// their scheme and host. It is what the trail's config-changed records and
+// support dumps hold.
+func (c Config) Redacted() map[string]any { return c.document(true) }
+
+// Equal reports whether c and o are the same configuration.
+func (c Config) Equal(o Config) bool {
+	return bytes.Equal(c.JSON(), o.JSON())
+}
+
+// RedactedJSON is Redacted, encoded as Merge encodes.
+func (c Config) RedactedJSON() []byte {
+	b, _ := encode(c.Redacted())
+	return b
+}
+
+func (c Config) document(redact bool) map[string]any {
 	producers := make([]any, len(c.Producers))
 	for i, p := range c.Producers {
 		m := map[string]any{}
@@ -147,6 +166,7 @@ func (c Config) Document() map[string]any {
 			"clientCAFile":    c.API.ClientCAFile,
 			"allowedSubjects": subjects,
 		},
+		"alerts": c.Alerts.document(redact),
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	units "github.com/docker/go-units"
 
+	"github.com/ucp-audit/ucp-audit/alert"
 	"github.com/ucp-audit/ucp-audit/audit"
 )
 
@@ -119,8 +120,9 @@ type key struct {
 	sub   []key                                 // an object: its keys
 }
 
-// topKeys is the document's schema; docs/configuration.md lists the same
-// keys (checked by a test).
+// topKeys is the document's schema; docs/node-configuration.md lists the
+// same keys (checked by a test). "alerts" is package alert's, which
+// docs/alerting.md describes.
 var topKeys = []key{
 	{name: "logLevel", want: "DEBUG, INFO, WARN or ERROR", parse: func(c *Config, _ Env, v any) error {
 		s, err := str(v)
@@ -221,6 +223,7 @@ var topKeys = []key{
 			return err
 		}},
 	}},
+	{name: "alerts", want: "an alerts section (docs/alerting.md)", parse: parseAlerts},
 }
 
 // Keys lists every key of the document by dotted path, sorted
@@ -272,7 +275,8 @@ func parseObject(c *Config, env Env, at string, m map[string]any, ks []key) erro
 		}
 		if err := k.parse(c, env, v); err != nil {
 			var ke *KeyError
-			if errors.As(err, &ke) {
+			var ae *alert.KeyError // names its key from the document's top
+			if errors.As(err, &ke) || errors.As(err, &ae) {
 				return err
 			}
 			return invalid(p, v, k.want, err)

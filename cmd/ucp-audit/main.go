@@ -29,6 +29,7 @@ var commands = []struct {
 	{"verify", "[--key PUBLIC.pem] [--live] [--part] [PATH...]", "check the trail's hash chain and seals", verify},
 	{"keygen", "PRIVATE.pem PUBLIC.pem", "make an Ed25519 key pair for signing seals", func(args []string) int { return keygen(args, processEnv()) }},
 	{"config", "get|set|apply ...", "read or change the node configuration", nodeConfig},
+	{"alerts", "test CONFIG [PATH...]", "run alert rules offline over a trail and print what fires", alerts},
 	{"support-dump", "[flags] DIR", "gather what a support case needs", supportDump},
 	{"status", "[ADDRESS]", "summarise a running plugin from its metrics listener", status},
 	{"version", "", "print the version", func([]string) int {

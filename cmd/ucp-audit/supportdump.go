@@ -184,7 +184,7 @@ func (d *dump) nodeConfig(path string) *node.Config {
 	if !found {
 		what = "the node configuration in force: the defaults (" + path + " does not exist)"
 	}
-	b, _ := json.MarshalIndent(withoutSecrets(c.Document()), "", "  ")
+	b, _ := json.MarshalIndent(withoutSecrets(c.Redacted()), "", "  ")
 	d.write("node-config.json", what, append(b, '\n'))
 	return &c
 }

@@ -88,6 +88,9 @@ type Delivery struct {
 	// giveUp is when (Unix ns) a destination that still fails is given
 	// up: its undelivered events are recorded as a gap. 0: never.
 	giveUp atomic.Int64
+	// high is set while the spool is past its high-water mark (see
+	// checkHighWater).
+	high atomic.Bool
 
 	cancel   context.CancelFunc
 	finished chan struct{} // closed when no more events will be appended
@@ -130,6 +133,33 @@ func Open(o Options) (*Delivery, error) {
 		close(dl.done)
 	}()
 	return dl, nil
+}
+
+// High-water marks of a spool, in percent of its bound: a spool-high-water
+// record when it passes highWater, and another only after it fell below
+// lowWater.
+const (
+	highWater = 80
+	lowWater  = 50
+)
+
+// checkHighWater records a spool-high-water self record when the spool
+// passes highWater percent of its bound, once until it falls below
+// lowWater: destinations are falling behind, before anything is dropped.
+func (dl *Delivery) checkHighWater() {
+	limit := dl.o.Config.SpoolMaxSize
+	if limit <= 0 {
+		return
+	}
+	size := dl.sp.Size()
+	switch {
+	case size*100 >= limit*highWater:
+		if dl.high.CompareAndSwap(false, true) {
+			dl.o.Note(auditlog.SelfSpoolHighWater, "", fmt.Sprintf("spool %d%% full (%d of %d bytes, spool-full=%s): the destinations are behind", size*100/limit, size, limit, dl.o.Config.SpoolFull))
+		}
+	case size*100 < limit*lowWater:
+		dl.high.Store(false)
+	}
 }
 
 // Spool is the container's spool, which the pipeline appends to.

@@ -30,6 +30,10 @@ func NewTargets(cfg config.Config, info dockerlog.Info, host string) ([]Target, 
 	return out, nil
 }
 
+// NewTarget is a destination that is not a container's: name keys its
+// spool cursor and labels its records and metrics (an alert output).
+func NewTarget(name string, fwd sink.Forwarder) Target { return Target{name: name, fwd: fwd} }
+
 // CloseTargets closes the targets' forwarders.
 func CloseTargets(ts []Target) {
 	for _, t := range ts {

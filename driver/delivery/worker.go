@@ -40,6 +40,7 @@ func (dl *Delivery) work(ctx context.Context, d Target) {
 			continue
 		}
 		gauge.Set(dl.sp.Size(), dl.sp.Lag(d.name))
+		dl.checkHighWater()
 		if len(recs) == 0 {
 			select {
 			case <-dl.finished:

@@ -6,7 +6,9 @@
 // Logstash's beats input; an HTTP server taking NDJSON as Logstash's http
 // input does; stream receivers with json_lines or RFC 6587 framing (Stream)
 // and datagram receivers (Datagram), over TCP or TLS, UDP, or unix sockets;
-// a receiver that accepts and never answers (Silent); and a throwaway PKI.
+// a receiver that accepts and never answers (Silent); a real Prometheus
+// Alertmanager (Debian's prometheus-alertmanager) whose webhook receiver
+// is an HTTP peer (Alertmanager); and a throwaway PKI.
 //
 // Every peer but Silent can be stopped and started again on the same
 // address, so tests can simulate an outage, and records what arrived byte
@@ -16,8 +18,10 @@ package peers
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -100,5 +104,17 @@ func WaitUntilEvery(within, every time.Duration, cond func() bool) bool {
 			return false
 		}
 		time.Sleep(every)
+	}
+}
+
+// terminate stops a peer's process with SIGTERM, so that it writes out
+// what it has taken, and waits until exited is closed; SIGKILL after 10 s.
+func terminate(cmd *exec.Cmd, exited <-chan struct{}) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
 	}
 }

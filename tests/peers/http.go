@@ -21,6 +21,10 @@ type HTTP struct {
 	t    testing.TB
 	Addr string      // 127.0.0.1:port
 	TLS  *tls.Config // set before Start: serve HTTPS
+	// Decode, when set before Start, makes the messages recorded of a
+	// POST instead of its NDJSON lines (an alert output's payloads, say);
+	// an error is answered 400 and nothing is recorded.
+	Decode func(r *http.Request, body []byte) ([]string, error)
 
 	mu           sync.Mutex
 	srv          *http.Server
@@ -87,11 +91,18 @@ func (p *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) > 0 {
-			lines = append(lines, sc.Text())
+	if p.Decode != nil {
+		if lines, err = p.Decode(r, body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	} else {
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+		for sc.Scan() {
+			if len(sc.Bytes()) > 0 {
+				lines = append(lines, sc.Text())
+			}
 		}
 	}
 	for _, l := range lines {
