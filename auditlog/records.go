@@ -80,6 +80,9 @@ const (
 	// lasts; when the audit file itself cannot take it, alerting still
 	// sees it.
 	SelfSinkFailing = "sink-failing"
+	// SelfSinkRecovered: a file of the trail that failed writes again;
+	// detail says how long it failed.
+	SelfSinkRecovered = "sink-recovered"
 	// SelfChainError: the hash chain or a seal could not be kept (the
 	// record of the last seal unwritable); detail holds the error.
 	SelfChainError = "chain-error"

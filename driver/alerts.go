@@ -256,6 +256,7 @@ func (a *alerting) run() {
 	defer close(a.done)
 	t := time.NewTicker(alertTick)
 	defer t.Stop()
+	var unwritten []auditlog.Self // records the audit file did not take yet
 	for {
 		stopping := false
 		select {
@@ -271,8 +272,11 @@ func (a *alerting) run() {
 		if e := a.engine.Load(); e != nil {
 			alerts = append(alerts, e.Tick(time.Now())...)
 		}
-		for _, ev := range records {
-			a.write(ev)
+		unwritten = a.writeAll(unwritten, false)
+		unwritten = append(unwritten, a.writeAll(records, true)...)
+		if len(unwritten) > maxUnwritten {
+			a.d.log.Error("self records the audit file did not take were dropped", "records", len(unwritten)-maxUnwritten)
+			unwritten = unwritten[len(unwritten)-maxUnwritten:]
 		}
 		a.deliver(alerts, dropped)
 		if stopping {
@@ -281,14 +285,52 @@ func (a *alerting) run() {
 	}
 }
 
+// maxUnwritten bounds the self records kept for the audit file while it
+// does not take them.
+const maxUnwritten = 1000
+
+// writeAll writes records to the audit file and returns those it did not
+// take, to be tried again on the next round. New records (first) that the
+// file does not take are observed all the same, so that alerting sees
+// them, once.
+func (a *alerting) writeAll(records []auditlog.Self, first bool) []auditlog.Self {
+	var left []auditlog.Self
+	for i, ev := range records {
+		if len(left) > 0 {
+			// The file failed this round: the rest waits, in order.
+			left = append(left, records[i:]...)
+			if first {
+				for _, ev := range records[i:] {
+					a.observeRecord(ev)
+				}
+			}
+			break
+		}
+		if err := a.d.trail.writeSelf(ev); err != nil {
+			a.warn.Do(func() {
+				a.d.log.Warn("cannot record a self-audit event yet; trying again", "event", ev.Type, "error", err)
+			})
+			left = append(left, ev)
+			if first {
+				a.observeRecord(ev)
+			}
+		}
+	}
+	return left
+}
+
+func (a *alerting) observeRecord(ev auditlog.Self) {
+	if line, err := auditlog.MarshalSelf(ev); err == nil {
+		a.observe(line)
+	}
+}
+
 // write writes a self record to the audit file; when the file does not
 // take it, alerting sees it all the same.
 func (a *alerting) write(ev auditlog.Self) {
 	if err := a.d.trail.writeSelf(ev); err != nil {
 		a.d.log.Warn("cannot record a self-audit event", "event", ev.Type, "error", err)
-		if line, merr := auditlog.MarshalSelf(ev); merr == nil {
-			a.observe(line)
-		}
+		a.observeRecord(ev)
 	}
 }
 

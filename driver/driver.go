@@ -88,9 +88,11 @@ type Driver struct {
 	hooks  hooks
 	log    *slog.Logger
 	files  *file.Registry
-	trail  *trail                      // the node's audit and quarantine files
-	alerts *alerting                   // the node's alerting (alerts.go)
-	node   atomic.Pointer[node.Config] // the node configuration in force
+	trail  *trail    // the node's audit and quarantine files
+	alerts *alerting // the node's alerting (alerts.go)
+	// sinkFail is the trail's failure while a file fails (health.go).
+	sinkFail atomic.Pointer[sinkFailure]
+	node     atomic.Pointer[node.Config] // the node configuration in force
 
 	// rejected and untrusted space out records a container can cause
 	// at will (bad options, audit-looking lines of a non-producer).
@@ -164,12 +166,13 @@ func newDriver(opts Options, h hooks) (*Driver, error) {
 	}
 	newAlerting(d, al)
 	d.alerts = al
+	d.files.OnRecovered = d.sinkRecovered
 	d.files.OnCompressError = func(path string, err error) {
 		d.log.Error("compressing a rotated audit file failed: it stays plain, and the next rotation tries again", "file", path, "error", err)
 	}
 	nc := opts.Node
 	d.node.Store(&nc)
-	t, err := openTrail(nc.Trail, d.openSink, trailHooks{observe: al.observe, failed: al.sinkFailing})
+	t, err := openTrail(nc.Trail, d.openSink, trailHooks{observe: al.observe, failed: d.sinkFailed, synced: d.sinkSynced})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("driver: %w", err)
@@ -334,16 +337,6 @@ func (d *Driver) streamDone(s *stream) {
 func (d *Driver) gaugesLocked() {
 	d.opts.Metrics.StreamsActive(len(d.byID))
 	d.opts.Metrics.FIFOsOpen(len(d.streams))
-}
-
-// Healthy reports an error when the driver cannot take new streams.
-func (d *Driver) Healthy() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return ErrClosed
-	}
-	return nil
 }
 
 // StopLogging drains the stream of fifoPath, waiting at most DrainTimeout.

@@ -86,9 +86,18 @@ func TestHostileOutputDiskFull(t *testing.T) {
 	if failures.Load() < 2 {
 		t.Fatal("the sink was never tried")
 	}
+	// /healthz says so while it lasts.
+	if err := h.d.Healthy(); err == nil || !strings.Contains(err.Error(), "fail to write") {
+		t.Errorf("Healthy while the output disk is full = %v", err)
+	}
 	fail.Store(false) // room again
 	h.stop()
 	checkEvents(t, h, want...)
+	if err := h.d.Healthy(); err != nil {
+		t.Errorf("Healthy once the disk has room = %v", err)
+	}
+	// The trail says it failed, once the disk takes it.
+	h.waitFor("the sink-failing record", func() bool { return len(selfOf(h, "audit.log", auditlog.SelfSinkFailing)) == 1 })
 	q := quarantineOf(t, h, 1)
 	if q[0]["raw"] != `{"audit":{"auditID":"broken"` {
 		t.Errorf("quarantine: %v", q[0])

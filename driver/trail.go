@@ -30,11 +30,12 @@ type trail struct {
 // trailHooks are told of what happens to the trail's files: observe of
 // every record written to the audit file (without its newline), failed of
 // every failure to write or sync either file (but a line refused as it
-// is). Both are called with the trail's lock held for reading: they must
+// is), synced of every sync that succeeded. All are called with the trail's lock held for reading: they must
 // not write to the trail.
 type trailHooks struct {
 	observe func(line []byte)
 	failed  func(err error)
+	synced  func() // a sync that succeeded
 }
 
 // openTrail opens the files settings names.
@@ -178,8 +179,11 @@ func (f hooked) Write(p []byte) error {
 
 func (f hooked) Sync() error {
 	err := f.Sink.Sync()
-	if err != nil {
+	switch {
+	case err != nil:
 		f.fail(err)
+	case f.h.synced != nil:
+		f.h.synced()
 	}
 	return err
 }

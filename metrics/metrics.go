@@ -47,6 +47,7 @@ type Metrics struct {
 	streamsActive prometheus.Gauge
 	fifosOpen     prometheus.Gauge
 	alertsFired   *prometheus.CounterVec
+	sinkFailing   prometheus.Gauge
 
 	health atomic.Pointer[func() error]
 
@@ -140,6 +141,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "streams_active",
 			Help: "Container log streams currently attached.",
 		}),
+		sinkFailing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "sink_failing",
+			Help: "1 while a file of the audit trail fails to write or sync (until it recovers), else 0.",
+		}),
 		alertsFired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "alerts_fired_total",
 			Help: "Alerts raised, by rule or built-in alarm (one per output the rule names), each recorded as an alert-fired self record.",
@@ -154,7 +159,7 @@ func New() *Metrics {
 	m.reg.MustRegister(
 		m.buildInfo, m.startTime, m.linesRead, m.events,
 		m.delivered, m.deliveryFails, m.lost, m.inputLost, m.spoolBytes, m.spoolLag,
-		m.streamsActive, m.fifosOpen, m.alertsFired,
+		m.streamsActive, m.fifosOpen, m.alertsFired, m.sinkFailing,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -235,6 +240,32 @@ func (m *Metrics) Lost(dest string, n uint64) {
 		return
 	}
 	m.lost.WithLabelValues(m.destLabel(dest)).Add(float64(n))
+}
+
+// SetSinkFailing sets ucp_audit_sink_failing: whether a file of the trail
+// fails now.
+func (m *Metrics) SetSinkFailing(failing bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if failing {
+		v = 1
+	}
+	m.sinkFailing.Set(v)
+}
+
+// SetPipelineLag registers ucp_audit_pipeline_lag_bytes, read from lag
+// at each scrape: the bytes the pipelines are behind what their readers
+// stored. lag must be quick and safe for concurrent use.
+func (m *Metrics) SetPipelineLag(lag func() int64) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "pipeline_lag_bytes",
+		Help: "Bytes the audit pipelines are behind what their readers stored from the FIFOs.",
+	}, func() float64 { return float64(lag()) }))
 }
 
 // AlertFired counts an alert raised by rule (ucp_audit_alerts_fired_total).

@@ -69,6 +69,24 @@ type Watcher struct {
 	Rejected func(doc []byte, err error)
 }
 
+// settleDelay is how long a changed document must stay the same to count.
+const settleDelay = 50 * time.Millisecond
+
+// settled reports whether the document still reads as doc settleDelay
+// later.
+func (w *Watcher) settled(ctx context.Context, doc []byte) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(settleDelay):
+	}
+	again, err := ReadDocument(w.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		again, err = nil, nil
+	}
+	return err == nil && bytes.Equal(again, doc)
+}
+
 // Run watches until ctx is done. last is the document in force when it
 // starts (nil: none). It runs in the caller's goroutine.
 func (w *Watcher) Run(ctx context.Context, last []byte) {
@@ -98,6 +116,12 @@ func (w *Watcher) Run(ctx context.Context, last []byte) {
 			continue
 		}
 		if !failing && bytes.Equal(doc, last) {
+			continue
+		}
+		// A document being written in place (an editor, a shell's >) may
+		// be caught empty or half written: a change counts once it reads
+		// the same twice, settleDelay apart.
+		if !w.settled(ctx, doc) {
 			continue
 		}
 		failing = false

@@ -223,6 +223,7 @@ func run() error {
 			return
 		}
 		m.SetHealth(d.Healthy)
+		m.SetPipelineLag(d.PipelineLag)
 		log.Info("serving metrics", "address", set.metrics)
 		if err := m.Serve(mctx, set.metrics); err != nil {
 			log.Error("metrics listener", "error", err)
