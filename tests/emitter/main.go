@@ -41,6 +41,7 @@ func main() {
 	flag.DurationVar(&opts.Sleep, "sleep", 0, "delay between lines")
 	flag.BoolVar(&opts.Unterminated, "unterminated", false, "end the output with an audit line without its final newline")
 	flag.StringVar(&manifestPath, "manifest", "", "write the manifest of the audit lines printed to this file")
+	repeat := flag.Int("repeat", 1, "print the output this many times over: a fast producer, whose lines cost it nothing to make (the benchmark's)")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "emitter: unexpected arguments %q\n", flag.Args())
@@ -48,6 +49,9 @@ func main() {
 	}
 
 	out := Generate(opts)
+	if *repeat > 1 {
+		out = out.Repeat(*repeat)
+	}
 	if manifestPath != "" {
 		if err := writeManifest(manifestPath, out.Manifest); err != nil {
 			fmt.Fprintf(os.Stderr, "emitter: %v\n", err)
@@ -68,8 +72,27 @@ func writeManifest(path string, m Manifest) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
+// Repeat returns o printed n times over: the lines and the manifest's
+// events n times, each repetition's events numbered on (Line).
+func (o Output) Repeat(n int) Output {
+	r := Output{Manifest: o.Manifest}
+	r.Lines = make([]Line, 0, len(o.Lines)*n)
+	r.Manifest.Events = make([]Event, 0, len(o.Manifest.Events)*n)
+	for k := range n {
+		r.Lines = append(r.Lines, o.Lines...)
+		for _, e := range o.Manifest.Events {
+			e.Line += k * o.Manifest.StdoutLines
+			r.Manifest.Events = append(r.Manifest.Events, e)
+		}
+	}
+	r.Manifest.StdoutLines = o.Manifest.StdoutLines * n
+	r.Manifest.StderrLines = o.Manifest.StderrLines * n
+	return r
+}
+
 // Write prints the lines, each with a single write, sleeping between them.
 func (o *Output) Write(stdout, stderr io.Writer, sleep time.Duration) error {
+	var buf []byte
 	for i, l := range o.Lines {
 		if i > 0 && sleep > 0 {
 			time.Sleep(sleep)
@@ -78,12 +101,11 @@ func (o *Output) Write(stdout, stderr io.Writer, sleep time.Duration) error {
 		if l.Stream == "stderr" {
 			w = stderr
 		}
-		b := make([]byte, 0, len(l.Text)+1)
-		b = append(b, l.Text...)
+		buf = append(buf[:0], l.Text...)
 		if !l.NoNewline {
-			b = append(b, '\n')
+			buf = append(buf, '\n')
 		}
-		if _, err := w.Write(b); err != nil {
+		if _, err := w.Write(buf); err != nil {
 			return err
 		}
 	}
