@@ -344,6 +344,21 @@ func TestResumeWithOptionsThatNoLongerParse(t *testing.T) {
 // carries the container's chain (n = seq, prev = the hash of the previous
 // event), which the receiver can check on the bytes it got and, as
 // Logstash parses them, on the fields re-encoded with sorted keys.
+// logstashFields are the top-level fields Logstash's inputs add to an
+// event (beats, http, tcp; ECS or not), which a receiver drops before it
+// checks the forwarded chain (docs/destinations.md lists the same). None is
+// a field of an audit event.
+var logstashFields = []string{"@timestamp", "@version", "agent", "ecs", "event", "headers", "host", "http", "input", "log", "port", "tags", "url", "user_agent"}
+
+// logstashAdds is what Logstash adds to an event, as its json output shows.
+var logstashAdds = map[string]any{
+	"@timestamp": "2026-12-04T10:00:00.000Z", "@version": "1", "tags": []any{"beats_input_raw_event"},
+	"host": map[string]any{"name": "node-1"}, "event": map[string]any{"original": "{…}"},
+	"agent": map[string]any{"type": "ucp-audit"}, "ecs": map[string]any{"version": "8.0.0"}, "input": map[string]any{"type": "beats"},
+	"http": map[string]any{"method": "POST"}, "url": map[string]any{"path": "/"}, "user_agent": map[string]any{"original": "Go-http-client/1.1"},
+	"headers": map[string]any{"content_type": "application/x-ndjson"}, "log": map[string]any{"offset": 0}, "port": json.Number("5044"),
+}
+
 func TestForwardedRecordsAreLinked(t *testing.T) {
 	peer := newBeatsPeer(t)
 	peer.start()
@@ -364,14 +379,22 @@ func TestForwardedRecordsAreLinked(t *testing.T) {
 		if l.N != uint64(i+1) || l.Prev != prev || !l.Valid(p) {
 			t.Fatalf("record %d: n %d, prev %x (want %x), valid %v", i, l.N, l.Prev, prev, l.Valid(p))
 		}
-		// As Logstash sees it: fields. Re-encoded canonically they are p.
+		// As Logstash sees it: fields, with those its inputs add (beats,
+		// http, tcp). Without those and the chain field, re-encoded
+		// canonically, they are p: what docs/destinations.md tells a
+		// receiver to do.
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
 		var m map[string]any
 		if err := dec.Decode(&m); err != nil {
 			t.Fatal(err)
 		}
-		delete(m, "ucp-audit/chain")
+		for k, v := range logstashAdds {
+			m[k] = v
+		}
+		for _, k := range append(logstashFields, "ucp-audit/chain") {
+			delete(m, k)
+		}
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
