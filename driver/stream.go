@@ -63,7 +63,7 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 	if err != nil {
 		return nil, err
 	}
-	state, err := resumeState(dir, st, info, fifoPath)
+	state, err := resumeState(dir, st, info, cfg, fifoPath)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 // resumeState returns the state a stream of the container resumes from:
 // the one saved in dir, or a new one at the end of the store, marked
 // running on fifoPath.
-func resumeState(dir string, st *ingest.Store, info dockerlog.Info, fifoPath string) (pipeline.State, error) {
+func resumeState(dir string, st *ingest.Store, info dockerlog.Info, cfg config.Config, fifoPath string) (pipeline.State, error) {
 	state, found, err := pipeline.Load(dir)
 	if err != nil {
 		return state, err
@@ -152,6 +152,9 @@ func resumeState(dir string, st *ingest.Store, info dockerlog.Info, fifoPath str
 		// A new store starts with the segment Attach creates.
 		state.Safe = st.End()
 		state.Done = state.Safe
+	}
+	if ann := cfg.Extra; ann != nil {
+		state.Annotations = ann // computed at StartLogging; a re-attach keeps the saved ones
 	}
 	state.Info = info
 	state.Running = true
