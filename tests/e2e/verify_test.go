@@ -339,12 +339,14 @@ func TestForgedTailNotVouched(t *testing.T) {
 	_, release = ownTrailAt(t, d, "sealKey="+priv) // the plugin resumes the file
 	runContainer(t, pluginName, nil, args...)
 	release()
-	want := fmt.Sprintf("audit.log:%d: unvouched", forgedLine)
+	// Reported at the resume seal that follows it, naming the record.
+	want := fmt.Sprintf("audit.log:%d: unvouched", forgedLine+1)
+	forgedN := fmt.Sprintf("record %d ", head.N+1)
 	for _, verifyArgs := range [][]string{{"--key", pub, d.Path}, {"--skip-signatures", d.Path}} {
 		out, code := runVerify(t, verifyArgs...)
 		m := failLine.FindStringSubmatch(out)
-		if code != 1 || m == nil || fmt.Sprintf("%s:%s: %s", filepath.Base(m[1]), m[2], m[3]) != want {
-			t.Errorf("verify %q: exit %d, want 1 and %s:\n%s", verifyArgs, code, want, out)
+		if code != 1 || m == nil || fmt.Sprintf("%s:%s: %s", filepath.Base(m[1]), m[2], m[3]) != want || !strings.Contains(out, forgedN+"follows the last record the plugin wrote") {
+			t.Errorf("verify %q: exit %d, want 1, %s and %q:\n%s", verifyArgs, code, want, forgedN, out)
 		}
 	}
 }
