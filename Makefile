@@ -34,7 +34,7 @@ TAG ?= $(VERSION)
 FUZZTIME ?= 50000x
 E2E_TIMEOUT ?= 40m
 
-.PHONY: build rootfs install uninstall push test test-unit test-e2e vet fmt-check fuzz bench clean
+.PHONY: build rootfs install install-cli uninstall push test test-unit test-e2e vet fmt-check fuzz bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ucp-audit
@@ -58,9 +58,23 @@ rootfs: build
 	sed 's|"description": "ucp-audit:|"description": "ucp-audit $(VERSION):|' config.json > $(PLUGIN_DIR)/config.json
 	rm -rf $(CONTEXT_DIR)
 
+# The running containers that log through the plugin: replacing or removing
+# it (disable -f) would leave them without logging until they restart, so
+# install and uninstall refuse, naming them, unless FORCE=1.
+define refuse_if_used
+	users="$$($(DOCKER) ps -q | xargs -r $(DOCKER) inspect --format '{{.Name}} {{.HostConfig.LogConfig.Type}}' 2>/dev/null | \
+		awk -v p='$(PLUGIN_NAME)' '$$2 == p || index($$2, p ":") == 1 { print substr($$1, 2) }' | tr '\n' ' ')"; \
+	if [ -n "$$users" ] && [ "$(FORCE)" != 1 ]; then \
+		echo "make $@: these running containers log through the plugin $(PLUGIN_NAME): $$users" >&2; \
+		echo "make $@: stop them first (docker stop), or run make $@ FORCE=1: they then log nothing until they restart" >&2; \
+		exit 1; \
+	fi
+endef
+
 # --timeout 0: dockerd's plugin HTTP client would otherwise cut `docker logs -f`
 # (ReadLogs) after 30 s.
 install: rootfs
+	@$(refuse_if_used)
 	install -d -m 0700 $(LOG_DIR) $(STATE_DIR)
 	chmod 0700 $(LOG_DIR) $(STATE_DIR)
 	if $(DOCKER) plugin inspect $(PLUGIN_NAME) >/dev/null 2>&1; then \
@@ -81,7 +95,14 @@ push: rootfs
 	trap '$(DOCKER) plugin rm -f "'"$$ref"'" >/dev/null 2>&1 || true' EXIT; \
 	$(DOCKER) plugin push "$$ref"
 
+# The host CLI (query, report, verify, config …) on this machine. A node that
+# installed the plugin from a registry has the same binary at
+# $(STATE_DIR)/bin/ucp-audit, which the plugin copies there when it starts.
+install-cli: build
+	install -m 0755 $(BIN) /usr/local/bin/ucp-audit
+
 uninstall:
+	@$(refuse_if_used)
 	if $(DOCKER) plugin inspect $(PLUGIN_NAME) >/dev/null 2>&1; then \
 		$(DOCKER) plugin disable -f $(PLUGIN_NAME) >/dev/null 2>&1 || true; \
 		$(DOCKER) plugin rm -f $(PLUGIN_NAME); \

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -666,6 +667,36 @@ func TestApplyDuplicateKeys(t *testing.T) {
 	out, _ = e.Encode(Enrichment{})
 	if !strings.Contains(string(out), `"requestObject":{"z":1,"a":[1.0]}`) {
 		t.Errorf("unchanged payload rewritten: %s", out)
+	}
+}
+
+// TestEncodeExtra: the labels and environment a container's options select
+// are annotations in key order among the others, keys escaped as needed, and
+// the line is what encoding/json makes of the event as maps.
+func TestEncodeExtra(t *testing.T) {
+	e := mustParse(t, wrap(t, baseEvent()))
+	en := Enrichment{ContainerID: "cid", ContainerName: "c", Image: "i", Host: "h", Stream: "stdout", ReceivedAt: time.Unix(0, 0), Seq: 1,
+		Extra: []Annotation{{Key: AnnotationEnvPrefix + "MODE", Value: "prod"}, {Key: AnnotationLabelPrefix + `a"b`, Value: "<x>"}, {Key: AnnotationLabelPrefix + "tier", Value: "front"}}}
+	out, err := e.Encode(en)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, out)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimSuffix(buf.String(), "\n"); string(out) != want {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+	a := annotations(m)
+	if a[AnnotationEnvPrefix+"MODE"] != "prod" || a[AnnotationLabelPrefix+`a"b`] != "<x>" || a[AnnotationLabelPrefix+"tier"] != "front" || a[AnnotationSeq] != "1" {
+		t.Errorf("annotations %v", a)
 	}
 }
 

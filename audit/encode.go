@@ -30,6 +30,19 @@ const (
 	reservedPrefix = auditlog.ReservedPrefix
 )
 
+// Annotation prefixes of the container's labels and environment variables
+// that its labels and env log-opts select (Enrichment.Extra).
+const (
+	AnnotationLabelPrefix = "ucp-audit/label/"
+	AnnotationEnvPrefix   = "ucp-audit/env/"
+)
+
+// Annotation is one annotation of the enrichment beyond the fixed ones.
+type Annotation struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
 // Enrichment is what the plugin knows about where the line came from.
 type Enrichment struct {
 	ContainerID, ContainerName, Image, Host string
@@ -37,6 +50,10 @@ type Enrichment struct {
 	Stream                                  string    // "stdout" or "stderr"
 	ReceivedAt                              time.Time // when the plugin read the line
 	Seq                                     uint64    // the container's delivered-event number, 1, 2, 3...
+	// Extra are more annotations, sorted by key, each under
+	// AnnotationLabelPrefix or AnnotationEnvPrefix: the container's labels
+	// and environment its options select.
+	Extra []Annotation
 }
 
 // Encode returns the event (without the logrus wrapper) as one compact JSON
@@ -87,6 +104,9 @@ func (e *Event) Encode(en Enrichment) ([]byte, error) {
 	for _, x := range enr[:nenr] {
 		size += len(x.key) + len(x.s) + len(x.b) + 6
 	}
+	for _, x := range en.Extra {
+		size += len(x.Key) + len(x.Value) + 6
+	}
 	for _, f := range e.fields {
 		size += len(f.key) + len(f.raw) + 4
 	}
@@ -113,10 +133,19 @@ func (e *Event) Encode(en Enrichment) ([]byte, error) {
 	// Existing annotations merged with the enrichment, which wins a tie as
 	// it did when written into the same map after them.
 	b = append(b, `"annotations":{`...)
-	ann, j := e.annotations, 0
-	for n := 0; len(ann) > 0 || j < nenr; n++ {
+	// Extra's keys are under prefixes neither the event (Parse drops its
+	// reserved keys) nor the fixed enrichment uses: they never tie.
+	ann, extra, j := e.annotations, en.Extra, 0
+	for n := 0; len(ann) > 0 || len(extra) > 0 || j < nenr; n++ {
 		if n > 0 {
 			b = append(b, ',')
+		}
+		if len(extra) > 0 && (len(ann) == 0 || extra[0].Key < ann[0].key) && (j == nenr || extra[0].Key < enr[j].key) {
+			b = appendString(b, extra[0].Key) // a label's key may hold anything
+			b = append(b, ':')
+			b = appendString(b, extra[0].Value)
+			extra = extra[1:]
+			continue
 		}
 		if j == nenr || len(ann) > 0 && ann[0].key < enr[j].key {
 			b = appendString(b, ann[0].key)

@@ -148,6 +148,14 @@ var exactRules, suffixRules, suffixEnds = func() (map[string]keyMatch, []string,
 	return exact, suffixes, string(ends)
 }()
 
+// SecretEnvName reports whether an environment variable's name says its
+// value is a secret (password, secret, token … in any case), as redaction
+// decides for "NAME=value" entries of a payload.
+func SecretEnvName(name string) bool { return secretEnvName(name) }
+
+// RedactedValue is what replaces a secret value.
+const RedactedValue = redactedValue
+
 // secretEnvName reports whether an environment variable's name says it
 // holds a secret.
 func secretEnvName(name string) bool {

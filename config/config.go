@@ -17,6 +17,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -87,6 +88,17 @@ type Config struct {
 	// The spool of events awaiting the remote destinations.
 	SpoolMaxSize int64
 	SpoolFull    spool.FullPolicy
+
+	// Labels, LabelsRegex, Env and EnvRegex select the container's labels
+	// and environment variables that each event carries as annotations
+	// (Attributes), as Docker's drivers' labels, labels-regex, env and
+	// env-regex do.
+	Labels, Env           []string
+	LabelsRegex, EnvRegex *regexp.Regexp
+	// Extra are those annotations, set by the driver at StartLogging from
+	// what dockerd tells of the container; nil for a stream resumed after
+	// a restart (its state keeps them).
+	Extra []audit.Annotation
 }
 
 // Env is what Parse needs to know about the plugin's surroundings.
@@ -152,14 +164,34 @@ var options = map[string]option{
 		return "a size from 16k to 64m", err
 	}},
 	"max-size": {func(c *Config, _ Env, v string) (string, error) {
-		n, err := logopt.Size(v, 64<<10, 1<<40)
+		// Docker's meaning: decimal, as json-file's and local's max-size.
+		n, err := logopt.DockerSize(v, 64_000, 1<<40)
 		c.StoreMaxSize = n
-		return "a size of at least 64k, such as 20m", err
+		return "a size of at least 64k, such as 20m (decimal, as Docker's: 20m is 20,000,000 bytes)", err
 	}},
 	"max-file": {func(c *Config, _ Env, v string) (string, error) {
 		n, err := logopt.Count(v, 1, 1000)
 		c.StoreMaxFile = n
 		return "a whole number from 1 to 1000", err
+	}},
+	// Docker's attributes options (moby's logger.Info.ExtraAttributes).
+	"labels": {func(c *Config, _ Env, v string) (string, error) {
+		c.Labels = nameList(v)
+		return "a comma-separated list of label keys", nil
+	}},
+	"labels-regex": {func(c *Config, _ Env, v string) (string, error) {
+		var err error
+		c.LabelsRegex, err = boundedRegexp(v)
+		return "a regular expression (Go syntax) of label keys", err
+	}},
+	"env": {func(c *Config, _ Env, v string) (string, error) {
+		c.Env = nameList(v)
+		return "a comma-separated list of environment variable names", nil
+	}},
+	"env-regex": {func(c *Config, _ Env, v string) (string, error) {
+		var err error
+		c.EnvRegex, err = boundedRegexp(v)
+		return "a regular expression (Go syntax) of environment variable names", err
 	}},
 	// The spool's options belong to no destination: they apply to all.
 	"spool-max-size": {func(c *Config, _ Env, v string) (string, error) {

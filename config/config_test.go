@@ -59,7 +59,7 @@ func TestParseValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.AuditLevel != audit.LevelMetadata || c.MaxLineSize != 2<<20 ||
-		c.StoreMaxSize != 1<<20 || c.StoreMaxFile != 2 || c.AuditIgnore.Match("/_ping") || !c.AuditIgnore.Match("/v1.41/nodes") {
+		c.StoreMaxSize != 1_000_000 || c.StoreMaxFile != 2 || c.AuditIgnore.Match("/_ping") || !c.AuditIgnore.Match("/v1.41/nodes") {
 		t.Fatalf("got %+v", c)
 	}
 }
@@ -161,6 +161,35 @@ func TestParseRemote(t *testing.T) {
 	dt, _ := Parse(map[string]string{"syslog-address": "udp://h"}, env)
 	if remote[*syslog.Remote](dt).AppName(sink.Container{ID: "abc"}) != "abc" {
 		t.Fatalf("default tag: %+v", dt)
+	}
+}
+
+// labels, labels-regex, env and env-regex select the container's labels and
+// environment as annotations, as Docker's drivers do; a variable whose name
+// says secret has its value redacted; a regexp that does not compile is an
+// error naming the option.
+func TestAttributes(t *testing.T) {
+	c, err := Parse(map[string]string{"labels": "com.example.team, tier", "labels-regex": "^io\\.k8s\\.", "env": "MODE,DB_PASSWORD", "env-regex": "^UCP_"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Attributes(
+		map[string]string{"com.example.team": "blue", "tier": "front", "io.k8s.ns": "kube-system", "other": "x"},
+		[]string{"MODE=prod", "DB_PASSWORD=hunter2", "UCP_API_TOKEN=abc", "UCP_VERSION=3.8", "PATH=/bin", "BROKEN"})
+	want := "ucp-audit/env/DB_PASSWORD=<redacted> ucp-audit/env/MODE=prod ucp-audit/env/UCP_API_TOKEN=<redacted> ucp-audit/env/UCP_VERSION=3.8 " +
+		"ucp-audit/label/com.example.team=blue ucp-audit/label/io.k8s.ns=kube-system ucp-audit/label/tier=front"
+	var parts []string
+	for _, a := range got {
+		parts = append(parts, a.Key+"="+a.Value)
+	}
+	if strings.Join(parts, " ") != want {
+		t.Errorf("got  %s\nwant %s", strings.Join(parts, " "), want)
+	}
+	if d, _ := Parse(nil, env); d.Attributes(map[string]string{"a": "b"}, []string{"A=b"}) == nil || len(d.Attributes(map[string]string{"a": "b"}, nil)) != 0 {
+		t.Error("without the options: want an empty, non-nil list")
+	}
+	if _, err := Parse(map[string]string{"labels-regex": "("}, env); err == nil || !strings.Contains(err.Error(), `log-opt "labels-regex"`) {
+		t.Errorf("bad regexp: %v", err)
 	}
 }
 

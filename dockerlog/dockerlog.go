@@ -18,6 +18,12 @@ type Info struct {
 	ContainerCreated   time.Time         `json:"ContainerCreated"`
 	DaemonName         string            `json:"DaemonName"`
 	LogPath            string            `json:"LogPath"`
+	// ContainerLabels and ContainerEnv are the container's labels and
+	// environment ("NAME=value"), for the labels and env log-opts. The
+	// driver keeps only what those options select (redacted): it never
+	// stores them.
+	ContainerLabels map[string]string `json:"ContainerLabels,omitempty"`
+	ContainerEnv    []string          `json:"ContainerEnv,omitempty"`
 }
 
 // Name returns the container's name without the leading "/" dockerd

@@ -163,7 +163,7 @@ func (a *alerting) openOutputLocked(out alert.Output) error {
 		return err
 	}
 	cfg := config.Config{SpoolMaxSize: alertSpoolSize, SpoolFull: spool.Drop}
-	dl, err := a.d.openDelivery(a.outputDir(out.Name), cfg, dockerlog.Info{}, []delivery.Target{delivery.NewTarget(outputDest(out.Name), fwd)})
+	dl, err := a.d.openDelivery(a.outputDir(out.Name), cfg, dockerlog.Info{}, []delivery.Target{delivery.NewTarget(outputDest(out.Name), fwd)}, false)
 	if err != nil {
 		return err
 	}
@@ -403,7 +403,7 @@ func (a *alerting) append(o *alertOutput, al alert.Alert) error {
 func (a *alerting) gap(g auditlog.Gap) {
 	a.d.opts.Metrics.Lost(g.Destination, g.Lost)
 	out := a.d.outputs()
-	if err := pipeline.RecordGap(g, dockerlog.Info{}, out.audit, out.quarantine); err != nil {
+	if _, err := pipeline.RecordGap(g, dockerlog.Info{}, out.audit, out.quarantine); err != nil {
 		a.d.log.Error("recording lost alerts failed", "gap", g, "error", err)
 	}
 	a.d.log.Warn("alerts lost for an output", "output", g.Destination, "lost", g.Lost, "reason", g.Reason)

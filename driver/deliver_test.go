@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ type beatsPeer struct {
 	got  map[string]int // auditID → times received
 	seqs []string
 	raw  [][]byte // every event as it came over the wire
+	own  []string // the types of the records of the plugin's own received
 }
 
 // newBeatsPeer reserves a port; the peer is down until start.
@@ -77,6 +79,14 @@ func (p *beatsPeer) start() {
 				m := e.(map[string]any)
 				p.raw = append(p.raw, m[rawKey].([]byte))
 				delete(m, rawKey)
+				if self, ok := m[auditlog.SelfKey].(map[string]any); ok {
+					p.own = append(p.own, self["type"].(string))
+					continue
+				}
+				if _, ok := m[auditlog.GapKey]; ok {
+					p.own = append(p.own, "gap")
+					continue
+				}
 				p.got[m["auditID"].(string)]++
 				p.seqs = append(p.seqs, annotations(m)["ucp-audit/seq"].(string))
 			}
@@ -158,6 +168,13 @@ func TestDeliveryOutage(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	peer.start()
 	peer.waitFor(ids, 40*time.Second)
+	// The outage reaches the destination too, as records of the plugin's
+	// own (a SIEM sees it, not only a delay).
+	h.waitFor("the destination-down record at the destination", func() bool {
+		peer.mu.Lock()
+		defer peer.mu.Unlock()
+		return slices.Contains(peer.own, auditlog.SelfDestinationDown)
+	})
 }
 
 // Spooled events survive a plugin restart: a new Driver on the same state

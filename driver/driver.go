@@ -229,6 +229,10 @@ func (d *Driver) StartLogging(fifoPath string, info dockerlog.Info) error {
 		d.rejectedOptions(info, err)
 		return err
 	}
+	// What the options select of the container's labels and environment,
+	// redacted; the rest is never kept (the environment holds secrets).
+	cfg.Extra = cfg.Attributes(info.ContainerLabels, info.ContainerEnv)
+	info.ContainerLabels, info.ContainerEnv = nil, nil
 	s, err := d.start(fifoPath, info, cfg, auditlog.SelfStreamAttached, nil, true)
 	if err != nil {
 		return err

@@ -46,7 +46,9 @@ type harness struct {
 	w      *os.File
 	enc    logdriver.LogEntryEncoder
 	id     string
-	image  string // the container's image; "": docker/ucp-controller:3.8, an audit producer
+	image  string            // the container's image; "": docker/ucp-controller:3.8, an audit producer
+	env    []string          // the container's environment, as dockerd tells it
+	labels map[string]string // the container's labels
 	seq    int
 }
 
@@ -97,7 +99,8 @@ func (h *harness) start(opts map[string]string) {
 	if image == "" {
 		image = "docker/ucp-controller:3.8"
 	}
-	info := dockerlog.Info{ContainerID: h.id, ContainerName: "/ucp-controller", ContainerImageName: image, ContainerImageID: "sha256:" + strings.Repeat("1", 64), Config: opts}
+	info := dockerlog.Info{ContainerID: h.id, ContainerName: "/ucp-controller", ContainerImageName: image, ContainerImageID: "sha256:" + strings.Repeat("1", 64), Config: opts,
+		ContainerEnv: h.env, ContainerLabels: h.labels}
 	if err := h.d.StartLogging(h.fifo, info); err != nil {
 		h.t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func (d *Driver) resumeOne(dir string, cfg config.Config, st pipeline.State) {
 	if err != nil || len(targets) == 0 {
 		return
 	}
-	dl, err := d.openDelivery(dir, cfg, info, targets)
+	dl, err := d.openDelivery(dir, cfg, info, targets, true)
 	if err != nil {
 		d.log.Error("cannot resume delivery", "container", info.ContainerID, "error", err)
 		return

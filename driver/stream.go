@@ -63,7 +63,7 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 	if err != nil {
 		return nil, err
 	}
-	state, err := resumeState(dir, st, info, fifoPath)
+	state, err := resumeState(dir, st, info, cfg, fifoPath)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func (d *Driver) startStreamAs(fifoPath string, info dockerlog.Info, cfg config.
 // resumeState returns the state a stream of the container resumes from:
 // the one saved in dir, or a new one at the end of the store, marked
 // running on fifoPath.
-func resumeState(dir string, st *ingest.Store, info dockerlog.Info, fifoPath string) (pipeline.State, error) {
+func resumeState(dir string, st *ingest.Store, info dockerlog.Info, cfg config.Config, fifoPath string) (pipeline.State, error) {
 	state, found, err := pipeline.Load(dir)
 	if err != nil {
 		return state, err
@@ -152,6 +152,9 @@ func resumeState(dir string, st *ingest.Store, info dockerlog.Info, fifoPath str
 		// A new store starts with the segment Attach creates.
 		state.Safe = st.End()
 		state.Done = state.Safe
+	}
+	if ann := cfg.Extra; ann != nil {
+		state.Annotations = ann // computed at StartLogging; a re-attach keeps the saved ones
 	}
 	state.Info = info
 	state.Running = true
@@ -215,27 +218,44 @@ func (d *Driver) openStreamDelivery(dir string, cfg config.Config, info dockerlo
 	if err != nil || len(targets) == 0 {
 		return nil, err
 	}
-	return d.openDelivery(dir, cfg, info, targets)
+	return d.openDelivery(dir, cfg, info, targets, true)
 }
 
 // openDelivery starts the remote delivery of a container to targets,
-// recording its losses in the node's trail. It takes targets over: if it
-// fails, it closes them. The caller registers it in d.deliveries.
-func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info, targets []delivery.Target) (*delivery.Delivery, error) {
+// recording its losses, and a destination going down or coming back, in
+// the node's trail; with forward, also in the container's spool for its
+// destinations (pipeline.Forward): a SIEM then sees them. It takes targets
+// over: if it fails, it closes them. The caller registers it in
+// d.deliveries.
+func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info, targets []delivery.Target, forward bool) (*delivery.Delivery, error) {
 	out := d.outputs()
 	log := d.log.With("container", info.ContainerID)
-	lost := func(g auditlog.Gap) {
+	var sp atomic.Pointer[spool.Spool] // once Open returns
+	record := func(g auditlog.Gap) []byte {
 		d.opts.Metrics.Lost(g.Destination, g.Lost)
-		if err := pipeline.RecordGap(g, info, out.audit, out.quarantine); err != nil {
+		line, err := pipeline.RecordGap(g, info, out.audit, out.quarantine)
+		if err != nil {
 			log.Error("recording a delivery gap failed", "gap", g, "error", err)
 		}
 		log.Warn("events lost for a destination", "destination", g.Destination, "lost", g.Lost, "first_seq", g.FirstSeq, "reason", g.Reason)
+		return line
 	}
+	fwd := func(line []byte) {
+		if s := sp.Load(); forward && s != nil && line != nil {
+			if err := pipeline.Forward(s, line, func(g auditlog.Gap) { record(g) }); err != nil {
+				log.Warn("a record of the plugin's own could not be forwarded (it is in the trail)", "error", err)
+			}
+		}
+	}
+	lost := func(g auditlog.Gap) { fwd(record(g)) }
 	note := func(typ, dest, detail string) {
 		ev := d.selfEvent(typ, &info)
 		ev.Destination, ev.Detail = dest, detail
 		if err := pipeline.WriteSelf(out.audit, ev); err != nil {
 			log.Warn("cannot record a self-audit event", "event", typ, "error", err)
+		}
+		if line, err := auditlog.MarshalSelf(ev); err == nil {
+			fwd(line)
 		}
 	}
 	dl, err := delivery.Open(delivery.Options{
@@ -246,6 +266,7 @@ func (d *Driver) openDelivery(dir string, cfg config.Config, info dockerlog.Info
 		delivery.CloseTargets(targets)
 		return nil, err
 	}
+	sp.Store(dl.Spool())
 	id := info.ContainerID
 	d.wg.Add(1)
 	go func() {

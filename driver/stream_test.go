@@ -1,8 +1,10 @@
 package driver
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -304,5 +306,43 @@ func TestSelfAudit(t *testing.T) {
 	}
 	if n := len(h.file("audit.log")); n != 1 {
 		t.Fatalf("audit.log has %d audit events besides the self events", n)
+	}
+}
+
+// The env and labels options: the events carry what they select, a secret
+// variable redacted; the container's environment is never stored (the
+// state keeps only the selected annotations), and a stream resumed after
+// a crash goes on with them.
+func TestLabelsAndEnvAnnotations(t *testing.T) {
+	h := newHarness(t, nil)
+	h.stop()
+	h.env = []string{"MODE=prod", "DB_PASSWORD=hunter2", "OTHER_SECRET_TOKEN=zzz"}
+	h.labels = map[string]string{"tier": "front"}
+	h.start(map[string]string{"env": "MODE,DB_PASSWORD", "labels": "tier"})
+	writeEvents(h, "a", 1)
+	h.waitFor("1 event", func() bool { return len(h.file("audit.log")) == 1 })
+	h.d.crash()
+	h.reattach()
+	writeEvents(h, "b", 1)
+	h.waitFor("2 events", func() bool { return len(h.file("audit.log")) == 2 })
+	h.stop()
+	for _, ev := range h.file("audit.log") {
+		a := annotations(ev)
+		if a["ucp-audit/env/MODE"] != "prod" || a["ucp-audit/env/DB_PASSWORD"] != "<redacted>" || a["ucp-audit/label/tier"] != "front" {
+			t.Errorf("%v: annotations %v", ev["auditID"], a)
+		}
+	}
+	err := filepath.WalkDir(h.d.opts.StateDir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		if bytes.Contains(b, []byte("hunter2")) || bytes.Contains(b, []byte("zzz")) {
+			t.Errorf("%s holds a secret of the container's environment", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

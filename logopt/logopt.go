@@ -172,13 +172,25 @@ func NotAllowed(err error) error {
 	return errors.New("not allowed")
 }
 
-// Size parses a size the way Docker's own drivers do (go-units: 10k, 20m,
-// 1g, binary multiples). -1 is accepted when lo is -1.
+// Size parses one of ucp-audit's own sizes (go-units' RAMInBytes: 10k,
+// 20m, 1g are binary multiples, as dockerd's max-buffer-size). -1 is
+// accepted when lo is -1.
 func Size(v string, lo, hi int64) (int64, error) {
+	return size(v, lo, hi, units.RAMInBytes)
+}
+
+// DockerSize parses a size the way Docker's json-file and local drivers
+// parse their max-size (go-units' FromHumanSize: 20m is 20,000,000 bytes),
+// for the options that mean what Docker's mean.
+func DockerSize(v string, lo, hi int64) (int64, error) {
+	return size(v, lo, hi, units.FromHumanSize)
+}
+
+func size(v string, lo, hi int64, parse func(string) (int64, error)) (int64, error) {
 	if lo == -1 && strings.TrimSpace(v) == "-1" {
 		return -1, nil
 	}
-	n, err := units.RAMInBytes(v)
+	n, err := parse(v)
 	if err != nil {
 		return 0, errors.New("not a size")
 	}

@@ -63,11 +63,7 @@ func (s *Spool) Append(ctx context.Context, ev sink.Event) ([]Gap, error) {
 		return gaps, s.failLocked(err, &ev)
 	}
 	s.total += size
-	if s.unsynced.Lost == 0 {
-		s.unsynced.FirstSeq = ev.Seq
-	}
-	s.unsynced.LastSeq = ev.Seq
-	s.unsynced.Lost++
+	s.unsynced.count(ev.Seq)
 	return gaps, nil
 }
 
@@ -158,12 +154,8 @@ func (s *Spool) countFrom(n, off int64) (Gap, error) {
 	if err != nil {
 		return g, err
 	}
-	for i, r := range recs {
-		if i == 0 {
-			g.FirstSeq = r.Seq
-		}
-		g.LastSeq = r.Seq
-		g.Lost++
+	for _, r := range recs {
+		g.count(r.Seq)
 	}
 	return g, nil
 }
@@ -191,11 +183,7 @@ func (s *Spool) Sync() error {
 func (s *Spool) failLocked(err error, ev *sink.Event) error {
 	lost := s.unsynced
 	if ev != nil {
-		if lost.Lost == 0 {
-			lost.FirstSeq = ev.Seq
-		}
-		lost.LastSeq = ev.Seq
-		lost.Lost++
+		lost.count(ev.Seq)
 	}
 	s.unsynced = Gap{}
 	if s.log.Writing() {
@@ -205,4 +193,17 @@ func (s *Spool) failLocked(err error, ev *sink.Event) error {
 		s.log.Abandon()
 	}
 	return &WriteError{Lost: lost, Err: err}
+}
+
+// count adds the event of seq to the gap. Seq 0 is not a container's event
+// (a record of the plugin's own, forwarded): it is not counted.
+func (g *Gap) count(seq uint64) {
+	if seq == 0 {
+		return
+	}
+	if g.Lost == 0 {
+		g.FirstSeq = seq
+	}
+	g.LastSeq = seq
+	g.Lost++
 }

@@ -148,6 +148,9 @@ func run() error {
 		return err
 	}
 	defer unlock()
+	if err := publishBinary(set.stateDir); err != nil {
+		log.Warn("cannot copy the plugin's binary for the host CLI", "error", err)
+	}
 	var m *metrics.Metrics
 	if set.metrics != "" {
 		m = metrics.New()

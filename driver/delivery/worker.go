@@ -150,7 +150,9 @@ func (dl *Delivery) send(ctx context.Context, d Target, recs []spool.Record) err
 	return dl.sp.Commit(d.name, recs[len(recs)-1].End)
 }
 
-// abandon commits everything d has not taken and records it as a gap.
+// abandon commits everything d has not taken and records the events among
+// it as a gap (records of the plugin's own, seq 0, are not counted: a gap
+// record forwarded by this very gap is given up without another).
 func (dl *Delivery) abandon(d Target, why string) error {
 	g := auditlog.Gap{Destination: d.name, Reason: why}
 	for {
@@ -161,11 +163,16 @@ func (dl *Delivery) abandon(d Target, why string) error {
 		if len(recs) == 0 {
 			break
 		}
-		if g.Lost == 0 {
-			g.FirstSeq = recs[0].Seq
+		for _, r := range recs {
+			if r.Seq == 0 {
+				continue // a record of the plugin's own, not an event
+			}
+			if g.Lost == 0 {
+				g.FirstSeq = r.Seq
+			}
+			g.LastSeq = r.Seq
+			g.Lost++
 		}
-		g.LastSeq = recs[len(recs)-1].Seq
-		g.Lost += uint64(len(recs))
 		if err := dl.sp.Commit(d.name, recs[len(recs)-1].End); err != nil {
 			return err
 		}

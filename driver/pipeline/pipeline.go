@@ -287,6 +287,7 @@ func (p *Pipeline) handle(ctx context.Context, l *line, end ingest.Position) err
 		Stream:        l.Source,
 		ReceivedAt:    time.Unix(0, l.TimeNano),
 		Seq:           p.state.Seq + 1,
+		Extra:         p.state.Annotations,
 	})
 	if err != nil {
 		return p.quarantineLine(ctx, l, fmt.Sprintf("encode: %v", err))

@@ -12,6 +12,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/metrics"
 	"github.com/ucp-audit/ucp-audit/sink"
+	"github.com/ucp-audit/ucp-audit/spool"
 )
 
 // WriteSelf appends the self record ev to s and syncs it.
@@ -29,29 +30,58 @@ func WriteSelf(s sink.Sink, ev auditlog.Self) error {
 // RecordGap writes the gap record g, events that will never reach a
 // destination, as the container's (info; g's Time and container fields
 // are set here): to audit.log, so the trail itself shows the gap, and to
-// quarantine.log with a summary. It retries nothing: a failing file is
-// logged, as the pipeline's own writes will also find it failing.
-func RecordGap(g auditlog.Gap, info dockerlog.Info, auditFile, quarantine sink.Sink) error {
+// quarantine.log with a summary. It returns the line it wrote to audit.log
+// (for Forward). It retries nothing: a failing file is logged, as the
+// pipeline's own writes will also find it failing.
+func RecordGap(g auditlog.Gap, info dockerlog.Info, auditFile, quarantine sink.Sink) ([]byte, error) {
 	g.Time = time.Now().UTC().Format(time.RFC3339Nano)
 	g.ContainerID, g.ContainerName = info.ContainerID, info.Name()
 	a, err := auditlog.MarshalGap(g)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	q, err := auditlog.MarshalQuarantineGap(g)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := auditFile.Write(a); err != nil {
-		return err
+		return a, err
 	}
 	if err := quarantine.Write(q); err != nil {
-		return err
+		return a, err
 	}
 	if err := auditFile.Sync(); err != nil {
+		return a, err
+	}
+	return a, quarantine.Sync()
+}
+
+// forwardWait bounds how long Forward waits for room in a spool with
+// spool-full=block.
+const forwardWait = time.Second
+
+// Forward hands line, a record of the plugin's own (a gap record, or a
+// self record about delivery), to the container's remote destinations
+// through its spool sp, so that a SIEM sees a loss as a record and not only
+// as a jump in ucp-audit/seq. The record is not chained (it has no
+// ucp-audit/chain field) and is marked as the plugin's by its top-level
+// key; its seq in the spool is 0, so that a loss of it is not counted as
+// one of the container's events. It never waits long: a spool that stays full forwards nothing, and the
+// trail has the record anyway. What its own append makes a full spool
+// drop (spool-full=drop) is passed to lost, which must record it without
+// forwarding it again.
+func Forward(sp *spool.Spool, line []byte, lost func(auditlog.Gap)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), forwardWait)
+	defer cancel()
+	gaps, err := sp.Append(ctx, sink.Event{Line: line, Time: time.Now()})
+	for _, g := range gaps {
+		lost(auditlog.Gap{Destination: g.Destination, Lost: g.Lost, FirstSeq: g.FirstSeq, LastSeq: g.LastSeq,
+			Reason: "spool full: oldest undelivered events discarded to forward a record of the plugin's own"})
+	}
+	if err != nil {
 		return err
 	}
-	return quarantine.Sync()
+	return sp.Sync()
 }
 
 // lossEvery spaces the records of lost input while the loss goes on.

@@ -66,11 +66,24 @@ func (p *Pipeline) spoolFailed(err error) bool {
 	return true
 }
 
-// gap records events lost for a destination (see RecordGap).
+// gap records events lost for a destination (see RecordGap), and forwards
+// the record to the destinations (see Forward).
 func (p *Pipeline) gap(g auditlog.Gap) {
+	line := p.recordGap(g)
+	if line != nil && p.o.Spool != nil {
+		if err := Forward(p.o.Spool, line, func(g auditlog.Gap) { p.recordGap(g) }); err != nil {
+			p.warn.Do(func() { p.o.Log.Warn("a gap record could not be forwarded (it is in the trail)", "error", err) })
+		}
+	}
+}
+
+// recordGap records a gap in the trail and returns its line.
+func (p *Pipeline) recordGap(g auditlog.Gap) []byte {
 	p.o.Metrics.Lost(g.Destination, g.Lost)
-	if err := RecordGap(g, p.state.Info, p.o.AuditFile, p.o.Quarantine); err != nil {
+	line, err := RecordGap(g, p.state.Info, p.o.AuditFile, p.o.Quarantine)
+	if err != nil {
 		p.o.Log.Error("recording a delivery gap failed", "gap", g, "error", err)
 	}
 	p.o.Log.Warn("events lost for a destination", "destination", g.Destination, "lost", g.Lost, "first_seq", g.FirstSeq, "last_seq", g.LastSeq, "reason", g.Reason)
+	return line
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/atomicfile"
+	"github.com/ucp-audit/ucp-audit/audit"
 	"github.com/ucp-audit/ucp-audit/dockerlog"
 	"github.com/ucp-audit/ucp-audit/driver/ingest"
 )
@@ -20,6 +21,10 @@ import (
 // resumes from it.
 type State struct {
 	Info dockerlog.Info `json:"info"`
+	// Annotations are the container's labels and environment its options
+	// select (config.Config.Annotations), on every event; kept here, as
+	// Info keeps neither its labels nor its environment.
+	Annotations []audit.Annotation `json:"annotations,omitempty"`
 	// Safe is where reading must resume: no line that starts before it is
 	// still unfinished.
 	Safe ingest.Position `json:"safe"`

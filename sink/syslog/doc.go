@@ -24,7 +24,9 @@
 //	rfc3164:      <PRI>Jan  2 15:04:05 HOST TAG: MSG
 //
 // The timestamp precisions follow Docker's syslog driver. PROCID is "-",
-// MSGID is "audit". The structured data element ucp-audit@32473 carries the
+// MSGID is "audit" ("ucp-audit" for a record of the plugin's own: a gap or
+// self record forwarded so that a SIEM sees losses, which has no auditID and
+// no seq). The structured data element ucp-audit@32473 carries the
 // event's auditID (omitted when empty; '"', '\' and ']' escaped with a
 // backslash, RFC 5424 §6.3.3) and seq (omitted when 0); it is "-" when both
 // are missing. 32473 is the private enterprise number reserved for

@@ -91,8 +91,11 @@ const (
 	// sdID is the SD-ID of the structured data element. 32473 is the
 	// private enterprise number RFC 5612 reserves for documentation
 	// examples: ucp-audit has no registered number of its own.
-	sdID       = "ucp-audit@32473"
-	msgID      = "audit"
+	sdID  = "ucp-audit@32473"
+	msgID = "audit"
+	// ownMsgID is the MSGID of a record of the plugin's own (a gap or a
+	// self record, forwarded without auditID and seq).
+	ownMsgID   = "ucp-audit"
 	maxHost    = 255 // RFC 5424 HOSTNAME
 	maxAppName = 48  // RFC 5424 APP-NAME
 	maxTag3164 = 32  // RFC 3164 TAG
@@ -131,7 +134,11 @@ func AppendMessage(dst []byte, o Options, ev sink.Event) []byte {
 		dst = append(dst, ' ')
 		dst = appendHeaderField(dst, o.AppName, maxAppName, false)
 		dst = append(dst, " - "...) // PROCID
-		dst = append(dst, msgID...)
+		if ev.AuditID == "" && ev.Seq == 0 {
+			dst = append(dst, ownMsgID...)
+		} else {
+			dst = append(dst, msgID...)
+		}
 		dst = append(dst, ' ')
 		dst = appendSD(dst, ev)
 		dst = append(dst, ' ')

@@ -403,3 +403,33 @@ func TestFileModes(t *testing.T) {
 		}
 	}
 }
+
+// TestLabelsAndEnv: Docker's labels and env log-opts put the container's
+// labels and environment on its events, under the reserved prefix; a
+// variable whose name says secret is redacted.
+func TestLabelsAndEnv(t *testing.T) {
+	d := sharedTrail()
+	args := []string{"-seed", "91", "-n", "1", "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false"}
+	em := emit(t, args...)
+	c, stderr, err := startContainerWith(t, emitterImage, pluginName,
+		[]string{"--label", "com.example.team=blue", "--label", "tier=front", "-e", "MODE=prod", "-e", "DB_PASSWORD=hunter2"},
+		[]string{"labels=tier", "labels-regex=^com\\.example\\.", "env=MODE,DB_PASSWORD"}, args...)
+	if err != nil {
+		t.Fatalf("docker run: %v\n%s", err, stderr)
+	}
+	waitExit(t, c)
+	recs := waitRecords(t, d.Audit, c, len(em.Forwarded()))
+	if len(recs) == 0 {
+		t.Fatal("no events")
+	}
+	for _, r := range recs {
+		for k, want := range map[string]string{"ucp-audit/label/tier": "front", "ucp-audit/label/com.example.team": "blue", "ucp-audit/env/MODE": "prod", "ucp-audit/env/DB_PASSWORD": "<redacted>"} {
+			if got := r.Annotation(k); got != want {
+				t.Fatalf("%v: annotation %s = %q, want %q", r.Key(), k, got, want)
+			}
+		}
+		if strings.Contains(r.Raw, "hunter2") {
+			t.Fatal("the secret variable's value is in the trail")
+		}
+	}
+}

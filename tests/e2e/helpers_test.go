@@ -290,8 +290,15 @@ func startContainer(t *testing.T, driver string, opts []string, args ...string) 
 // image name, such as otherImage (not an audit producer).
 func startContainerFrom(t *testing.T, image, driver string, opts []string, args ...string) (Container, string, error) {
 	t.Helper()
+	return startContainerWith(t, image, driver, nil, opts, args...)
+}
+
+// startContainerWith is startContainerFrom with more docker run flags
+// (--label, -e …).
+func startContainerWith(t *testing.T, image, driver string, flags, opts []string, args ...string) (Container, string, error) {
+	t.Helper()
 	name := "ucp-audit-e2e-" + slug(t) + "-" + randHex(4)
-	run := []string{"run", "-d", "--network", "none", "--name", name, "--log-driver", driver}
+	run := append([]string{"run", "-d", "--network", "none", "--name", name, "--log-driver", driver}, flags...)
 	for _, o := range opts {
 		run = append(run, "--log-opt", o)
 	}

@@ -171,6 +171,9 @@ func jsonArrivals(t *testing.T, dest string, events []string, c Container, tr tr
 			el.Errorf("%s: event is not JSON (%v): %.200s", dest, err, raw)
 			continue
 		}
+		if ownRecord(raw) != "" {
+			continue // a record of the plugin's own (see ownRecords)
+		}
 		if id := ev.Annotations["ucp-audit/container-id"]; id != c.ID {
 			el.Errorf("%s: event of container %q, want %s: %.200s", dest, id, c.ID, raw)
 			continue
@@ -187,6 +190,38 @@ func jsonArrivals(t *testing.T, dest string, events []string, c Container, tr tr
 		got[seq]++
 	}
 	return got
+}
+
+// ownRecord returns the type of a record of the plugin's own that a
+// destination received (a self record's type, or "gap"), or "" for an
+// event.
+func ownRecord(raw string) string {
+	var r map[string]json.RawMessage
+	if json.Unmarshal([]byte(raw), &r) != nil {
+		return ""
+	}
+	if _, ok := r[auditlog.GapKey]; ok {
+		return "gap"
+	}
+	var self struct {
+		Type string `json:"type"`
+	}
+	if b, ok := r[auditlog.SelfKey]; ok && json.Unmarshal(b, &self) == nil {
+		return self.Type
+	}
+	return ""
+}
+
+// ownRecords returns the types of the records of the plugin's own among
+// what a destination received (messages: syslog MSGs or JSON events).
+func ownRecords(messages []string) []string {
+	var out []string
+	for _, m := range messages {
+		if t := ownRecord(m); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func jsonEqual(a, b string) bool {
@@ -229,6 +264,9 @@ func syslogArrivals(t *testing.T, dest string, msgs []peers.SyslogMessage, tr tr
 	el := &errLimit{t: t}
 	got := map[uint64]int{}
 	for _, m := range msgs {
+		if m.MsgID == "ucp-audit" {
+			continue // a record of the plugin's own (see ownRecords)
+		}
 		h := syslogHeader.FindStringSubmatch(m.Raw)
 		if h == nil {
 			el.Errorf("%s: not the RFC 5424 header expected: %.300q", dest, m.Raw)
@@ -509,6 +547,20 @@ func TestRemoteOutage(t *testing.T) {
 	gotB := waitJSON(t, "beats", p.Events, c, tr, 60*time.Second)
 	checkAuditIDs(t, "beats", em, tr, gotB)
 	t.Logf("after the outage: relp %d duplicates, beats %d duplicates (at-least-once)", duplicates(gotS), duplicates(gotB))
+
+	// The outage itself reaches them too, as records of the plugin's own:
+	// a SIEM sees it, not only a delay.
+	var msgs []string
+	for _, m := range r.Messages() {
+		if i := strings.Index(m.Raw, "{"); m.MsgID == "ucp-audit" && i >= 0 {
+			msgs = append(msgs, m.Raw[i:]) // MSG: after the header, whose SD is "-"
+		}
+	}
+	for dest, got := range map[string][]string{"syslog relp": ownRecords(msgs), "beats": ownRecords(p.Events())} {
+		if !slices.Contains(got, auditlog.SelfDestinationDown) {
+			t.Errorf("%s did not get the destination-down records (records of the plugin's own: %q)", dest, got)
+		}
+	}
 }
 
 // gapRecords returns the gap records of container c in audit.log and, with

@@ -105,7 +105,7 @@ func (d *daemon) docker(args ...string) string {
 }
 
 // TestDockerdRestart runs the plugin as the engine's default log driver
-// (dockerd --log-driver ucp-audit, as on a UCP manager) and restarts
+// (daemon.json's "log-driver", as on a UCP manager) and restarts
 // dockerd under it: once after a container has finished, once while one is
 // still writing, with a --restart always controller that dockerd starts
 // again. dockerd stops the running containers and calls StopLogging before
@@ -123,10 +123,15 @@ func TestDockerdRestart(t *testing.T) {
 	if err := importEmitterImage(emitterBin, "-H", d.host); err != nil {
 		t.Fatal(err)
 	}
-	// The engine-wide default: dockerd checks the driver at start, so the
-	// plugin is installed first.
+	// The engine-wide default, through daemon.json as on a UCP manager
+	// (docs/install.md): dockerd checks the driver at start, so the plugin
+	// is installed first. Its log-opts reach every container.
+	conf := filepath.Join(d.dir, "daemon.json")
+	if err := os.WriteFile(conf, []byte(`{"log-driver": "`+pluginName+`", "log-opts": {"max-size": "20m", "max-file": "3"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	d.stop()
-	d.args = []string{"--log-driver", pluginName}
+	d.args = []string{"--config-file", conf}
 	d.start()
 	waitPluginEnabled(t, d)
 	if drv := strings.TrimSpace(d.docker("info", "--format", "{{.LoggingDriver}}")); drv != pluginName {

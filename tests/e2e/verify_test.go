@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/ucp-audit/ucp-audit/auditlog"
+	"github.com/ucp-audit/ucp-audit/chain"
+	"github.com/ucp-audit/ucp-audit/tests/peers"
 )
 
 // verifyBin is the host binary `make install` builds.
@@ -291,4 +293,107 @@ func TestVerifyCutAtSeal(t *testing.T) {
 		t.Errorf("verify does not say which records were cut off:\n%s", out)
 	}
 	t.Logf("verify: %s", strings.TrimSpace(out))
+}
+
+// TestForgedTailNotVouched: while the plugin does not hold the trail (it
+// was moved away, as while the plugin is disabled), one record is appended
+// to the audit file, correctly chained after the close seal: an admin
+// creating a secret. When the plugin opens the file again, its resume seal
+// does not vouch for it: verify reports it as not written by the plugin,
+// with and without --key, and the chain goes on.
+func TestForgedTailNotVouched(t *testing.T) {
+	dir := tempUnder(t, stateDir)
+	priv, pub := filepath.Join(dir, "seal.key"), filepath.Join(dir, "seal.pub")
+	if out, err := exec.Command(verifyBin(), "keygen", priv, pub).CombinedOutput(); err != nil {
+		t.Fatalf("keygen: %v\n%s", err, out)
+	}
+	d, release := ownTrail(t, "sealKey="+priv)
+	args := []string{"-n", "5", "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false"}
+	runContainer(t, pluginName, nil, args...)
+	release() // closed, and signed to its end
+	mustVerifyClean(t, "--key", pub, d.Path)
+
+	// The forgery: a record chained after the close seal.
+	b, err := os.ReadFile(d.Audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := chain.Recover(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := head.Append(nil, []byte(`{"auditID":"forged-1","stage":"ResponseComplete","verb":"POST","requestURI":"/v1.41/secrets/create","user":{"username":"admin"},"level":"metadata"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedLine := len(readLines(t, d.Audit)) + 1
+	f, err := os.OpenFile(d.Audit, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(append(forged, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	_, release = ownTrailAt(t, d, "sealKey="+priv) // the plugin resumes the file
+	runContainer(t, pluginName, nil, args...)
+	release()
+	// Reported at the resume seal that follows it, naming the record.
+	want := fmt.Sprintf("audit.log:%d: unvouched", forgedLine+1)
+	forgedN := fmt.Sprintf("record %d ", head.N+1)
+	for _, verifyArgs := range [][]string{{"--key", pub, d.Path}, {"--skip-signatures", d.Path}} {
+		out, code := runVerify(t, verifyArgs...)
+		m := failLine.FindStringSubmatch(out)
+		if code != 1 || m == nil || fmt.Sprintf("%s:%s: %s", filepath.Base(m[1]), m[2], m[3]) != want || !strings.Contains(out, forgedN+"follows the last record the plugin wrote") {
+			t.Errorf("verify %q: exit %d, want 1, %s and %q:\n%s", verifyArgs, code, want, forgedN, out)
+		}
+	}
+}
+
+// TestSigningHandOver follows the README: a trail written unsigned, then
+// `ucp-audit config set sealKey=…` (no restart), later a new key. From the
+// moment signing is on the trail verifies with the key (its first signed
+// seal vouches for what came before); across the change it verifies with
+// both keys, and not with the old one alone; without --key it does not
+// pass.
+func TestSigningHandOver(t *testing.T) {
+	dir := tempUnder(t, stateDir)
+	keys := func(name string) (string, string) {
+		priv, pub := filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
+		if out, err := exec.Command(verifyBin(), "keygen", priv, pub).CombinedOutput(); err != nil {
+			t.Fatalf("keygen: %v\n%s", err, out)
+		}
+		return priv, pub
+	}
+	oldPriv, oldPub := keys("old")
+	newPriv, newPub := keys("new")
+	// The release removes the key in the same change that moves the trail
+	// back: the trail ends signed, and the suite's goes on unsigned.
+	d, release := ownTrail(t, "sealKey=null")
+	args := []string{"-n", "5", "-big", "0", "-malformed=false", "-ignored=false", "-stderr=false"}
+	setKey := func(priv string) {
+		t.Helper()
+		n := configChanges(d.Audit)
+		if err := configSet("sealKey=" + priv); err != nil {
+			t.Fatal(err)
+		}
+		if !peers.WaitUntil(30*time.Second, func() bool { return configChanges(d.Audit) > n }) {
+			t.Fatal("the plugin did not apply the new seal key")
+		}
+	}
+	runContainer(t, pluginName, nil, args...) // unsigned
+	setKey(oldPriv)
+	runContainer(t, pluginName, nil, args...)
+	setKey(newPriv)
+	runContainer(t, pluginName, nil, args...)
+	release() // closed under the new key
+	mustVerifyClean(t, "--key", oldPub, "--key", newPub, d.Path)
+	out, code := runVerify(t, "--key", oldPub, d.Path)
+	if m := failLine.FindStringSubmatch(out); code != 1 || m == nil || m[3] != "bad-signature" {
+		t.Errorf("verify with the old key alone: exit %d, want 1 and bad-signature:\n%s", code, out)
+	}
+	if out, code := runVerify(t, d.Path); code != 1 || !strings.Contains(out, "--key") {
+		t.Errorf("verify of a signed trail without a key: exit %d, want 1 and a hint at --key:\n%s", code, out)
+	}
 }
