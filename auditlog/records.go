@@ -51,7 +51,7 @@ type Self struct {
 	AuditID  string `json:"audit-id,omitempty"`
 }
 
-// The types of self records (Self.Type). README.md's table says when the
+// The types of self records (Self.Type). docs/operating.md's table says when the
 // driver writes each.
 const (
 	SelfPluginStarted   = "plugin-started"

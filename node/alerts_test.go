@@ -54,9 +54,9 @@ func TestParseAlerts(t *testing.T) {
 	}
 }
 
-// docs/node-configuration.md names every key of the document.
+// docs/configuration.md names every key of the document.
 func TestDocsNameEveryKey(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "docs", "node-configuration.md"))
+	b, err := os.ReadFile(filepath.Join("..", "docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestDocsNameEveryKey(t *testing.T) {
 			k = strings.TrimPrefix(k, "producers[].")
 		}
 		if !strings.Contains(string(b), "`"+k+"`") {
-			t.Errorf("docs/node-configuration.md does not name `%s`", k)
+			t.Errorf("docs/configuration.md does not name `%s`", k)
 		}
 	}
 }

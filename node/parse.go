@@ -120,7 +120,7 @@ type key struct {
 	sub   []key                                 // an object: its keys
 }
 
-// topKeys is the document's schema; docs/node-configuration.md lists the
+// topKeys is the document's schema; docs/configuration.md lists the
 // same keys (checked by a test). "alerts" is package alert's, which
 // docs/alerting.md describes.
 var topKeys = []key{

@@ -137,7 +137,7 @@ func orNone(s string) string {
 	return s
 }
 
-// writeReportCSV writes one flat table, section,key,count; see the README.
+// writeReportCSV writes one flat table, section,key,count; see docs/auditors.md.
 func writeReportCSV(w io.Writer, rep review.Report) error {
 	cw := csv.NewWriter(w)
 	row := func(section, key string, n int) { cw.Write([]string{section, key, strconv.Itoa(n)}) }

@@ -186,7 +186,7 @@ func (v verified) spanText() string {
 	return s
 }
 
-// verifyReport is verify's JSON object for one set (-o json); README.md
+// verifyReport is verify's JSON object for one set (-o json); docs/auditors.md
 // describes it.
 type verifyReport struct {
 	Base       string         `json:"base"`

@@ -17,7 +17,7 @@ import (
 	"github.com/ucp-audit/ucp-audit/sink/file"
 )
 
-// TestVerifyExitCodes checks the exit codes the README promises: 0 when
+// TestVerifyExitCodes checks the exit codes docs/auditors.md promises: 0 when
 // every set verifies, 1 for a failing set or a missing path, 2 for a usage
 // error or an unusable --key; and --part for rotated files without their
 // live file.

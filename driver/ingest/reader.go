@@ -34,7 +34,7 @@ import (
 // is offered to the driver for 10 s more. The plugin cannot tell when a
 // container exits, so it must always be able to take the buffer back to
 // 1 MB and the copy's 96 KiB in well under 2 s: at BlockRate, about 1 s.
-// Slower paces lose a container's last events (docs/DESIGN.md).
+// Slower paces lose a container's last events (docs/design.md).
 const (
 	blockLag = 4 << 20
 	// BlockRate is the pace, in bytes a second, of the reader's intake

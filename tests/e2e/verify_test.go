@@ -351,7 +351,7 @@ func TestForgedTailNotVouched(t *testing.T) {
 	}
 }
 
-// TestSigningHandOver follows the README: a trail written unsigned, then
+// TestSigningHandOver follows docs/auditors.md: a trail written unsigned, then
 // `ucp-audit config set sealKey=…` (no restart), later a new key. From the
 // moment signing is on the trail verifies with the key (its first signed
 // seal vouches for what came before); across the change it verifies with
