@@ -56,7 +56,7 @@ const (
 	MinMaxLineSize     = node.MinMaxLineSize     // one Docker partial chunk
 	MaxMaxLineSize     = node.MaxMaxLineSize
 
-	DefaultStoreMaxSize = 20 << 20 // as Docker's local driver
+	DefaultStoreMaxSize = 20_000_000 // "20m" as Docker parses max-size (decimal), as a user writing it gets
 	DefaultStoreMaxFile = 5
 
 	DefaultSpoolMaxSize = 256 << 20 // per container, at most the node's caps.spoolSize
