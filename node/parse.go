@@ -87,8 +87,10 @@ func decodeValue(d *json.Decoder, at string) (any, error) {
 					return nil, err
 				}
 			}
-			_, err = d.Token()
-			return m, err
+			if err := closeToken(d, at); err != nil {
+				return nil, err
+			}
+			return m, nil
 		case '[':
 			l := []any{}
 			for d.More() {
@@ -98,11 +100,22 @@ func decodeValue(d *json.Decoder, at string) (any, error) {
 				}
 				l = append(l, x)
 			}
-			_, err = d.Token()
-			return l, err
+			if err := closeToken(d, at); err != nil {
+				return nil, err
+			}
+			return l, nil
 		}
 	}
 	return tok, nil
+}
+
+// closeToken reads the '}' or ']' that ends an object or array; a
+// document cut short ends in io.EOF here, reported like any other bad JSON.
+func closeToken(d *json.Decoder, at string) error {
+	if _, err := d.Token(); err != nil {
+		return &KeyError{Key: at, Err: fmt.Errorf("not JSON: %w", err)}
+	}
+	return nil
 }
 
 func join(at, k string) string {
