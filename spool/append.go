@@ -70,6 +70,7 @@ func (s *Spool) Append(ctx context.Context, ev sink.Event) ([]Gap, error) {
 // waitLocked waits for a change with s.mu held on return.
 func (s *Spool) waitLocked(ctx context.Context) error {
 	s.waiting = true
+	s.log.Broadcast() // a reader lingering for a fuller batch stops waiting (see Waiting)
 	ch := s.log.Watch()
 	s.mu.Unlock()
 	if s.o.OnWait != nil {

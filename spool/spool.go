@@ -197,7 +197,9 @@ func Open(o Options, destinations []string) (*Spool, error) {
 }
 
 // Waiting reports whether an Append is blocked for room: the caller then
-// slows its reading of the container (the Block policy's promise).
+// slows its reading of the container (the Block policy's promise), and a
+// reader should send what it has rather than wait for more, which cannot
+// come before it commits. An Append that starts waiting wakes Watch.
 func (s *Spool) Waiting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -205,7 +207,7 @@ func (s *Spool) Waiting() bool {
 }
 
 // Watch returns a channel closed at the next change: new events, a commit,
-// a dropped segment, Close. Take it before reading, so no change is missed.
+// a dropped segment, an Append starting to wait for room, Close. Take it before reading, so no change is missed.
 func (s *Spool) Watch() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -193,6 +193,9 @@ func TestFullDrop(t *testing.T) {
 func TestFullBlock(t *testing.T) {
 	s := mustOpen(t, Options{Dir: t.TempDir(), MaxSize: 3000, SegmentSize: 1000, Full: Block}, "d")
 	appendN(t, s, 1, 15, 130) // nearly full
+	// A reader lingering for a fuller batch learns that none can come
+	// before it commits: an Append starting to wait wakes Watch.
+	changed := s.Watch()
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.Append(context.Background(), ev(21, 900))
@@ -204,6 +207,11 @@ func TestFullBlock(t *testing.T) {
 			t.Fatal("Append did not block on a full spool")
 		}
 		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("an Append waiting for room did not wake Watch")
 	}
 	select {
 	case err := <-done:

@@ -59,10 +59,7 @@ func (dl *Delivery) work(ctx context.Context, d Target) {
 		}
 		if !lingered && !failing && len(recs) < batchEvents && batchSize(recs) < batchBytes/2 {
 			lingered = true
-			select {
-			case <-time.After(linger):
-			case <-dl.finished:
-			case <-ctx.Done():
+			if !dl.linger(ctx) {
 				return
 			}
 			continue // read again: a fuller batch
@@ -103,6 +100,31 @@ func (dl *Delivery) work(ctx context.Context, d Target) {
 			return
 		}
 		backoff = min(backoff*2, backoffMax)
+	}
+}
+
+// linger waits up to linger for more events, so that a busy container's
+// events go in full batches. It ends early once the stream has ended, or
+// while an Append waits for room (spool-full=block and a full spool):
+// nothing more comes before this batch is committed, and waiting would
+// only hold the container back. It returns false when ctx ends.
+func (dl *Delivery) linger(ctx context.Context) bool {
+	t := time.NewTimer(linger)
+	defer t.Stop()
+	for {
+		changed := dl.sp.Watch()
+		if dl.sp.Waiting() {
+			return true
+		}
+		select {
+		case <-t.C:
+			return true
+		case <-changed:
+		case <-dl.finished:
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 
