@@ -127,8 +127,9 @@ test: test-unit fuzz test-e2e
 # Benchmarks (numbers, never pass/fail): the in-process pipeline next to
 # json.Valid, then the fake controller under json-file, Docker's syslog
 # driver, a discard plugin and ucp-audit through the local dockerd,
-# interleaved (BENCH_N lines, BENCH_ROUNDS rounds; medians in build/bench.md).
-# See BENCHMARKS.md.
+# interleaved (BENCH_N lines, BENCH_ROUNDS rounds; medians in build/bench.md;
+# BENCH_ONLY and BENCH_DRIVERS, regular expressions, pick workloads and
+# drivers by name). See BENCHMARKS.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./driver/...
 	$(GO) test -tags 'e2e bench' -count=1 -v -timeout 120m -run '^TestBench$$' ./tests/e2e/

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,15 @@ func TestBench(t *testing.T) {
 	n := envInt(t, "BENCH_N", 300000)
 	rounds := envInt(t, "BENCH_ROUNDS", 5)
 	out := os.Getenv("BENCH_OUT")
+	// BENCH_ONLY, a regular expression, picks workloads by name (to
+	// measure one change quickly); empty: all of them.
+	var only *regexp.Regexp
+	if v := os.Getenv("BENCH_ONLY"); v != "" {
+		var err error
+		if only, err = regexp.Compile(v); err != nil {
+			t.Fatalf("BENCH_ONLY: %v", err)
+		}
+	}
 	if out == "" {
 		out = filepath.Join(repoRoot, "build", "bench.md")
 	}
@@ -70,6 +80,9 @@ func TestBench(t *testing.T) {
 		// peak RSS column is what issue 11 bounds (128 MiB).
 		{name: "4 MB array payloads", args: []string{"-n", "0", "-big", "0", "-arrays", "10"}},
 	} {
+		if only != nil && !only.MatchString(w.name) {
+			continue
+		}
 		benchWorkloadRun(t, w, rounds, rs, d, &b)
 	}
 	t.Logf("\n%s", b.String())
@@ -125,6 +138,15 @@ func benchWorkloadRun(t *testing.T, w benchWorkload, rounds int, rs *peers.Rsysl
 	}
 	if !w.all {
 		configs = slices.DeleteFunc(configs, func(c config) bool { return c.driver == "syslog" || c.beats })
+	}
+	if v := os.Getenv("BENCH_DRIVERS"); v != "" {
+		// A regular expression on the drivers' names in the table, to
+		// measure one change quickly; empty: all of them.
+		re, err := regexp.Compile(v)
+		if err != nil {
+			t.Fatalf("BENCH_DRIVERS: %v", err)
+		}
+		configs = slices.DeleteFunc(configs, func(c config) bool { return !re.MatchString(c.name) })
 	}
 	type sample struct{ exit, durable, pluginCPU, dockerdCPU, rss float64 }
 	results := make([][]sample, len(configs))
