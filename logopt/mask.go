@@ -12,10 +12,11 @@ const Masked = "xxxxx"
 
 // MaskAddress returns an address with what may be a secret in it replaced
 // by Masked: the user information (user and password: a user name alone
-// can be an API key) and the values of the query (tokens are passed
-// there). Anything else, the scheme, host, port and path, stays, so the
-// result still names the destination in errors, logs, metrics and the
-// trail.
+// can be an API key), the values of the query (tokens are passed there)
+// and the fragment (no destination uses one, so whatever is there was put
+// there by hand). Anything else, the scheme, host, port and path, stays,
+// so the result still names the destination in errors, logs, metrics and
+// the trail.
 func MaskAddress(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.Opaque != "" || u.Host == "" {
@@ -24,8 +25,11 @@ func MaskAddress(s string) string {
 		}
 		return s
 	}
-	if u.User == nil && u.RawQuery == "" {
+	if u.User == nil && u.RawQuery == "" && u.Fragment == "" && u.RawFragment == "" {
 		return s // nothing to mask: as given
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		u.Fragment, u.RawFragment = Masked, ""
 	}
 	if u.User != nil {
 		u.User = url.User(Masked)
@@ -41,13 +45,22 @@ func MaskAddress(s string) string {
 }
 
 // secrets returns the parts of an address that may be secret: the user
-// information as a whole, and its user and password, and each query value,
-// longest first. It works on text that need not parse as a URL.
+// information as a whole, and its user and password, each query value and
+// the fragment, longest first. It works on text that need not parse as a
+// URL.
 func secrets(s string) []string {
 	var out []string
 	rest := s
 	if i := strings.Index(rest, "://"); i >= 0 {
 		rest = rest[i+3:]
+	}
+	if i := strings.IndexByte(rest, '#'); i >= 0 {
+		frag := rest[i+1:]
+		rest = rest[:i]
+		out = append(out, frag)
+		if u, err := url.PathUnescape(frag); err == nil {
+			out = append(out, u)
+		}
 	}
 	host := rest
 	if i := strings.IndexAny(host, "/?#"); i >= 0 {
@@ -64,9 +77,6 @@ func secrets(s string) []string {
 	}
 	if i := strings.IndexByte(rest, '?'); i >= 0 {
 		q := rest[i+1:]
-		if j := strings.IndexByte(q, '#'); j >= 0 {
-			q = q[:j]
-		}
 		for _, kv := range strings.Split(q, "&") {
 			if _, v, ok := strings.Cut(kv, "="); ok {
 				out = append(out, v)
