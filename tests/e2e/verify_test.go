@@ -341,7 +341,7 @@ func TestForgedTailNotVouched(t *testing.T) {
 	release()
 	// Reported at the resume seal that follows it, naming the record.
 	want := fmt.Sprintf("audit.log:%d: unvouched", forgedLine+1)
-	forgedN := fmt.Sprintf("record %d ", head.N+1)
+	forgedN := fmt.Sprintf("record %d ", head.N) // Append moved head to the forged record
 	for _, verifyArgs := range [][]string{{"--key", pub, d.Path}, {"--skip-signatures", d.Path}} {
 		out, code := runVerify(t, verifyArgs...)
 		m := failLine.FindStringSubmatch(out)
