@@ -166,6 +166,7 @@ func benchWorkloadRun(t *testing.T, w benchWorkload, rounds int, rs *peers.Rsysl
 			dockerdPID := pidOf(t, "dockerd")
 			cpu0, dcpu0 := cpuSeconds(t, pluginPID), cpuSeconds(t, dockerdPID)
 			syslogBefore := syslogLines.count(t)
+			trailBefore := trailEnd(t, d.Audit) // the run's events come after it
 
 			start := time.Now()
 			c0, stderr, err := startContainer(t, c.driver, opts, args...)
@@ -187,7 +188,7 @@ func benchWorkloadRun(t *testing.T, w benchWorkload, rounds int, rs *peers.Rsysl
 			default:
 				// The container's events in the node's trail, read on
 				// from where the last run's ended.
-				file := &lineCounter{path: d.Audit, match: []byte(`"ucp-audit/container-id":"` + c0.ID + `"`), off: trailEnd(t, d.Audit)}
+				file := &lineCounter{path: d.Audit, match: []byte(`"ucp-audit/container-id":"` + c0.ID + `"`), off: trailBefore}
 				done = func() bool {
 					if file.count(t) < events {
 						return false
