@@ -4,8 +4,10 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -259,6 +261,9 @@ func benchWorkloadRun(t *testing.T, w benchWorkload, rounds int, rs *peers.Rsysl
 // comes after it.
 func trailEnd(t *testing.T, path string) int64 {
 	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
