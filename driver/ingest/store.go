@@ -234,12 +234,13 @@ func (s *Store) Watch() (<-chan struct{}, bool) {
 }
 
 // extent reports the readable length of segment n, the first segment after
-// it (0 if none), the oldest segment still present, and n's path.
-func (s *Store) extent(n int64) (length, next, oldest int64, path string) {
+// it (0 if none), and the oldest segment still present. (It runs for every
+// frame read; a segment's path is only made when a reader opens it.)
+func (s *Store) extent(n int64) (length, next, oldest int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	length, _ = s.log.Committed(n)
-	return length, s.log.Next(n), s.log.First().Seg, s.log.Path(n)
+	return length, s.log.Next(n), s.log.First().Seg
 }
 
 // First returns the position of the oldest frame.
@@ -289,7 +290,7 @@ func (r *StoreReader) TakePruned() int64 {
 // Next returns the next frame; the slice is valid until the next call.
 func (r *StoreReader) Next() ([]byte, error) {
 	for {
-		length, next, oldest, path := r.s.extent(r.pos.Seg)
+		length, next, oldest := r.s.extent(r.pos.Seg)
 		if r.pos.Seg < oldest {
 			// The segment was pruned (`docker logs` readers can be this
 			// far behind; the pipeline pins what it needs): go on with
@@ -301,9 +302,9 @@ func (r *StoreReader) Next() ([]byte, error) {
 		}
 		if r.pos.Off < length {
 			if r.f == nil {
-				f, err := os.Open(path)
+				f, err := os.Open(r.s.log.Path(r.pos.Seg)) // the directory and naming never change
 				if err != nil {
-					if _, _, o, _ := r.s.extent(r.pos.Seg); errors.Is(err, fs.ErrNotExist) && r.pos.Seg < o {
+					if _, _, o := r.s.extent(r.pos.Seg); errors.Is(err, fs.ErrNotExist) && r.pos.Seg < o {
 						continue // pruned just now
 					}
 					return nil, fmt.Errorf("log store: %w", err)
