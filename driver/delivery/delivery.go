@@ -25,8 +25,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/ucp-audit/ucp-audit/auditlog"
 	"github.com/ucp-audit/ucp-audit/config"
 	"github.com/ucp-audit/ucp-audit/metrics"
@@ -107,12 +105,17 @@ func Open(o Options) (*Delivery, error) {
 	}
 	// With spool-full=block a full spool slows the reading of the container
 	// (see Options.BlockRate): say so in the audit trail, at most once a
-	// minute while it lasts.
-	full := &rate.Sometimes{Interval: time.Minute}
+	// minute while it lasts. Note may forward the record into this very
+	// spool, whose Append then waits and calls onWait again: the claim of
+	// the minute is taken before Note runs, and no lock is held across it
+	// (a rate.Sometimes would deadlock there).
+	var lastFull atomic.Int64 // Unix ns of the last note; 0: none yet
 	onWait := func() {
-		full.Do(func() {
-			o.Note(auditlog.SelfSpoolFull, "", fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=block): reading the container is slowed to %d KiB/s until a destination takes events", o.Config.SpoolMaxSize, o.BlockRate>>10))
-		})
+		now, last := time.Now().UnixNano(), lastFull.Load()
+		if last != 0 && now-last < int64(time.Minute) || !lastFull.CompareAndSwap(last, now) {
+			return
+		}
+		o.Note(auditlog.SelfSpoolFull, "", fmt.Sprintf("spool full (spool-max-size %d bytes, spool-full=block): reading the container is slowed to %d KiB/s until a destination takes events", o.Config.SpoolMaxSize, o.BlockRate>>10))
 	}
 	sp, err := spool.Open(spool.Options{Dir: filepath.Join(o.Dir, "spool"), MaxSize: o.Config.SpoolMaxSize, Full: o.Config.SpoolFull, OnWait: onWait}, names)
 	if err != nil {
