@@ -24,11 +24,12 @@ type redactor struct {
 	parsed       bool     // the current payload is JSON
 	paths        []string // JSON paths redacted so far
 
-	name  string  // the payload being walked: "requestObject" or "responseObject"
-	nodes []rnode // the payload's tree; node 0 is the root
-	kids  []int32 // the children of every container, each run contiguous
-	stack []int32 // children of the containers being decoded
-	path  []pseg  // scratch for walk
+	name  string   // the payload being walked: "requestObject" or "responseObject"
+	nodes []rnode  // the payload's tree; node 0 is the root
+	kids  []int32  // the children of every container, each run contiguous
+	stack []int32  // children of the containers being decoded
+	path  []pseg   // scratch for walk
+	elems []string // scratch for elements
 }
 
 // rnode is one value of the payload tree.

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 )
@@ -107,10 +106,52 @@ func (r *redactor) isStrings(n int32) bool {
 	case nd.kind == 0:
 		return len(nd.raw) > 0 && nd.raw[0] == '"'
 	case nd.kind == '[' && nd.raw != "":
-		var list []string
-		return json.Unmarshal([]byte(nd.raw), &list) == nil
+		elems, ok := r.elements(nd.raw)
+		for _, e := range elems {
+			ok = ok && (e[0] == '"' || e == "null") // as a []string takes them
+		}
+		return ok
 	}
 	return false
+}
+
+// elements returns the JSON text of each value of the array of scalars
+// raw (valid JSON, as the payload tree keeps it), in r.elems, which the
+// next call reuses. It scans the text instead of handing it to
+// encoding/json: a container's environment is such an array, and this
+// runs for every request event that carries one.
+func (r *redactor) elements(raw string) ([]string, bool) {
+	r.elems = r.elems[:0]
+	d := scanner{s: raw}
+	d.ws()
+	if d.i >= len(raw) || raw[d.i] != '[' {
+		return nil, false
+	}
+	d.i++
+	d.ws()
+	if d.i < len(raw) && raw[d.i] == ']' {
+		return r.elems, true
+	}
+	for {
+		start := d.i
+		if !d.value() {
+			return nil, false
+		}
+		r.elems = append(r.elems, raw[start:d.i])
+		d.ws()
+		if d.i >= len(raw) {
+			return nil, false
+		}
+		switch raw[d.i] {
+		case ',':
+			d.i++
+			d.ws()
+		case ']':
+			return r.elems, true
+		default:
+			return nil, false
+		}
+	}
 }
 
 // redactEnv redacts the secret entries of an environment list: Docker's
@@ -137,18 +178,23 @@ func (r *redactor) redactEnv(n int32, path []pseg) {
 // rewriteStrings applies f to each string of an array of scalars (node n,
 // at path) and writes the array again when f changed any.
 func (r *redactor) rewriteStrings(n int32, path []pseg, f func(string) (string, bool)) {
-	var elems []json.RawMessage
-	if json.Unmarshal([]byte(r.nodes[n].raw), &elems) != nil {
+	elems, ok := r.elements(r.nodes[n].raw)
+	if !ok {
 		return
 	}
 	changed := false
 	for i, e := range elems {
-		var s string
-		if len(e) == 0 || e[0] != '"' || json.Unmarshal(e, &s) != nil {
+		if e[0] != '"' {
+			continue
+		}
+		d := scanner{s: e}
+		escaped, _ := d.str()
+		s, ok := decodeString(e, escaped)
+		if !ok {
 			continue
 		}
 		if out, ok := f(s); ok {
-			elems[i] = appendString(nil, out)
+			elems[i] = string(appendString(nil, out))
 			r.paths = append(r.paths, r.pathString(append(path, pseg{index: i}), ""))
 			changed = true
 		}
