@@ -22,7 +22,9 @@ import (
 const MaxDocument = 1 << 20
 
 // Parse reads a document over the defaults. An empty document (no bytes,
-// or only white space) is the default configuration.
+// or only white space) is the default configuration. Every error names
+// the offending key: a *KeyError, or for the "alerts" section package
+// alert's *alert.KeyError, which names it from the document's top too.
 func Parse(doc []byte, env Env) (Config, error) {
 	c := Default(env)
 	if len(bytes.TrimSpace(doc)) == 0 {

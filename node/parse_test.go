@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ucp-audit/ucp-audit/alert"
 	"github.com/ucp-audit/ucp-audit/audit"
 )
 
@@ -247,7 +248,8 @@ func FuzzParse(f *testing.F) {
 		c, err := Parse(doc, Env{})
 		if err != nil {
 			var ke *KeyError
-			if !errors.As(err, &ke) {
+			var ae *alert.KeyError
+			if !errors.As(err, &ke) && !errors.As(err, &ae) {
 				t.Fatalf("%T %v", err, err)
 			}
 			return
