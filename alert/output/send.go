@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -193,13 +192,12 @@ func parseURL(raw, typ string, o Options) (*url.URL, error) {
 
 // forwarder POSTs the bodies bodies makes of a batch, one after the other.
 type forwarder struct {
-	name      string // for errors: the output's name, type and redacted URL
-	url       string
-	bodies    func([]sink.Event) [][]byte
-	header    func(http.Header, []byte) // extra headers of a body; may be nil
-	timeout   time.Duration
-	transport *http.Transport
-	client    *http.Client
+	name    string // for errors: the output's name, type and redacted URL
+	url     string
+	bodies  func([]sink.Event) [][]byte
+	header  func(http.Header, []byte) // extra headers of a body; may be nil
+	timeout time.Duration
+	client  *http.Client
 
 	closed context.Context // done once Close was called
 	close  context.CancelFunc
@@ -211,21 +209,9 @@ func newForwarder(u *url.URL, typ string, o Options, bodies func([]sink.Event) [
 	if o.Timeout <= 0 {
 		o.Timeout = alert.DefaultTimeout
 	}
-	d := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
 	var tc *tls.Config
 	if o.TLS != nil {
 		tc = o.TLS.Clone()
-	}
-	t := &http.Transport{
-		Proxy:                 nil, // alerts go straight to the output
-		DialContext:           d.DialContext,
-		TLSClientConfig:       tc,
-		TLSHandshakeTimeout:   o.Timeout,
-		ResponseHeaderTimeout: o.Timeout,
-		MaxIdleConns:          2,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
 	}
 	f := &forwarder{
 		name:    fmt.Sprintf("alert output %q (%s %s://%s)", o.Name, typ, u.Scheme, u.Host),
@@ -233,10 +219,7 @@ func newForwarder(u *url.URL, typ string, o Options, bodies func([]sink.Event) [
 		bodies:  bodies,
 		header:  header,
 		timeout: o.Timeout,
-		client: &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // a redirect is an unexpected status
-		}},
-		transport: t,
+		client:  sink.NewHTTPClient(o.Timeout, tc),
 	}
 	f.closed, f.close = context.WithCancel(context.Background())
 	return f
@@ -258,7 +241,7 @@ func (f *forwarder) Send(ctx context.Context, batch []sink.Event) error {
 		// A dial or TLS handshake this Send started goes on after the
 		// request gave up, unless cancelled now that nobody waits for it.
 		if f.closed.Err() != nil {
-			f.transport.CloseIdleConnections()
+			f.client.CloseIdleConnections()
 		}
 	}()
 	for _, ev := range batch {
@@ -342,6 +325,6 @@ func (f *forwarder) errorf(format string, args ...any) error {
 // Close makes a Send in progress return soon, and later ones fail.
 func (f *forwarder) Close() error {
 	f.close()
-	f.transport.CloseIdleConnections()
+	f.client.CloseIdleConnections()
 	return nil
 }

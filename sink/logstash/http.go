@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/ucp-audit/ucp-audit/sink"
@@ -16,29 +14,11 @@ import (
 // httpForwarder POSTs NDJSON to the Logstash http input.
 type httpForwarder struct {
 	*base
-	transport *http.Transport
-	client    *http.Client
+	client *http.Client
 }
 
 func newHTTP(b *base, o Options) *httpForwarder {
-	d := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		Proxy:                 nil, // audit data goes straight to the destination
-		DialContext:           d.DialContext,
-		TLSClientConfig:       b.tls,
-		TLSHandshakeTimeout:   o.Timeout,
-		ResponseHeaderTimeout: o.Timeout,
-		MaxIdleConns:          2,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
-	}
-	return &httpForwarder{base: b, transport: t, client: &http.Client{
-		Transport: t,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // a redirect is an error status
-		},
-	}}
+	return &httpForwarder{base: b, client: sink.NewHTTPClient(o.Timeout, b.tls)}
 }
 
 // Acknowledged reports true: a 2xx answer acknowledges the batch.
@@ -53,7 +33,7 @@ func (f *httpForwarder) Send(ctx context.Context, batch []sink.Event) error {
 	defer done()
 	defer func() {
 		if f.closed.Err() != nil { // Close raced with this Send
-			f.transport.CloseIdleConnections()
+			f.client.CloseIdleConnections()
 		}
 	}()
 	if len(batch) == 0 {
@@ -119,6 +99,6 @@ func printable(b []byte) string {
 // Close cancels an in-flight request and closes idle connections.
 func (f *httpForwarder) Close() error {
 	f.close()
-	f.transport.CloseIdleConnections()
+	f.client.CloseIdleConnections()
 	return nil
 }
